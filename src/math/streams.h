@@ -1,0 +1,26 @@
+/* How the samplers name their random streams: every draw of a run is
+ * Philox stream (seed, chain, step), step = iteration * PMHMC_DRAW_PURPOSES +
+ * purpose, with a few reserved steps at the top of the range for the start.
+ * Element e of a draw is normal e % 2 of pair e / 2, so a draw never depends
+ * on how the work is split. */
+#ifndef PMHMC_MATH_STREAMS_H
+#define PMHMC_MATH_STREAMS_H
+
+#include <stdint.h>
+
+#define PMHMC_STREAM_INITIAL UINT64_C(0xFFFFFFFFFFFFFF00)   /* initial theta */
+#define PMHMC_STREAM_INITIAL_U UINT64_C(0xFFFFFFFFFFFFFF01) /* initial u */
+
+enum pmhmc_draw_purpose {
+    PMHMC_DRAW_RHO = 0,    /* theta momentum */
+    PMHMC_DRAW_P = 1,      /* u momentum */
+    PMHMC_DRAW_ACCEPT = 2, /* Metropolis uniform */
+    PMHMC_DRAW_PURPOSES = 8
+};
+
+static inline uint64_t pmhmc_stream_step(uint64_t iteration, enum pmhmc_draw_purpose purpose)
+{
+    return iteration * PMHMC_DRAW_PURPOSES + (uint64_t)purpose;
+}
+
+#endif
