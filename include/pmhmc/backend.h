@@ -1,0 +1,90 @@
+/* Backends: where the heavy vector work runs, and the per-chain workspace
+ * that holds the auxiliary vectors (u, p and copies of them) there.
+ *
+ * A workspace holds `n_vectors` vectors of the model's aux size; the sampler
+ * names them by index. All reductions (log phat, theta gradients, dot
+ * products) are summed in double and in a fixed order, so results do not
+ * depend on thread count or launch shape. Normal draws are keyed by
+ * (seed, chain, step), never by who computes them.
+ *
+ * Ownership: the backend must outlive its workspaces; a workspace borrows the
+ * model (and through it the dataset). */
+#ifndef PMHMC_BACKEND_H
+#define PMHMC_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pmhmc/model.h"
+#include "pmhmc/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum pmhmc_backend_kind {
+    PMHMC_BACKEND_CPU = 0,
+    PMHMC_BACKEND_CUDA = 1,
+    PMHMC_BACKEND_COUNT
+} pmhmc_backend_kind;
+
+typedef enum pmhmc_precision {
+    PMHMC_PRECISION_DOUBLE = 0,
+    PMHMC_PRECISION_FLOAT = 1
+} pmhmc_precision;
+
+typedef struct pmhmc_backend pmhmc_backend;
+typedef struct pmhmc_workspace pmhmc_workspace;
+
+/* Fails with PMHMC_ERR_UNSUPPORTED (CUDA not built, or float on the CPU) or
+ * PMHMC_ERR_DEVICE (no usable GPU); err says why. */
+pmhmc_status pmhmc_backend_create(pmhmc_backend_kind kind, pmhmc_precision precision,
+                                  pmhmc_backend **out, pmhmc_error *err);
+void pmhmc_backend_free(pmhmc_backend *backend);
+const char *pmhmc_backend_name(const pmhmc_backend *backend);
+pmhmc_backend_kind pmhmc_backend_get_kind(const pmhmc_backend *backend);
+
+/* 1 when a CUDA backend could be created now; otherwise 0 and `reason`
+ * (when not NULL) says why: not built, no driver, no device. */
+int pmhmc_cuda_usable(char *reason, size_t reason_len);
+
+pmhmc_status pmhmc_workspace_create(pmhmc_backend *backend, const pmhmc_model *model,
+                                    int n_vectors, pmhmc_workspace **out, pmhmc_error *err);
+void pmhmc_workspace_free(pmhmc_workspace *ws);
+size_t pmhmc_workspace_length(const pmhmc_workspace *ws);
+
+/* Vector v <- standard normals of stream (seed, chain, step). */
+pmhmc_status pmhmc_ws_normal(pmhmc_workspace *ws, int v, uint64_t seed, uint32_t chain,
+                             uint64_t step);
+pmhmc_status pmhmc_ws_copy(pmhmc_workspace *ws, int dst, int src);
+pmhmc_status pmhmc_ws_scale(pmhmc_workspace *ws, int v, double alpha);
+pmhmc_status pmhmc_ws_dot(pmhmc_workspace *ws, int a, int b, double *out);
+/* (u, p) <- (u cos a + p sin a, p cos a - u sin a). */
+pmhmc_status pmhmc_ws_rotate(pmhmc_workspace *ws, int u, int p, double angle);
+/* Host <-> workspace transfers of a whole vector ([length] doubles). */
+pmhmc_status pmhmc_ws_upload(pmhmc_workspace *ws, int v, const double *host);
+pmhmc_status pmhmc_ws_download(pmhmc_workspace *ws, int v, double *host);
+
+/* One estimator pass at (theta, u = vector `u`):
+ *   log_phat  = log phat(y | theta, u)
+ *   grad_theta[dim] = d log phat / d theta          (when not NULL)
+ *   vector grad_u   = d log phat / d u               (when grad_u >= 0)
+ *   when p >= 0: p += kick * d log phat / d u, then (u, p) <- R(angle)(u, p),
+ * fused in one pass: this is the B step of the integrator followed by the
+ * merged rotations of the two A half steps around it. */
+typedef struct pmhmc_estimate_request {
+    const double *theta;
+    int u;
+    int p;      /* -1: no kick, no rotation */
+    int grad_u; /* -1: not wanted */
+    double kick;
+    double angle;
+} pmhmc_estimate_request;
+
+pmhmc_status pmhmc_ws_estimate(pmhmc_workspace *ws, const pmhmc_estimate_request *req,
+                               double *log_phat, double *grad_theta);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

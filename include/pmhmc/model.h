@@ -1,0 +1,66 @@
+/* Models: a parameter vector theta, its prior, and an importance-sampling
+ * estimator of the likelihood driven by auxiliary normals u.
+ *
+ * A model is made over a dataset it borrows (the dataset must outlive it).
+ * Its auxiliary variables have shape [n_groups, N, p_u]; the estimator itself
+ * runs on a backend (see backend.h). Models: "glmm" (logistic GLMM with a
+ * two-component Gaussian-mixture random effect, DESIGN §2) and "normal_re"
+ * (normal random effect with a closed-form likelihood, for checking). */
+#ifndef PMHMC_MODEL_H
+#define PMHMC_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pmhmc/io.h"
+#include "pmhmc/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pmhmc_model pmhmc_model;
+
+typedef struct pmhmc_model_settings {
+    const char *name;    /* "glmm" or "normal_re" */
+    size_t n_importance; /* N, importance draws per group */
+    double is_scale;     /* s, proposal scale of the GLMM (X = s u) */
+    double prior_var;    /* sigma0^2 of the N(0, sigma0^2) prior on every theta_i */
+} pmhmc_model_settings;
+
+/* N = 128, s = 3, sigma0^2 = 100, name "glmm". */
+void pmhmc_model_settings_default(pmhmc_model_settings *settings);
+
+/* The response kind a model's data must have (binary for glmm); fails with
+ * PMHMC_ERR_CONFIG for an unknown model name. */
+pmhmc_status pmhmc_model_response_kind(const char *name, pmhmc_response_kind *kind);
+
+pmhmc_status pmhmc_model_create(const pmhmc_model_settings *settings, const pmhmc_dataset *data,
+                                pmhmc_model **out, pmhmc_error *err);
+void pmhmc_model_free(pmhmc_model *model);
+
+const char *pmhmc_model_name(const pmhmc_model *model);
+size_t pmhmc_model_dim(const pmhmc_model *model);
+const char *pmhmc_model_param_name(const pmhmc_model *model, size_t i);
+/* Constrained quantities reported beside theta (lambda1, lambda2, w1). */
+size_t pmhmc_model_n_generated(const pmhmc_model *model);
+const char *pmhmc_model_generated_name(const pmhmc_model *model, size_t i);
+void pmhmc_model_generated(const pmhmc_model *model, const double *theta, double *out);
+/* Number of auxiliary normals: n_groups * N * p_u. */
+size_t pmhmc_model_aux_size(const pmhmc_model *model);
+size_t pmhmc_model_n_groups(const pmhmc_model *model);
+size_t pmhmc_model_n_importance(const pmhmc_model *model);
+/* Number of terms one estimator pass evaluates (N * sum_i n_i for the GLMM). */
+double pmhmc_model_terms(const pmhmc_model *model);
+
+/* The documented starting point; random parts (the GLMM's beta) are drawn
+ * from stream (seed, chain). theta is [dim]. */
+void pmhmc_model_initial(const pmhmc_model *model, uint64_t seed, uint32_t chain, double *theta);
+
+/* log p(theta) (normalized) and, when grad is not NULL, its gradient. */
+double pmhmc_model_log_prior(const pmhmc_model *model, const double *theta, double *grad);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,13 @@
+/* The CPU estimator passes of each model (see pmhmc_cpu_estimate_args). */
+#ifndef PMHMC_CPU_ESTIMATORS_H
+#define PMHMC_CPU_ESTIMATORS_H
+
+#include "models/model_impl.h"
+
+size_t pmhmc_glmm_cpu_scratch(const pmhmc_model *model);
+void pmhmc_glmm_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_estimate_args *args);
+
+size_t pmhmc_normal_re_cpu_scratch(const pmhmc_model *model);
+void pmhmc_normal_re_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_estimate_args *args);
+
+#endif

@@ -1,0 +1,66 @@
+#include "sampler/integrator.h"
+
+#include <math.h>
+
+static void drift(const pmhmc_integrator *integ, pmhmc_phase_point *z, double t)
+{
+    size_t dim = pmhmc_model_dim(integ->model);
+    for (size_t i = 0; i < dim; ++i)
+        z->theta[i] += t * integ->inv_mass[i] * z->rho[i];
+}
+
+pmhmc_status pmhmc_integrate(const pmhmc_integrator *integ, pmhmc_phase_point *z, double h, size_t steps)
+{
+    const size_t dim = pmhmc_model_dim(integ->model);
+    pmhmc_status st;
+    if (steps == 0)
+        return PMHMC_OK;
+
+    /* First A(h/2). */
+    drift(integ, z, 0.5 * h);
+    if ((st = pmhmc_ws_rotate(integ->ws, z->u, z->p, 0.5 * h)) != PMHMC_OK)
+        return st;
+
+    for (size_t l = 0; l < steps; ++l) {
+        int last = l + 1 == steps;
+        /* B(h) fused with the rotation that follows it: a full h between
+         * steps (two merged halves), h/2 after the last. */
+        pmhmc_estimate_request req = {
+            .theta = z->theta, .u = z->u, .p = z->p, .grad_u = -1, .kick = h,
+            .angle = last ? 0.5 * h : h,
+        };
+        double log_phat;
+        if ((st = pmhmc_ws_estimate(integ->ws, &req, &log_phat, integ->grad)) != PMHMC_OK)
+            return st;
+        if (!isfinite(log_phat)) {
+            z->log_phat = log_phat;
+            return PMHMC_OK;
+        }
+        pmhmc_model_log_prior(integ->model, z->theta, integ->prior_grad);
+        for (size_t i = 0; i < dim; ++i)
+            z->rho[i] += h * (integ->grad[i] + integ->prior_grad[i]);
+        drift(integ, z, last ? 0.5 * h : h);
+    }
+
+    pmhmc_estimate_request req = {.theta = z->theta, .u = z->u, .p = -1, .grad_u = -1};
+    if ((st = pmhmc_ws_estimate(integ->ws, &req, &z->log_phat, NULL)) != PMHMC_OK)
+        return st;
+    z->log_prior = pmhmc_model_log_prior(integ->model, z->theta, NULL);
+    return PMHMC_OK;
+}
+
+pmhmc_status pmhmc_hamiltonian(const pmhmc_integrator *integ, const pmhmc_phase_point *z, double *H)
+{
+    size_t dim = pmhmc_model_dim(integ->model);
+    double kinetic = 0.0;
+    for (size_t i = 0; i < dim; ++i)
+        kinetic += integ->inv_mass[i] * z->rho[i] * z->rho[i];
+    double uu, pp;
+    pmhmc_status st;
+    if ((st = pmhmc_ws_dot(integ->ws, z->u, z->u, &uu)) != PMHMC_OK)
+        return st;
+    if ((st = pmhmc_ws_dot(integ->ws, z->p, z->p, &pp)) != PMHMC_OK)
+        return st;
+    *H = -z->log_prior - z->log_phat + 0.5 * (kinetic + uu + pp);
+    return PMHMC_OK;
+}
