@@ -68,7 +68,9 @@ PMHMC_HD double pmhmc_log_rn(double x)
     double b = m + 1.0;          /* rounded */
     double b_lo = m - (b - 1.0); /* (m + 1) - b, exact */
     double f = a / b;
-    double f_lo = (fma(-f, b, a) - f * b_lo) / b; /* a / (m + 1) - f */
+    /* a / (m + 1) - f: the residual a - f (b + b_lo), with each product in an
+     * explicit fma so no compiler contraction (nvcc --fmad) can change it. */
+    double f_lo = fma(-f, b_lo, fma(-f, b, a)) / b;
     double f2 = f * f;
     double s = 1.0 / 23.0;
     s = fma(s, f2, 1.0 / 21.0);
