@@ -1,0 +1,443 @@
+/* The CUDA backend's host side: device probe, backend and workspace
+ * lifetime, and the ops table. Contract and memory layout in
+ * cuda_backend.cuh; kernels in vector_ops.cu and the estimator families. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_backend.cuh"
+#include "vector_ops.cuh"
+
+using namespace pmhmc_cuda;
+
+pmhmc_status pmhmc_cuda_fail(pmhmc_error *err, cudaError_t code, const char *call, const char *file, int line)
+{
+    const char *base = strrchr(file, '/');
+    return pmhmc_fail(err, PMHMC_ERR_DEVICE, "%s:%d: %s failed: %s (%s)", base ? base + 1 : file, line, call,
+                      cudaGetErrorName(code), cudaGetErrorString(code));
+}
+
+/* ---- estimator table ------------------------------------------------------ */
+
+static const pmhmc_cuda_estimator ESTIMATORS[] = {
+    {&pmhmc_glmm_ops, pmhmc_cuda_glmm_setup, pmhmc_cuda_glmm_launch},
+    {&pmhmc_normal_re_ops, pmhmc_cuda_normal_re_setup, pmhmc_cuda_normal_re_launch},
+};
+
+static const pmhmc_cuda_estimator *find_estimator(const pmhmc_model *model)
+{
+    for (size_t i = 0; i < sizeof ESTIMATORS / sizeof ESTIMATORS[0]; ++i)
+        if (ESTIMATORS[i].model == model->ops)
+            return &ESTIMATORS[i];
+    return NULL;
+}
+
+/* ---- probe ------------------------------------------------------------------ */
+
+extern "C" int pmhmc_cuda_probe(char *reason, size_t reason_len)
+{
+    char sink[8];
+    if (!reason || !reason_len) {
+        reason = sink;
+        reason_len = sizeof sink;
+    }
+    int count = 0;
+    cudaError_t rc = cudaGetDeviceCount(&count);
+    if (rc != cudaSuccess) {
+        int driver = 0, runtime = 0;
+        cudaDriverGetVersion(&driver);
+        cudaRuntimeGetVersion(&runtime);
+        if (rc == cudaErrorNoDevice)
+            snprintf(reason, reason_len, "no CUDA device found");
+        else if (rc == cudaErrorInsufficientDriver && driver == 0)
+            snprintf(reason, reason_len, "no CUDA driver found (libcuda could not be loaded)");
+        else if (rc == cudaErrorInsufficientDriver)
+            snprintf(reason, reason_len, "CUDA driver too old: it supports CUDA %d.%d, this build needs %d.%d",
+                     driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
+        else
+            snprintf(reason, reason_len, "CUDA unavailable: %s (%s)", cudaGetErrorName(rc), cudaGetErrorString(rc));
+        return 0;
+    }
+    if (count < 1) {
+        snprintf(reason, reason_len, "no CUDA device found");
+        return 0;
+    }
+    if ((rc = cudaSetDevice(0)) != cudaSuccess) {
+        snprintf(reason, reason_len, "CUDA device 0 unusable: %s (%s)", cudaGetErrorName(rc), cudaGetErrorString(rc));
+        return 0;
+    }
+    if ((rc = kernel_image_check()) != cudaSuccess) {
+        cudaDeviceProp prop;
+        int major = 0, minor = 0;
+        if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
+            major = prop.major;
+            minor = prop.minor;
+        }
+        snprintf(reason, reason_len,
+                 "CUDA device 0 (compute capability %d.%d) cannot run this build's kernels: %s; "
+                 "rebuild with CMAKE_CUDA_ARCHITECTURES including %d%d",
+                 major, minor, cudaGetErrorName(rc), major, minor);
+        cudaGetLastError(); /* clear the non-sticky error */
+        return 0;
+    }
+    if (reason_len)
+        reason[0] = '\0';
+    return 1;
+}
+
+/* ---- workspace --------------------------------------------------------------- */
+
+static void *vec(pmhmc_workspace *ws, int v)
+{
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    return (char *)cw->vectors + (size_t)v * ws->length * cw->elem;
+}
+
+static void cuda_workspace_free(pmhmc_workspace *ws)
+{
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    if (!cw)
+        return;
+    cudaStreamSynchronize(cw->be->stream);
+    cudaFree(cw->vectors);
+    cudaFree(cw->group_start);
+    cudaFree(cw->y);
+    cudaFree(cw->z);
+    cudaFree(cw->zb);
+    cudaFree(cw->partials);
+    cudaFree(cw->chunk_sums);
+    cudaFree(cw->counters);
+    cudaFree(cw->dot_partials);
+    cudaFree(cw->dot_chunk_sums);
+    cudaFree(cw->dot_counters);
+    cudaFree(cw->staging);
+    cudaFree(cw->theta_dev);
+    cudaFreeHost(cw->theta_pinned);
+    cudaFree(cw->result_buf);
+    cudaFreeHost(cw->host_result);
+    cudaFree((void *)cw->args.group_stats);
+    cudaFree(cw->args.stash);
+    free(cw);
+    ws->impl = NULL;
+}
+
+/* Copies n host doubles to dst as T (converted on the host, then one copy). */
+static pmhmc_status upload_as(void **dst, const double *src, size_t n, int is_float, cudaStream_t stream,
+                              pmhmc_error *err)
+{
+    const size_t elem = is_float ? sizeof(float) : sizeof(double);
+    PMHMC_CUDA_TRY(err, cudaMalloc(dst, (n ? n : 1) * elem));
+    if (n == 0)
+        return PMHMC_OK;
+    if (!is_float) {
+        PMHMC_CUDA_TRY(err, cudaMemcpyAsync(*dst, src, n * elem, cudaMemcpyHostToDevice, stream));
+        PMHMC_CUDA_TRY(err, cudaStreamSynchronize(stream));
+        return PMHMC_OK;
+    }
+    float *tmp = (float *)malloc(n * sizeof *tmp);
+    if (!tmp)
+        return pmhmc_fail(err, PMHMC_ERR_NOMEM, "out of memory converting %zu data values to float", n);
+    for (size_t i = 0; i < n; ++i)
+        tmp[i] = (float)src[i];
+    cudaError_t rc = cudaMemcpyAsync(*dst, tmp, n * elem, cudaMemcpyHostToDevice, stream);
+    if (rc == cudaSuccess)
+        rc = cudaStreamSynchronize(stream);
+    free(tmp);
+    if (rc != cudaSuccess)
+        return pmhmc_cuda_fail(err, rc, "cudaMemcpyAsync(data as float)", __FILE__, __LINE__);
+    return PMHMC_OK;
+}
+
+static pmhmc_status workspace_setup(pmhmc_workspace *ws, CudaWorkspace *cw, pmhmc_error *err)
+{
+    const pmhmc_model *model = ws->model;
+    const pmhmc_dataset *data = model->data;
+    CudaBackend *be = cw->be;
+    cudaStream_t stream = be->stream;
+    const size_t G = data->n_groups, dim = model->dim, L = ws->length;
+    const size_t n_chunks = (size_t)reduce_chunks((int)G);
+    const size_t dot_chunks = (size_t)reduce_chunks(DOT_BLOCKS);
+
+    if (G > (size_t)0x7fffffff)
+        return pmhmc_fail(err, PMHMC_ERR_UNSUPPORTED, "the CUDA backend handles at most 2^31 - 1 groups");
+    if (model->settings.n_importance > (size_t)0x7fffffff)
+        return pmhmc_fail(err, PMHMC_ERR_UNSUPPORTED, "the CUDA backend handles at most 2^31 - 1 draws per group");
+    PMHMC_CUDA_TRY(err, cudaSetDevice(be->device));
+
+    const size_t vec_bytes = (size_t)ws->n_vectors * L * cw->elem;
+    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->vectors, vec_bytes ? vec_bytes : 1));
+    PMHMC_CUDA_TRY(err, cudaMemsetAsync(cw->vectors, 0, vec_bytes, stream));
+
+    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->group_start, (G + 1) * sizeof(size_t)));
+    PMHMC_CUDA_TRY(err, cudaMemcpyAsync(cw->group_start, data->group_start, (G + 1) * sizeof(size_t),
+                                        cudaMemcpyHostToDevice, stream));
+    PMHMC_TRY(upload_as(&cw->y, data->y, data->n_rows, cw->is_float, stream, err));
+    PMHMC_TRY(upload_as(&cw->z, data->z, data->n_rows * data->n_cov, cw->is_float, stream, err));
+    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->zb, (data->n_rows ? data->n_rows : 1) * cw->elem));
+
+    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->partials, G * (dim + 1) * sizeof(double)));
+    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->chunk_sums, n_chunks * (dim + 1) * sizeof(double)));
+    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->counters, (n_chunks + 1) * sizeof(unsigned)));
+    PMHMC_CUDA_TRY(err, cudaMemsetAsync(cw->counters, 0, (n_chunks + 1) * sizeof(unsigned), stream));
+    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->dot_partials, DOT_BLOCKS * sizeof(double)));
+    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->dot_chunk_sums, dot_chunks * sizeof(double)));
+    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->dot_counters, (dot_chunks + 1) * sizeof(unsigned)));
+    PMHMC_CUDA_TRY(err, cudaMemsetAsync(cw->dot_counters, 0, (dot_chunks + 1) * sizeof(unsigned), stream));
+
+    const size_t result_bytes = (dim + 2) * sizeof(double);
+    if (be->can_map_host &&
+        cudaHostAlloc((void **)&cw->host_result, result_bytes, cudaHostAllocMapped) == cudaSuccess &&
+        cudaHostGetDevicePointer((void **)&cw->dev_result, cw->host_result, 0) == cudaSuccess) {
+        cw->result_buf = NULL;
+    } else {
+        cudaGetLastError(); /* a failed mapped allocation is not sticky: fall back to a copy */
+        if (cw->host_result)
+            cudaFreeHost(cw->host_result);
+        cw->host_result = NULL;
+        PMHMC_CUDA_TRY(err, cudaMallocHost((void **)&cw->host_result, result_bytes));
+        PMHMC_CUDA_TRY(err, cudaMalloc(&cw->result_buf, result_bytes));
+        cw->dev_result = cw->result_buf;
+    }
+
+    if (dim > PMHMC_CUDA_INLINE_THETA) {
+        PMHMC_CUDA_TRY(err, cudaMalloc(&cw->theta_dev, dim * sizeof(double)));
+        PMHMC_CUDA_TRY(err, cudaMallocHost((void **)&cw->theta_pinned, dim * sizeof(double)));
+    }
+    if (cw->is_float) {
+        cw->staging_len = L < ((size_t)1 << 20) ? L : ((size_t)1 << 20);
+        PMHMC_CUDA_TRY(err, cudaMalloc(&cw->staging, (cw->staging_len ? cw->staging_len : 1) * sizeof(double)));
+    }
+
+    pmhmc_cuda_estimate_args *a = &cw->args;
+    a->group_start = cw->group_start;
+    a->y = cw->y;
+    a->z = cw->z;
+    a->zb = cw->zb;
+    a->n_groups = G;
+    a->n_rows = data->n_rows;
+    a->n_cov = data->n_cov;
+    a->max_group_rows = data->max_group_rows;
+    a->n_draws = model->settings.n_importance;
+    a->dim = dim;
+    a->is_float = cw->is_float;
+    a->sm_count = be->sm_count;
+    a->smem_optin = be->smem_optin;
+    a->theta_dev = cw->theta_dev;
+    a->partials = cw->partials;
+    a->chunk_sums = cw->chunk_sums;
+    a->counters = cw->counters;
+    a->result = cw->dev_result;
+    a->stream = stream;
+    PMHMC_TRY(cw->est->setup(model, a, err));
+    PMHMC_CUDA_TRY(err, cudaStreamSynchronize(stream));
+    return PMHMC_OK;
+}
+
+static pmhmc_status cuda_workspace_create(pmhmc_backend *backend, pmhmc_workspace *ws, pmhmc_error *err)
+{
+    const pmhmc_cuda_estimator *est = find_estimator(ws->model);
+    if (!est)
+        return pmhmc_fail(err, PMHMC_ERR_UNSUPPORTED, "the CUDA backend has no estimator for model '%s'",
+                          ws->model->ops->name);
+    CudaWorkspace *cw = (CudaWorkspace *)calloc(1, sizeof *cw);
+    if (!cw)
+        return pmhmc_fail(err, PMHMC_ERR_NOMEM, "out of memory for the CUDA workspace");
+    cw->be = (CudaBackend *)backend->impl;
+    cw->is_float = backend->precision == PMHMC_PRECISION_FLOAT;
+    cw->elem = cw->is_float ? sizeof(float) : sizeof(double);
+    cw->est = est;
+    ws->impl = cw;
+    pmhmc_status st = workspace_setup(ws, cw, err);
+    if (st != PMHMC_OK)
+        cuda_workspace_free(ws);
+    return st;
+}
+
+/* ---- ops ----------------------------------------------------------------------- */
+
+/* Waits for the stream and makes the first n result doubles readable on the host. */
+static pmhmc_status fetch_result(CudaWorkspace *cw, size_t offset, size_t n)
+{
+    cudaStream_t stream = cw->be->stream;
+    if (cw->result_buf)
+        PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(cw->host_result + offset, cw->result_buf + offset, n * sizeof(double),
+                                             cudaMemcpyDeviceToHost, stream));
+    PMHMC_CUDA_TRY(NULL, cudaStreamSynchronize(stream));
+    return PMHMC_OK;
+}
+
+static pmhmc_status cuda_normal(pmhmc_workspace *ws, int v, uint64_t seed, uint32_t chain, uint64_t step)
+{
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    return normal_fill(vec(ws, v), cw->is_float, ws->length, seed, chain, step, cw->be->stream, cw->be->sm_count);
+}
+
+static pmhmc_status cuda_copy(pmhmc_workspace *ws, int dst, int src)
+{
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(vec(ws, dst), vec(ws, src), ws->length * cw->elem,
+                                         cudaMemcpyDeviceToDevice, cw->be->stream));
+    return PMHMC_OK;
+}
+
+static pmhmc_status cuda_scale(pmhmc_workspace *ws, int v, double alpha)
+{
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    return scale(vec(ws, v), cw->is_float, ws->length, alpha, cw->be->stream, cw->be->sm_count);
+}
+
+static pmhmc_status cuda_dot(pmhmc_workspace *ws, int a, int b, double *out)
+{
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    const size_t slot = ws->model->dim + 1;
+    RowReduce rr;
+    rr.partials = cw->dot_partials;
+    rr.chunk_sums = cw->dot_chunk_sums;
+    rr.counters = cw->dot_counters;
+    rr.result = cw->dev_result + slot;
+    rr.n_rows = DOT_BLOCKS;
+    rr.D = 1;
+    PMHMC_TRY(dot(vec(ws, a), vec(ws, b), cw->is_float, ws->length, rr, cw->be->stream));
+    PMHMC_TRY(fetch_result(cw, slot, 1));
+    *out = cw->host_result[slot];
+    return PMHMC_OK;
+}
+
+static pmhmc_status cuda_rotate(pmhmc_workspace *ws, int u, int p, double angle)
+{
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    return rotate(vec(ws, u), vec(ws, p), cw->is_float, ws->length, cos(angle), sin(angle), cw->be->stream,
+                  cw->be->sm_count);
+}
+
+static pmhmc_status cuda_upload(pmhmc_workspace *ws, int v, const double *host)
+{
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    cudaStream_t stream = cw->be->stream;
+    const size_t n = ws->length;
+    if (!cw->is_float) {
+        PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(vec(ws, v), host, n * sizeof(double), cudaMemcpyHostToDevice, stream));
+    } else {
+        float *dst = (float *)vec(ws, v);
+        for (size_t off = 0; off < n; off += cw->staging_len) {
+            const size_t len = n - off < cw->staging_len ? n - off : cw->staging_len;
+            /* stream order keeps the next chunk's copy behind this chunk's conversion */
+            PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(cw->staging, host + off, len * sizeof(double),
+                                                 cudaMemcpyHostToDevice, stream));
+            PMHMC_TRY(to_storage(dst + off, cw->staging, 1, len, stream, cw->be->sm_count));
+        }
+    }
+    PMHMC_CUDA_TRY(NULL, cudaStreamSynchronize(stream)); /* the caller may reuse host */
+    return PMHMC_OK;
+}
+
+static pmhmc_status cuda_download(pmhmc_workspace *ws, int v, double *host)
+{
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    cudaStream_t stream = cw->be->stream;
+    const size_t n = ws->length;
+    if (!cw->is_float) {
+        PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(host, vec(ws, v), n * sizeof(double), cudaMemcpyDeviceToHost, stream));
+    } else {
+        const float *src = (const float *)vec(ws, v);
+        for (size_t off = 0; off < n; off += cw->staging_len) {
+            const size_t len = n - off < cw->staging_len ? n - off : cw->staging_len;
+            PMHMC_TRY(from_storage(cw->staging, src + off, 1, len, stream, cw->be->sm_count));
+            PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(host + off, cw->staging, len * sizeof(double),
+                                                 cudaMemcpyDeviceToHost, stream));
+        }
+    }
+    PMHMC_CUDA_TRY(NULL, cudaStreamSynchronize(stream));
+    return PMHMC_OK;
+}
+
+static pmhmc_status cuda_estimate(pmhmc_workspace *ws, const pmhmc_estimate_request *req, double *log_phat,
+                                  double *grad_theta)
+{
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    const size_t dim = ws->model->dim;
+    pmhmc_cuda_estimate_args a = cw->args;
+    a.theta = req->theta;
+    if (cw->theta_dev) {
+        memcpy(cw->theta_pinned, req->theta, dim * sizeof(double));
+        PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(cw->theta_dev, cw->theta_pinned, dim * sizeof(double),
+                                             cudaMemcpyHostToDevice, a.stream));
+    }
+    a.u = vec(ws, req->u);
+    a.p = req->p >= 0 ? vec(ws, req->p) : NULL;
+    a.grad_u = req->grad_u >= 0 ? vec(ws, req->grad_u) : NULL;
+    a.kick = req->kick;
+    a.cos_a = cos(req->angle);
+    a.sin_a = sin(req->angle);
+    a.want_grad_theta = grad_theta != NULL;
+    PMHMC_TRY(cw->est->launch(ws->model, &a, NULL));
+    const size_t n = grad_theta ? dim + 1 : 1;
+    PMHMC_TRY(fetch_result(cw, 0, n));
+    *log_phat = cw->host_result[0]; /* may be non-finite: the sampler rejects such a state */
+    if (grad_theta)
+        for (size_t i = 0; i < dim; ++i)
+            grad_theta[i] = cw->host_result[1 + i];
+    return PMHMC_OK;
+}
+
+static void cuda_backend_free(pmhmc_backend *backend)
+{
+    CudaBackend *be = (CudaBackend *)backend->impl;
+    if (!be)
+        return;
+    if (be->stream)
+        cudaStreamDestroy(be->stream);
+    free(be);
+    backend->impl = NULL;
+}
+
+static const pmhmc_backend_ops CUDA_OPS = {
+    "cuda",
+    cuda_workspace_create,
+    cuda_workspace_free,
+    cuda_backend_free,
+    cuda_normal,
+    cuda_copy,
+    cuda_scale,
+    cuda_dot,
+    cuda_rotate,
+    cuda_upload,
+    cuda_download,
+    cuda_estimate,
+};
+
+static pmhmc_status backend_setup(CudaBackend *be, pmhmc_error *err)
+{
+    be->device = 0;
+    PMHMC_CUDA_TRY(err, cudaSetDevice(be->device));
+    PMHMC_CUDA_TRY(err, cudaStreamCreateWithFlags(&be->stream, cudaStreamNonBlocking));
+    int v = 0;
+    PMHMC_CUDA_TRY(err, cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, be->device));
+    be->sm_count = v;
+    PMHMC_CUDA_TRY(err, cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, be->device));
+    be->smem_optin = (size_t)v;
+    PMHMC_CUDA_TRY(err, cudaDeviceGetAttribute(&v, cudaDevAttrCanMapHostMemory, be->device));
+    be->can_map_host = v;
+    return PMHMC_OK;
+}
+
+extern "C" pmhmc_status pmhmc_cuda_backend_init(pmhmc_backend *backend, pmhmc_error *err)
+{
+    if (backend->precision != PMHMC_PRECISION_DOUBLE && backend->precision != PMHMC_PRECISION_FLOAT)
+        return pmhmc_fail(err, PMHMC_ERR_ARG, "unknown precision %d", (int)backend->precision);
+    char reason[256];
+    if (!pmhmc_cuda_probe(reason, sizeof reason))
+        return pmhmc_fail(err, PMHMC_ERR_DEVICE, "%s", reason);
+    CudaBackend *be = (CudaBackend *)calloc(1, sizeof *be);
+    if (!be)
+        return pmhmc_fail(err, PMHMC_ERR_NOMEM, "out of memory for the CUDA backend");
+    backend->impl = be;
+    backend->ops = &CUDA_OPS;
+    pmhmc_status st = backend_setup(be, err);
+    if (st != PMHMC_OK) {
+        cuda_backend_free(backend);
+        backend->ops = NULL;
+    }
+    return st;
+}

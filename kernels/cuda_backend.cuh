@@ -1,0 +1,84 @@
+/* The CUDA backend: pmhmc_backend_ops on one GPU with device-resident
+ * vectors (src/backend/backend_impl.h is the interface, src/cpu/cpu_backend.c
+ * the reference it must match).
+ *
+ * Contract
+ *   backend init   device 0, one non-blocking stream for everything the
+ *                  backend does; fails with PMHMC_ERR_DEVICE and the probe's
+ *                  one-line reason when no usable device exists.
+ *   precision      PMHMC_PRECISION_DOUBLE: everything double (validation
+ *                  against the CPU to ~1e-12; normal draws, copy, scale,
+ *                  rotate and upload/download bit for bit).
+ *                  PMHMC_PRECISION_FLOAT: u, p, grad_u and the data (y, z) are
+ *                  stored as float and the GLMM's hot loop uses fast
+ *                  intrinsics, but every sum across threads, blocks and groups
+ *                  (log phat, theta gradients, dot products) is double.
+ *   estimators     chosen by model: model->ops compared against the table in
+ *                  cuda_backend.cu (glmm, normal_re); another model fails
+ *                  workspace creation with PMHMC_ERR_UNSUPPORTED.
+ *   one estimate   = (theta copy only when dim > 64) + ONE kernel (a block per
+ *                  group plus the in-kernel fixed-order reduction across
+ *                  groups) + reading dim + 1 doubles after one stream
+ *                  synchronization (mapped pinned memory: no copy call; a
+ *                  cudaMemcpyAsync into pinned memory where the device cannot
+ *                  map host memory).
+ *   ordering       every op is enqueued on the stream; ops that return values
+ *                  (dot, estimate, download) synchronize; upload synchronizes
+ *                  so the caller may reuse its buffer.
+ *
+ * Workspace memory (T = storage type, G groups, N draws, L = G N, R rows, p
+ * covariates, dim parameters)
+ *   vectors     [n_vectors, L] T, zero-initialized like the CPU's
+ *   group_start [G + 1] size_t;  y [R] T;  z [R, p] T;  zb [R] T (scratch)
+ *   partials    [G, dim + 1] double;  chunk_sums [ceil(G / 256), dim + 1];
+ *   counters    [ceil(G / 256) + 1]; the same three for dot (1024 rows)
+ *   result      [dim + 2] double pinned host memory (estimate: 0..dim;
+ *               dot: dim + 1), mapped into the device when possible
+ *   staging     [min(L, 2^20)] double, float precision only (conversions
+ *               for upload/download, in chunks)
+ *   theta_dev   [dim] double and a pinned twin, only when dim > 64
+ *   plus whatever the estimator's setup allocates (normal_re: group
+ *   statistics [G, 4]; glmm: a global stash [G, N] when 2 N sizeof(T) is too
+ *   large for shared memory). */
+#ifndef PMHMC_KERNELS_CUDA_BACKEND_CUH
+#define PMHMC_KERNELS_CUDA_BACKEND_CUH
+
+#include "estimator_common.cuh"
+
+namespace pmhmc_cuda {
+
+struct CudaBackend {
+    int device;
+    cudaStream_t stream;
+    int sm_count;
+    size_t smem_optin;
+    int can_map_host;
+};
+
+struct CudaWorkspace {
+    CudaBackend *be;
+    int is_float;
+    size_t elem; /* bytes per stored element */
+    void *vectors;
+    const pmhmc_cuda_estimator *est;
+    pmhmc_cuda_estimate_args args; /* data and reduction fields; per-call ones filled per call */
+
+    /* owned device buffers not named in args */
+    size_t *group_start;
+    void *y, *z, *zb;
+    double *partials, *chunk_sums;
+    unsigned *counters;
+    double *dot_partials, *dot_chunk_sums;
+    unsigned *dot_counters;
+    double *staging;
+    size_t staging_len;
+    double *theta_dev, *theta_pinned;
+
+    double *host_result;  /* pinned, [dim + 2] */
+    double *dev_result;   /* device view: the mapped alias, or result_buf */
+    double *result_buf;   /* device buffer when host memory cannot be mapped */
+};
+
+} // namespace pmhmc_cuda
+
+#endif

@@ -1,0 +1,88 @@
+/* What the CUDA backend hands a model's estimator family (glmm_estimator.cu,
+ * normal_re_estimator.cu), and what each family provides.
+ *
+ * Tensor shapes (T = storage type: float or double, per backend precision)
+ *   group_start  [G + 1]  size_t   rows of group g: [group_start[g], group_start[g+1])
+ *   y            [R]      T        responses
+ *   z            [R, p]   T        covariates, row-major
+ *   zb           [R]      T        scratch: z_j'beta, rewritten by every call
+ *   u, p, grad_u [G, N]   T        workspace vectors (p_u = 1 for both models)
+ *   partials     [G, D]   double   per-group log phat_i (column 0) and, when
+ *                                  the theta gradient is wanted, its dim
+ *                                  components (columns 1..dim); D = dim + 1 or 1
+ *   chunk_sums   [ceil(G / CHUNK_ROWS), dim + 1] double
+ *   counters     [ceil(G / CHUNK_ROWS) + 1] unsigned, zero between launches
+ *   result       [dim + 1] double, device-visible (mapped pinned host memory
+ *                when the device allows it), the sum over groups
+ *
+ * One estimate is ONE kernel launch: a block per group computes the group's
+ * row and the last blocks reduce the rows in a fixed order (block_reduce.cuh).
+ * The backend then copies (or, when mapped, just reads) dim + 1 doubles. */
+#ifndef PMHMC_KERNELS_ESTIMATOR_COMMON_CUH
+#define PMHMC_KERNELS_ESTIMATOR_COMMON_CUH
+
+#include "cuda_common.cuh"
+
+/* Largest beta passed by value in the kernel parameters; longer ones go
+ * through theta_dev (an asynchronous copy from pinned memory before the
+ * launch). */
+#define PMHMC_CUDA_INLINE_THETA 64
+
+struct pmhmc_cuda_estimate_args {
+    /* data, uploaded at workspace creation */
+    const size_t *group_start;
+    const void *y;
+    const void *z;
+    void *zb;
+    const double *group_stats; /* model-specific, owned by the family (may be NULL) */
+    void *stash;               /* global fallback for per-draw scratch, or NULL */
+    size_t n_groups, n_rows, n_cov, max_group_rows, n_draws, dim;
+    int is_float;
+    int sm_count;
+    size_t smem_optin; /* largest dynamic shared memory a block may opt into */
+
+    /* one call */
+    const double *theta;     /* host, [dim] */
+    const double *theta_dev; /* device copy of theta, or NULL when it fits inline */
+    void *u, *p, *grad_u;    /* p, grad_u may be NULL */
+    double kick, cos_a, sin_a;
+    int want_grad_theta;
+
+    /* the reduction */
+    double *partials;
+    double *chunk_sums;
+    unsigned *counters;
+    double *result;
+    cudaStream_t stream;
+};
+
+/* One estimator family. setup runs once per workspace, after the generic
+ * data upload: it may allocate group_stats or stash (the backend frees
+ * them) and set kernel attributes. launch runs one estimate: one kernel on
+ * a->stream, nothing synchronized. */
+typedef struct pmhmc_cuda_estimator {
+    const pmhmc_model_ops *model;
+    pmhmc_status (*setup)(const pmhmc_model *model, pmhmc_cuda_estimate_args *a, pmhmc_error *err);
+    pmhmc_status (*launch)(const pmhmc_model *model, const pmhmc_cuda_estimate_args *a, pmhmc_error *err);
+} pmhmc_cuda_estimator;
+
+pmhmc_status pmhmc_cuda_glmm_setup(const pmhmc_model *model, pmhmc_cuda_estimate_args *a, pmhmc_error *err);
+pmhmc_status pmhmc_cuda_glmm_launch(const pmhmc_model *model, const pmhmc_cuda_estimate_args *a,
+                                    pmhmc_error *err);
+pmhmc_status pmhmc_cuda_normal_re_setup(const pmhmc_model *model, pmhmc_cuda_estimate_args *a,
+                                        pmhmc_error *err);
+pmhmc_status pmhmc_cuda_normal_re_launch(const pmhmc_model *model, const pmhmc_cuda_estimate_args *a,
+                                         pmhmc_error *err);
+
+/* Threads per block of the estimators: one thread per draw up to 256, a
+ * multiple of 32 (N = 37 gets 64 threads; N >= 256 gets 256 and threads loop
+ * over draws k = tid, tid + 256, ...). */
+inline int pmhmc_cuda_estimator_threads(size_t n_draws)
+{
+    size_t t = (n_draws + 31) / 32 * 32;
+    if (t < 32)
+        t = 32;
+    return t > 256 ? 256 : (int)t;
+}
+
+#endif

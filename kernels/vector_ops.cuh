@@ -1,0 +1,56 @@
+/* Elementwise and reduction kernels over workspace vectors.
+ *
+ * Shapes: every vector is [n] of the storage type T (float or double, chosen
+ * by is_float); host-side transfers are [n] doubles.
+ *
+ *   normal    x[e] = normal e % 2 of pair e / 2 of stream (seed, chain, step).
+ *             Thread b computes pair b: cuRAND's device Philox
+ *             curand_Philox4x32_10 at counter (b, chain, (uint32)step,
+ *             step >> 32) with key ((uint32)seed, seed >> 32), then the shared
+ *             pmhmc_normal_pair_from_words (src/math/philox.h: correctly
+ *             rounded operations only). In double the result is the CPU's
+ *             cpu_normal bit for bit; in float it is that double rounded once.
+ *   scale     x <- x alpha, computed in double and rounded to T.
+ *   rotate    (u, p) <- (u c + p s, p c - u s) with c = cos a, s = sin a from
+ *             the host (double, as on the CPU); computed in double without
+ *             fma contraction, so the double path matches the CPU bit for bit.
+ *   dot       sum_i a_i b_i in double. Fixed shape: DOT_BLOCKS blocks of
+ *             DOT_THREADS threads whatever n or the device; thread t of block b
+ *             sums i = b DOT_THREADS + t + m DOT_BLOCKS DOT_THREADS in order,
+ *             blocks reduce in a fixed tree, and the last blocks combine the
+ *             block partials (block_reduce.cuh finish_rows): one launch,
+ *             identical bits every run.
+ *   to_storage / from_storage   [n] doubles <-> [n] T (round to nearest).
+ *
+ * Elementwise kernels use grid-stride loops over blocks of 256 threads; their
+ * results do not depend on the grid. All run on the given stream, unsynchronized. */
+#ifndef PMHMC_KERNELS_VECTOR_OPS_CUH
+#define PMHMC_KERNELS_VECTOR_OPS_CUH
+
+#include "block_reduce.cuh"
+#include "cuda_common.cuh"
+
+namespace pmhmc_cuda {
+
+constexpr int DOT_BLOCKS = 1024;
+constexpr int DOT_THREADS = 256;
+
+pmhmc_status normal_fill(void *x, int is_float, size_t n, uint64_t seed, uint32_t chain, uint64_t step,
+                         cudaStream_t stream, int sm_count);
+pmhmc_status scale(void *x, int is_float, size_t n, double alpha, cudaStream_t stream, int sm_count);
+pmhmc_status rotate(void *u, void *p, int is_float, size_t n, double c, double s, cudaStream_t stream,
+                    int sm_count);
+/* rr: partials [DOT_BLOCKS], chunk_sums and counters for DOT_BLOCKS rows,
+ * result [1]; rr.n_rows and rr.D are set here. */
+pmhmc_status dot(const void *a, const void *b, int is_float, size_t n, RowReduce rr, cudaStream_t stream);
+pmhmc_status to_storage(void *dst, const double *src, int is_float, size_t n, cudaStream_t stream,
+                        int sm_count);
+pmhmc_status from_storage(double *dst, const void *src, int is_float, size_t n, cudaStream_t stream,
+                          int sm_count);
+
+/* cudaSuccess when this build has a kernel image the current device can run. */
+cudaError_t kernel_image_check(void);
+
+} // namespace pmhmc_cuda
+
+#endif
