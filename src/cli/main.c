@@ -1,0 +1,55 @@
+/* pmhmc: the command-line tool. Dispatches to one command per file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "pmhmc/pmhmc.h"
+
+static const char USAGE[] =
+    "usage: pmhmc <command> [arguments]\n"
+    "\n"
+    "Pseudo-marginal HMC for models whose likelihood is estimated by importance sampling.\n"
+    "\n"
+    "commands:\n"
+    "  simulate   write a synthetic data set and its true parameters\n"
+    "  sample     run the sampler from an INI config; write a CmdStan-style draws CSV\n"
+    "  log_prob   evaluate the log density and its gradients at one point\n"
+    "\n"
+    "  pmhmc <command> --help   the command's arguments\n"
+    "  pmhmc --version          the program version\n"
+    "\n"
+    "exit codes:\n"
+    "  0  success\n"
+    "  1  the command line, the config or an input file is wrong (nothing was run)\n"
+    "  2  a failure while running or writing results\n"
+    "Every error is one line on stderr starting with 'pmhmc: '.\n";
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command COMMANDS[] = {
+    {"simulate", cli_simulate},
+    {"sample", cli_sample},
+    {"log_prob", cli_log_prob},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_fail(CLI_EXIT_USAGE, "no command given; expected simulate, sample or log_prob (see pmhmc --help)");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(USAGE, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("pmhmc %s\n", PMHMC_VERSION);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; ++i)
+        if (strcmp(argv[1], COMMANDS[i].name) == 0)
+            return COMMANDS[i].run(argc - 1, argv + 1);
+    return cli_fail(CLI_EXIT_USAGE, "unknown command '%s'; expected simulate, sample or log_prob (see pmhmc --help)",
+                    argv[1]);
+}

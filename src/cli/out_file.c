@@ -1,0 +1,166 @@
+#define _POSIX_C_SOURCE 200809L /* sigaction, open, getpid, mkdir, strdup */
+
+#include "cli/out_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+
+/* Temporary files a signal handler must remove. Fixed buffers: the handler
+ * may not allocate. */
+enum { MAX_PENDING = 4, PENDING_PATH = 4096 };
+static char pending[MAX_PENDING][PENDING_PATH];
+static volatile sig_atomic_t pending_used[MAX_PENDING];
+static int handlers_installed;
+
+static void remove_pending(int sig)
+{
+    for (int i = 0; i < MAX_PENDING; ++i)
+        if (pending_used[i])
+            unlink(pending[i]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_handlers(void)
+{
+    if (handlers_installed)
+        return;
+    handlers_installed = 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remove_pending;
+    sigemptyset(&sa.sa_mask);
+    const int signals[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; ++i)
+        sigaction(signals[i], &sa, NULL);
+}
+
+static int register_pending(const char *tmp)
+{
+    if (strlen(tmp) >= PENDING_PATH)
+        return -1;
+    for (int i = 0; i < MAX_PENDING; ++i)
+        if (!pending_used[i]) {
+            memcpy(pending[i], tmp, strlen(tmp) + 1);
+            pending_used[i] = 1;
+            install_handlers();
+            return i;
+        }
+    return -1;
+}
+
+static void release(cli_out *out)
+{
+    if (out->tmp && out->slot >= 0)
+        pending_used[out->slot] = 0;
+    free(out->path);
+    free(out->tmp);
+    memset(out, 0, sizeof *out);
+    out->slot = -1;
+}
+
+pmhmc_status cli_make_dirs(const char *dir, pmhmc_error *err)
+{
+    char *copy = strdup(dir);
+    if (!copy)
+        return PMHMC_ERR_NOMEM;
+    pmhmc_status st = PMHMC_OK;
+    /* Create each prefix ending at a '/', then the whole. */
+    for (char *c = copy + 1;; ++c) {
+        if (*c != '/' && *c != '\0')
+            continue;
+        char saved = *c;
+        *c = '\0';
+        if (mkdir(copy, 0777) != 0 && errno != EEXIST) {
+            st = pmhmc_fail(err, PMHMC_ERR_IO, "cannot create the directory '%s': %s", copy, strerror(errno));
+            break;
+        }
+        *c = saved;
+        if (!saved)
+            break;
+    }
+    free(copy);
+    return st;
+}
+
+static char *parent_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return NULL;
+    return strndup(path, (size_t)(slash - path));
+}
+
+pmhmc_status cli_out_open(cli_out *out, const char *path, pmhmc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->slot = -1;
+    char *parent = parent_of(path);
+    if (parent) {
+        pmhmc_status st = cli_make_dirs(parent, err);
+        free(parent);
+        if (st != PMHMC_OK)
+            return st;
+    }
+    size_t len = strlen(path) + 32;
+    out->path = strdup(path);
+    out->tmp = malloc(len);
+    if (!out->path || !out->tmp) {
+        release(out);
+        return PMHMC_ERR_NOMEM;
+    }
+    snprintf(out->tmp, len, "%s.tmp.%ld", path, (long)getpid());
+    /* Register before creating, so a signal in between cannot leave it. */
+    out->slot = register_pending(out->tmp);
+    int fd = open(out->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (fd < 0) {
+        pmhmc_status st =
+            pmhmc_fail(err, PMHMC_ERR_IO, "%s: cannot create the temporary file '%s': %s", path, out->tmp,
+                       strerror(errno));
+        release(out);
+        return st;
+    }
+    out->f = fdopen(fd, "w");
+    if (!out->f) {
+        close(fd);
+        unlink(out->tmp);
+        release(out);
+        return PMHMC_ERR_NOMEM;
+    }
+    return PMHMC_OK;
+}
+
+pmhmc_status cli_out_commit(cli_out *out, pmhmc_error *err)
+{
+    int write_failed = ferror(out->f);
+    int close_failed = fclose(out->f) != 0;
+    int saved_errno = errno;
+    out->f = NULL;
+    pmhmc_status st = PMHMC_OK;
+    if (write_failed || close_failed)
+        st = pmhmc_fail(err, PMHMC_ERR_IO, "%s: cannot write the file: %s", out->path,
+                        close_failed ? strerror(saved_errno) : "write error");
+    else if (rename(out->tmp, out->path) != 0)
+        st = pmhmc_fail(err, PMHMC_ERR_IO, "%s: cannot rename '%s' over it: %s", out->path, out->tmp,
+                        strerror(errno));
+    if (st != PMHMC_OK)
+        unlink(out->tmp);
+    release(out);
+    return st;
+}
+
+void cli_out_abort(cli_out *out)
+{
+    if (out->f) {
+        fclose(out->f);
+        unlink(out->tmp);
+    }
+    release(out);
+}

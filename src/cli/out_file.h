@@ -1,0 +1,32 @@
+/* Output files that appear whole or not at all: written to a temporary file
+ * beside the target (`<path>.tmp.<pid>`, so the final rename stays on one
+ * file system) and renamed over it on commit. On an error, and on SIGINT,
+ * SIGTERM or SIGHUP, the temporary file is removed. */
+#ifndef PMHMC_CLI_OUT_FILE_H
+#define PMHMC_CLI_OUT_FILE_H
+
+#include <stdio.h>
+
+#include "pmhmc/status.h"
+
+typedef struct cli_out {
+    FILE *f;
+    char *path;
+    char *tmp;
+    int slot; /* in the signal clean-up list */
+} cli_out;
+
+/* Creates missing parent directories of path, then the temporary file. */
+pmhmc_status cli_out_open(cli_out *out, const char *path, pmhmc_error *err);
+
+/* Flushes, closes and renames; on failure removes the temporary file. Either
+ * way `out` is released. */
+pmhmc_status cli_out_commit(cli_out *out, pmhmc_error *err);
+
+/* Closes and removes the temporary file; safe on a zeroed or released out. */
+void cli_out_abort(cli_out *out);
+
+/* mkdir -p. */
+pmhmc_status cli_make_dirs(const char *dir, pmhmc_error *err);
+
+#endif

@@ -1,0 +1,53 @@
+#include "cli/summary.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_summary_init(cli_summary *s, size_t n_cols, const char **names)
+{
+    memset(s, 0, sizeof *s);
+    s->n_cols = n_cols;
+    s->names = names;
+    s->mean = calloc(n_cols ? n_cols : 1, sizeof *s->mean);
+    s->m2 = calloc(n_cols ? n_cols : 1, sizeof *s->m2);
+    if (!s->mean || !s->m2) {
+        cli_summary_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_summary_free(cli_summary *s)
+{
+    free(s->mean);
+    free(s->m2);
+    memset(s, 0, sizeof *s);
+}
+
+/* Welford's update: stable for long runs with a large mean. */
+void cli_summary_add(cli_summary *s, const double *values, int accepted)
+{
+    ++s->n_draws;
+    s->n_accepted += accepted != 0;
+    for (size_t i = 0; i < s->n_cols; ++i) {
+        double delta = values[i] - s->mean[i];
+        s->mean[i] += delta / (double)s->n_draws;
+        s->m2[i] += delta * (values[i] - s->mean[i]);
+    }
+}
+
+void cli_summary_print(const cli_summary *s, FILE *f)
+{
+    int width = 9;
+    for (size_t i = 0; i < s->n_cols; ++i)
+        if ((int)strlen(s->names[i]) > width)
+            width = (int)strlen(s->names[i]);
+    fprintf(f, "%-*s %14s %14s\n", width, "parameter", "mean", "sd");
+    for (size_t i = 0; i < s->n_cols; ++i) {
+        double sd = s->n_draws > 1 ? sqrt(s->m2[i] / (double)(s->n_draws - 1)) : NAN;
+        fprintf(f, "%-*s %14.6g %14.6g\n", width, s->names[i], s->mean[i], sd);
+    }
+    fprintf(f, "acceptance rate: %.4f (%zu of %zu saved transitions)\n",
+            s->n_draws ? (double)s->n_accepted / (double)s->n_draws : NAN, s->n_accepted, s->n_draws);
+}

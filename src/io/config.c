@@ -1,0 +1,609 @@
+/* The config layer: one table of keys (below) drives defaults, parsing,
+ * validation, overrides, --help and the header echo. */
+#define _POSIX_C_SOURCE 200809L /* getline, strdup */
+
+#include "io/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+/* KEY_POSITIVE: a finite number > 0; KEY_POSITIVE_LIST: a comma-separated
+ * list of them. Every real-valued key so far is a scale, a variance or a
+ * mass, so no other real range is needed. */
+typedef enum key_type { KEY_INT, KEY_POSITIVE, KEY_POSITIVE_LIST, KEY_CHOICE, KEY_PATH } key_type;
+
+typedef struct key_spec {
+    const char *section;
+    const char *name;
+    key_type type;
+    const char *default_text; /* NULL: required */
+    uint64_t int_lo, int_hi;    /* KEY_INT: the inclusive range */
+    const char *const *choices; /* KEY_CHOICE: NULL-terminated */
+    size_t offset;              /* of the typed field in pmhmc_config */
+    const char *doc;
+} key_spec;
+
+static const char *const MODEL_NAMES[] = {"glmm", "normal_re", NULL};
+static const char *const ALGORITHMS[] = {"pmhmc", NULL};
+static const char *const BACKENDS[] = {"cpu", "auto", "cuda", NULL};
+static const char *const PRECISIONS[] = {"auto", "double", "float", NULL};
+
+#define INT_KEY(sec, key, def, lo, hi, field, doc) \
+    {sec, key, KEY_INT, def, lo, hi, NULL, offsetof(pmhmc_config, field), doc}
+#define POSITIVE_KEY(sec, key, type, def, field, doc) \
+    {sec, key, type, def, 0, 0, NULL, offsetof(pmhmc_config, field), doc}
+#define CHOICE_KEY(sec, key, def, choices, field, doc) \
+    {sec, key, KEY_CHOICE, def, 0, 0, choices, offsetof(pmhmc_config, field), doc}
+#define PATH_KEY(sec, key, def, field, doc) \
+    {sec, key, KEY_PATH, def, 0, 0, NULL, offsetof(pmhmc_config, field), doc}
+
+static const key_spec KEYS[] = {
+    CHOICE_KEY("model", "name", "glmm", MODEL_NAMES, model.name, "the model"),
+    PATH_KEY("model", "data", NULL, model.data, "the data CSV (id,y[,covariates...])"),
+    INT_KEY("model", "N", "128", 1, 100000000, model.N, "importance draws per group"),
+    POSITIVE_KEY("model", "is_scale", KEY_POSITIVE, "3", model.is_scale,
+                 "s, scale of the GLMM's importance proposal X = s u"),
+    POSITIVE_KEY("model", "prior_var", KEY_POSITIVE, "100", model.prior_var,
+                 "sigma0^2 of the N(0, sigma0^2) prior on every parameter"),
+    CHOICE_KEY("sampler", "algorithm", "pmhmc", ALGORITHMS, sampler.algorithm,
+               "pmhmc: pseudo-marginal HMC with fixed step size and steps"),
+    INT_KEY("sampler", "iterations", "1000", 1, 1000000000, sampler.iterations,
+            "saved draws"),
+    INT_KEY("sampler", "warmup", "1000", 0, 1000000000, sampler.warmup,
+            "transitions run before the saved ones and not saved"),
+    POSITIVE_KEY("sampler", "step_size", KEY_POSITIVE, "0.025", sampler.step_size,
+                 "h, the integrator step size"),
+    INT_KEY("sampler", "steps", "20", 1, 1000000, sampler.steps,
+            "L, integrator steps per transition"),
+    POSITIVE_KEY("sampler", "mass", KEY_POSITIVE_LIST, "10", sampler.mass,
+                 "mass matrix of theta: one value m (M = m I) or one per parameter (diagonal M)"),
+    INT_KEY("sampler", "seed", "1", 0, UINT64_MAX, sampler.seed,
+            "random seed; the same seed and config give the same draws"),
+    INT_KEY("sampler", "chains", "1", 1, 1, sampler.chains, "number of chains (only 1 for now)"),
+    CHOICE_KEY("sampler", "backend", "cpu", BACKENDS, sampler.backend,
+               "cpu; cuda (error without a usable GPU); auto: cuda when usable, else cpu"),
+    CHOICE_KEY("sampler", "precision", "auto", PRECISIONS, sampler.precision,
+               "auto: double on cpu, float on cuda"),
+    PATH_KEY("output", "file", "output.csv", output.file, "the draws CSV (CmdStan layout)"),
+    INT_KEY("output", "refresh", "100", 0, 1000000000, output.refresh,
+            "print progress every this many transitions; 0: never"),
+};
+enum { N_KEYS = sizeof KEYS / sizeof KEYS[0] };
+_Static_assert(N_KEYS <= PMHMC_CONFIG_MAX_KEYS, "raise PMHMC_CONFIG_MAX_KEYS");
+
+static const char *const SECTIONS = "[model], [sampler] or [output]";
+
+/* ---- the table's expectations, for messages and --help ------------------ */
+
+static void describe_expected(const key_spec *k, char *buf, size_t len)
+{
+    switch (k->type) {
+    case KEY_INT:
+        if (k->int_lo == k->int_hi)
+            snprintf(buf, len, "%llu", (unsigned long long)k->int_lo);
+        else if (k->int_hi == UINT64_MAX)
+            snprintf(buf, len, "an integer in [%llu, 2^64)", (unsigned long long)k->int_lo);
+        else
+            snprintf(buf, len, "an integer in [%llu, %llu]", (unsigned long long)k->int_lo,
+                     (unsigned long long)k->int_hi);
+        break;
+    case KEY_POSITIVE:
+        snprintf(buf, len, "a positive number");
+        break;
+    case KEY_POSITIVE_LIST:
+        snprintf(buf, len, "a positive number or a comma-separated list of them");
+        break;
+    case KEY_CHOICE: {
+        size_t used = (size_t)snprintf(buf, len, "one of");
+        for (size_t i = 0; k->choices[i] && used < len; ++i)
+            used += (size_t)snprintf(buf + used, len - used, "%s %s", i ? "," : ":", k->choices[i]);
+        break;
+    }
+    case KEY_PATH:
+        snprintf(buf, len, "a file path");
+        break;
+    }
+}
+
+static void *field(pmhmc_config *cfg, const key_spec *k) { return (char *)cfg + k->offset; }
+
+static int find_key(const char *section, const char *name)
+{
+    for (int i = 0; i < N_KEYS; ++i)
+        if (strcmp(KEYS[i].section, section) == 0 && strcmp(KEYS[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static int known_section(const char *section)
+{
+    for (int i = 0; i < N_KEYS; ++i)
+        if (strcmp(KEYS[i].section, section) == 0)
+            return 1;
+    return 0;
+}
+
+static void list_keys(const char *section, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < N_KEYS && used < len; ++i)
+        if (strcmp(KEYS[i].section, section) == 0)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", KEYS[i].name);
+}
+
+/* ---- parsing one value --------------------------------------------------- */
+
+/* Returns 0 when text is a number in range; otherwise -1 (not a number) or
+ * -2 (out of range). */
+static int parse_int(const key_spec *k, const char *text, uint64_t *out)
+{
+    const char *s = text;
+    int negative = *s == '-';
+    if (*s == '-' || *s == '+')
+        ++s;
+    if (!*s)
+        return -1;
+    for (const char *c = s; *c; ++c)
+        if (!isdigit((unsigned char)*c))
+            return -1;
+    if (negative && strspn(s, "0") != strlen(s))
+        return -2; /* every range starts at 0 or above */
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno == ERANGE || v < k->int_lo || v > k->int_hi)
+        return -2;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static int parse_positive(const char *text, double *out)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end)
+        return -1;
+    if (!isfinite(v) || !(v > 0.0))
+        return -2;
+    *out = v;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        ++s;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Parses a comma-separated list; on failure *bad_index is the 1-based
+ * position of the offending item. */
+static int parse_list(const char *text, pmhmc_config_list *out, size_t *bad_index)
+{
+    char *copy = strdup(text);
+    size_t n = 1;
+    for (const char *c = text; *c; ++c)
+        n += *c == ',';
+    double *values = calloc(n, sizeof *values);
+    if (!copy || !values) {
+        free(copy);
+        free(values);
+        return -3;
+    }
+    char *item = copy;
+    for (size_t i = 0; i < n; ++i) {
+        char *comma = strchr(item, ',');
+        if (comma)
+            *comma = '\0';
+        int rc = parse_positive(trim(item), &values[i]);
+        if (rc != 0) {
+            *bad_index = i + 1;
+            free(copy);
+            free(values);
+            return rc;
+        }
+        item = comma + 1;
+    }
+    free(copy);
+    out->values = values;
+    out->n = n;
+    return 0;
+}
+
+static int is_absolute(const char *path) { return path[0] == '/'; }
+
+/* A relative path from the file is joined to the file's directory. */
+static char *resolve_path(const pmhmc_config *cfg, const char *text, pmhmc_config_origin origin)
+{
+    if (origin != PMHMC_CONFIG_FILE || is_absolute(text) || !cfg->dir || strcmp(cfg->dir, ".") == 0)
+        return strdup(text);
+    size_t len = strlen(cfg->dir) + 1 + strlen(text) + 1;
+    char *out = malloc(len);
+    if (out)
+        snprintf(out, len, "%s/%s", cfg->dir, text);
+    return out;
+}
+
+/* Where a key's value came from, as a message prefix. */
+static void describe_origin(const pmhmc_config *cfg, pmhmc_config_origin origin, int line, char *buf,
+                            size_t len)
+{
+    const char *file = cfg->path ? cfg->path : "(no config file)";
+    switch (origin) {
+    case PMHMC_CONFIG_FILE:
+        snprintf(buf, len, "%s:%d:", file, line);
+        break;
+    case PMHMC_CONFIG_COMMAND_LINE:
+        snprintf(buf, len, "%s: command-line override", file);
+        break;
+    case PMHMC_CONFIG_DEFAULT:
+        snprintf(buf, len, "%s: default", file);
+        break;
+    }
+}
+
+/* Parses text into key i and records where it came from. On a bad value the
+ * key keeps its previous value. */
+static pmhmc_status set_value(pmhmc_config *cfg, int i, const char *text, pmhmc_config_origin origin,
+                              int line, pmhmc_error *err)
+{
+    const key_spec *k = &KEYS[i];
+    char where[512], expected[96];
+    describe_origin(cfg, origin, line, where, sizeof where);
+    describe_expected(k, expected, sizeof expected);
+
+    char *saved_text = strdup(text);
+    if (!saved_text)
+        return PMHMC_ERR_NOMEM;
+    int rc = 0;
+    size_t bad_index = 0;
+    switch (k->type) {
+    case KEY_INT:
+        rc = parse_int(k, text, field(cfg, k));
+        break;
+    case KEY_POSITIVE:
+        rc = parse_positive(text, field(cfg, k));
+        break;
+    case KEY_POSITIVE_LIST: {
+        pmhmc_config_list list;
+        rc = parse_list(text, &list, &bad_index);
+        if (rc == 0) {
+            pmhmc_config_list *dst = field(cfg, k);
+            free(dst->values);
+            *dst = list;
+        }
+        break;
+    }
+    case KEY_CHOICE:
+        rc = -1;
+        for (size_t c = 0; k->choices[c]; ++c)
+            if (strcmp(text, k->choices[c]) == 0) {
+                *(const char **)field(cfg, k) = k->choices[c];
+                rc = 0;
+            }
+        break;
+    case KEY_PATH: {
+        if (!*text) {
+            rc = -1;
+            break;
+        }
+        char *resolved = resolve_path(cfg, text, origin);
+        if (!resolved) {
+            rc = -3;
+            break;
+        }
+        char **dst = field(cfg, k);
+        free(*dst);
+        *dst = resolved;
+        /* The echo shows the path that is used. */
+        free(saved_text);
+        saved_text = strdup(resolved);
+        if (!saved_text)
+            rc = -3;
+        break;
+    }
+    }
+    if (rc == -3) {
+        free(saved_text);
+        return PMHMC_ERR_NOMEM;
+    }
+    if (rc != 0) {
+        free(saved_text);
+        if (bad_index)
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "%s %s.%s = '%s': item %zu is %s; expected %s", where,
+                              k->section, k->name, text, bad_index,
+                              rc == -1 ? "not a number" : "out of range", expected);
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "%s %s.%s = '%s': %sexpected %s", where, k->section,
+                          k->name, text, rc == -2 ? "out of range; " : "", expected);
+    }
+    struct pmhmc_config_value *v = &cfg->values[i];
+    free(v->text);
+    v->text = saved_text;
+    v->origin = origin;
+    v->line = line;
+    return PMHMC_OK;
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+pmhmc_status pmhmc_config_init(pmhmc_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (int i = 0; i < N_KEYS; ++i) {
+        if (!KEYS[i].default_text)
+            continue;
+        pmhmc_status st = set_value(cfg, i, KEYS[i].default_text, PMHMC_CONFIG_DEFAULT, 0, NULL);
+        if (st != PMHMC_OK) {
+            pmhmc_config_free(cfg);
+            return st;
+        }
+    }
+    return PMHMC_OK;
+}
+
+void pmhmc_config_free(pmhmc_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (int i = 0; i < N_KEYS; ++i) {
+        free(cfg->values[i].text);
+        if (KEYS[i].type == KEY_PATH)
+            free(*(char **)field(cfg, &KEYS[i]));
+        else if (KEYS[i].type == KEY_POSITIVE_LIST)
+            free(((pmhmc_config_list *)field(cfg, &KEYS[i]))->values);
+    }
+    free(cfg->path);
+    free(cfg->dir);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- the file -------------------------------------------------------------- */
+
+typedef struct load_ctx {
+    pmhmc_config *cfg;
+    FILE *file;
+    int line;        /* of the line inih is handling */
+    char *buf;       /* getline buffer */
+    size_t cap;
+    int failed;      /* a message is already in err */
+    int failed_line;
+    pmhmc_status status;
+    pmhmc_error *err;
+} load_ctx;
+
+/* inih's line reader. It counts lines (the Debian build of inih does not pass
+ * line numbers to handlers), rejects lines longer than inih's buffer instead
+ * of letting inih split them, and strips leading blanks so an indented key is
+ * a key, not a continuation of the previous value. */
+static char *read_line(char *str, int num, void *stream)
+{
+    load_ctx *c = stream;
+    if (c->failed)
+        return NULL;
+    ssize_t n = getline(&c->buf, &c->cap, c->file);
+    if (n < 0)
+        return NULL;
+    c->line++;
+    const char *s = c->buf;
+    while (*s == ' ' || *s == '\t')
+        ++s;
+    size_t len = strlen(s);
+    size_t content = len;
+    while (content && (s[content - 1] == '\n' || s[content - 1] == '\r'))
+        --content;
+    /* inih needs room for "\r\n\0" after the content. */
+    if (content + 3 > (size_t)num) {
+        c->failed = 1;
+        c->failed_line = c->line;
+        c->status = pmhmc_fail(c->err, PMHMC_ERR_CONFIG, "%s:%d: line is longer than %d characters",
+                               c->cfg->path, c->line, num - 3);
+        return NULL;
+    }
+    memcpy(str, s, len + 1);
+    return str;
+}
+
+/* inih strips ';' comments; '#' after a blank is a comment too, as at the
+ * start of a line. */
+static void strip_hash_comment(char *value)
+{
+    for (char *c = value; *c; ++c)
+        if (*c == '#' && (c == value || isspace((unsigned char)c[-1]))) {
+            *c = '\0';
+            break;
+        }
+    trim(value);
+}
+
+static int fail_pair(load_ctx *c, pmhmc_status st)
+{
+    c->failed = 1;
+    c->failed_line = c->line;
+    c->status = st;
+    return 0;
+}
+
+static int on_pair(void *user, const char *section, const char *name, const char *value)
+{
+    load_ctx *c = user;
+    if (c->failed)
+        return 0;
+    const char *path = c->cfg->path;
+    if (!*section)
+        return fail_pair(c, pmhmc_fail(c->err, PMHMC_ERR_CONFIG,
+                                       "%s:%d: key '%s' is outside any section; expected it under %s",
+                                       path, c->line, name, SECTIONS));
+    if (!known_section(section))
+        return fail_pair(c, pmhmc_fail(c->err, PMHMC_ERR_CONFIG,
+                                       "%s:%d: unknown section [%s] (key '%s'); expected %s", path,
+                                       c->line, section, name, SECTIONS));
+    int i = find_key(section, name);
+    if (i < 0) {
+        char keys[256];
+        list_keys(section, keys, sizeof keys);
+        return fail_pair(c, pmhmc_fail(c->err, PMHMC_ERR_CONFIG,
+                                       "%s:%d: unknown key '%s' in [%s]; expected one of: %s", path,
+                                       c->line, name, section, keys));
+    }
+    if (c->cfg->values[i].origin == PMHMC_CONFIG_FILE)
+        return fail_pair(c, pmhmc_fail(c->err, PMHMC_ERR_CONFIG,
+                                       "%s:%d: %s.%s is set twice (first on line %d)", path, c->line,
+                                       section, name, c->cfg->values[i].line));
+    char *text = strdup(value);
+    if (!text)
+        return fail_pair(c, PMHMC_ERR_NOMEM);
+    strip_hash_comment(text);
+    pmhmc_status st = set_value(c->cfg, i, text, PMHMC_CONFIG_FILE, c->line, c->err);
+    free(text);
+    return st == PMHMC_OK ? 1 : fail_pair(c, st);
+}
+
+static char *directory_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    size_t n = (size_t)(slash - path);
+    char *dir = malloc(n + 1);
+    if (dir) {
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    return dir;
+}
+
+pmhmc_status pmhmc_config_load_file(pmhmc_config *cfg, const char *path, pmhmc_error *err)
+{
+    free(cfg->path);
+    free(cfg->dir);
+    cfg->path = strdup(path);
+    cfg->dir = directory_of(path);
+    if (!cfg->path || !cfg->dir)
+        return PMHMC_ERR_NOMEM;
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return pmhmc_fail(err, PMHMC_ERR_IO, "cannot open config file '%s': %s", path, strerror(errno));
+    load_ctx c = {.cfg = cfg, .file = file, .err = err, .status = PMHMC_OK};
+    int rc = ini_parse_stream(read_line, &c, on_pair, &c);
+    int read_error = ferror(file);
+    fclose(file);
+    free(c.buf);
+    /* inih reports its own syntax errors by line after parsing on; the
+     * earlier of its error and ours is the one to show. */
+    if (rc > 0 && (!c.failed || rc < c.failed_line))
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "%s:%d: expected '[section]' or 'key = value'", path, rc);
+    if (c.failed)
+        return c.status;
+    if (read_error)
+        return pmhmc_fail(err, PMHMC_ERR_IO, "%s: read error", path);
+    if (rc == -2)
+        return PMHMC_ERR_NOMEM;
+    return PMHMC_OK;
+}
+
+/* ---- the command line ------------------------------------------------------ */
+
+pmhmc_status pmhmc_config_override(pmhmc_config *cfg, const char *arg, pmhmc_error *err)
+{
+    const char *file = cfg->path ? cfg->path : "(no config file)";
+    const char *eq = strchr(arg, '=');
+    const char *dot = strchr(arg, '.');
+    if (!eq || !dot || dot > eq || dot == arg || dot + 1 == eq)
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG,
+                          "%s: command-line override '%s': expected section.key=value (e.g. sampler.seed=2)",
+                          file, arg);
+    char section[64], name[64];
+    size_t sec_len = (size_t)(dot - arg), name_len = (size_t)(eq - dot - 1);
+    if (sec_len >= sizeof section || name_len >= sizeof name)
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "%s: command-line override '%s': unknown key", file, arg);
+    memcpy(section, arg, sec_len);
+    section[sec_len] = '\0';
+    memcpy(name, dot + 1, name_len);
+    name[name_len] = '\0';
+    if (!known_section(section))
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG,
+                          "%s: command-line override '%s': unknown section [%s]; expected %s", file, arg,
+                          section, SECTIONS);
+    int i = find_key(section, name);
+    if (i < 0) {
+        char keys[256];
+        list_keys(section, keys, sizeof keys);
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG,
+                          "%s: command-line override '%s': unknown key '%s' in [%s]; expected one of: %s",
+                          file, arg, name, section, keys);
+    }
+    if (cfg->values[i].origin == PMHMC_CONFIG_COMMAND_LINE)
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "%s: command-line override '%s': %s.%s is given twice",
+                          file, arg, section, name);
+    char *text = strdup(eq + 1);
+    if (!text)
+        return PMHMC_ERR_NOMEM;
+    pmhmc_status st = set_value(cfg, i, trim(text), PMHMC_CONFIG_COMMAND_LINE, 0, err);
+    free(text);
+    return st;
+}
+
+pmhmc_status pmhmc_config_check_required(const pmhmc_config *cfg, pmhmc_error *err)
+{
+    for (int i = 0; i < N_KEYS; ++i)
+        if (!KEYS[i].default_text && !cfg->values[i].text)
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "%s: %s.%s is required: %s",
+                              cfg->path ? cfg->path : "(no config file)", KEYS[i].section, KEYS[i].name,
+                              KEYS[i].doc);
+    return PMHMC_OK;
+}
+
+pmhmc_status pmhmc_config_key_error(const pmhmc_config *cfg, const char *key, pmhmc_error *err,
+                                    const char *fmt, ...)
+{
+    const char *dot = strchr(key, '.');
+    int i = -1;
+    if (dot) {
+        char section[64];
+        size_t n = (size_t)(dot - key);
+        if (n < sizeof section) {
+            memcpy(section, key, n);
+            section[n] = '\0';
+            i = find_key(section, dot + 1);
+        }
+    }
+    char where[512] = "", detail[512];
+    const char *text = "";
+    if (i >= 0) {
+        describe_origin(cfg, cfg->values[i].origin, cfg->values[i].line, where, sizeof where);
+        text = cfg->values[i].text ? cfg->values[i].text : "";
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return pmhmc_fail(err, PMHMC_ERR_CONFIG, "%s %s = '%s': %s", where, key, text, detail);
+}
+
+/* ---- introspection --------------------------------------------------------- */
+
+size_t pmhmc_config_key_count(void) { return N_KEYS; }
+
+void pmhmc_config_key_describe(size_t i, pmhmc_config_key_info *info)
+{
+    const key_spec *k = &KEYS[i];
+    info->section = k->section;
+    info->name = k->name;
+    info->default_text = k->default_text;
+    info->doc = k->doc;
+    describe_expected(k, info->expected, sizeof info->expected);
+}

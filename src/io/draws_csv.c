@@ -1,0 +1,52 @@
+#include "io/draws_csv.h"
+
+#include <stdarg.h>
+
+static const char *const SAMPLER_COLUMNS = "lp__,accept_stat__,stepsize__,int_time__,energy__";
+
+static int status_of(FILE *f) { return ferror(f) ? -1 : 0; }
+
+int pmhmc_draws_comment(FILE *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("# ", f);
+    vfprintf(f, fmt, ap);
+    fputc('\n', f);
+    va_end(ap);
+    return status_of(f);
+}
+
+int pmhmc_draws_columns(FILE *f, const pmhmc_model *model)
+{
+    fputs(SAMPLER_COLUMNS, f);
+    for (size_t i = 0; i < pmhmc_model_dim(model); ++i)
+        fprintf(f, ",%s", pmhmc_model_param_name(model, i));
+    for (size_t i = 0; i < pmhmc_model_n_generated(model); ++i)
+        fprintf(f, ",%s", pmhmc_model_generated_name(model, i));
+    fputc('\n', f);
+    return status_of(f);
+}
+
+int pmhmc_draws_row(FILE *f, const pmhmc_model *model, const pmhmc_draw *draw, const double *generated)
+{
+    fprintf(f, "%.9g,%.9g,%.9g,%.9g,%.9g", draw->lp, draw->accept_stat, draw->stepsize, draw->int_time,
+            draw->energy);
+    for (size_t i = 0; i < pmhmc_model_dim(model); ++i)
+        fprintf(f, ",%.9g", draw->theta[i]);
+    for (size_t i = 0; i < pmhmc_model_n_generated(model); ++i)
+        fprintf(f, ",%.9g", generated[i]);
+    fputc('\n', f);
+    return status_of(f);
+}
+
+/* CmdStan's exact layout, so tools that parse its footer read ours. */
+int pmhmc_draws_elapsed(FILE *f, double warmup_seconds, double sampling_seconds)
+{
+    fprintf(f, "# \n");
+    fprintf(f, "#  Elapsed Time: %g seconds (Warm-up)\n", warmup_seconds);
+    fprintf(f, "#                %g seconds (Sampling)\n", sampling_seconds);
+    fprintf(f, "#                %g seconds (Total)\n", warmup_seconds + sampling_seconds);
+    fprintf(f, "# \n");
+    return status_of(f);
+}

@@ -1,0 +1,38 @@
+/* Draws CSV in CmdStan's layout, written onto a stream the caller opened:
+ *
+ *   # comment lines (program version, every config value)
+ *   lp__,accept_stat__,stepsize__,int_time__,energy__,<params>,<generated>
+ *   one row per saved draw
+ *   #
+ *   #  Elapsed Time: X seconds (Warm-up)
+ *   #                Y seconds (Sampling)
+ *   #                Z seconds (Total)
+ *   #
+ *
+ * Numbers are printed with %.9g: enough digits that a double read back
+ * differs from the sampler's value by at most about 1e-9 relative.
+ * Every function returns 0, or -1 when the stream reported a write error. */
+#ifndef PMHMC_IO_DRAWS_CSV_H
+#define PMHMC_IO_DRAWS_CSV_H
+
+#include <stdio.h>
+
+#include "pmhmc/model.h"
+#include "pmhmc/sampler.h"
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+/* Writes "# " followed by the formatted text and a newline. */
+int pmhmc_draws_comment(FILE *f, const char *fmt, ...);
+
+/* The column header: sampler columns, then the model's parameters, then its
+ * generated quantities. */
+int pmhmc_draws_columns(FILE *f, const pmhmc_model *model);
+
+/* One saved draw; generated has pmhmc_model_n_generated(model) values. */
+int pmhmc_draws_row(FILE *f, const pmhmc_model *model, const pmhmc_draw *draw, const double *generated);
+
+int pmhmc_draws_elapsed(FILE *f, double warmup_seconds, double sampling_seconds);
+
+#endif

@@ -1,0 +1,503 @@
+// The pmhmc command-line tool, run as a user runs it: a child process in a
+// scratch directory, checked through its exit code, stdout, stderr and the
+// files it leaves behind.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "pmhmc/pmhmc.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+    int rc;
+    std::string out, err;
+};
+
+std::string quote(const std::string &s)
+{
+    std::string q = "'";
+    for (char c : s)
+        q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+std::string read_text(const fs::path &path)
+{
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+void write_text(const fs::path &path, const std::string &text)
+{
+    std::ofstream(path, std::ios::binary) << text;
+}
+
+std::vector<std::string> lines_of(const std::string &text)
+{
+    std::vector<std::string> lines;
+    std::stringstream ss(text);
+    for (std::string line; std::getline(ss, line);)
+        lines.push_back(line);
+    return lines;
+}
+
+std::vector<std::string> split(const std::string &s, char sep)
+{
+    std::vector<std::string> parts;
+    std::stringstream ss(s);
+    for (std::string part; std::getline(ss, part, sep);)
+        parts.push_back(part);
+    if (!s.empty() && s.back() == sep)
+        parts.push_back("");
+    return parts;
+}
+
+bool parses_as_double(const std::string &s, double *out = nullptr)
+{
+    if (s.empty())
+        return false;
+    char *end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    if (out)
+        *out = v;
+    return *end == '\0';
+}
+
+bool contains(const std::string &haystack, const std::string &needle)
+{
+    return haystack.find(needle) != std::string::npos;
+}
+
+// Every test works in its own scratch directory, the CLI's working directory.
+class Cli : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        std::string pattern = (fs::temp_directory_path() / "pmhmc_cli_XXXXXX").string();
+        ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+        dir_ = pattern;
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    // Runs `pmhmc args...` in dir_ with extra environment assignments.
+    Result run(const std::vector<std::string> &args, const std::string &env = "") const
+    {
+        std::string cmd = "cd " + quote(dir_.string()) + " && " + env + " " + quote(PMHMC_CLI_PATH);
+        for (const auto &a : args)
+            cmd += " " + quote(a);
+        fs::path out = dir_ / ".stdout", err = dir_ / ".stderr";
+        cmd += " >" + quote(out.string()) + " 2>" + quote(err.string());
+        int status = std::system(cmd.c_str());
+        Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out), read_text(err)};
+        fs::remove(out);
+        fs::remove(err);
+        return r;
+    }
+
+    // Files under dir_, relative, sorted.
+    std::vector<std::string> files() const
+    {
+        std::vector<std::string> names;
+        for (const auto &e : fs::recursive_directory_iterator(dir_))
+            if (e.is_regular_file())
+                names.push_back(fs::relative(e.path(), dir_).string());
+        std::sort(names.begin(), names.end());
+        return names;
+    }
+
+    // A name,value CSV (log_prob's stdout, truth.csv) as an ordered list.
+    static std::vector<std::pair<std::string, double>> name_values(const std::string &text)
+    {
+        std::vector<std::pair<std::string, double>> rows;
+        auto lines = lines_of(text);
+        EXPECT_FALSE(lines.empty());
+        if (lines.empty())
+            return rows;
+        EXPECT_EQ(lines[0], "name,value");
+        for (size_t i = 1; i < lines.size(); ++i) {
+            auto parts = split(lines[i], ',');
+            double v = NAN;
+            EXPECT_EQ(parts.size(), 2u) << lines[i];
+            EXPECT_TRUE(parts.size() == 2 && parses_as_double(parts[1], &v)) << lines[i];
+            rows.emplace_back(parts[0], v);
+        }
+        return rows;
+    }
+
+    fs::path dir_;
+};
+
+void expect_one_line_error(const Result &r, int code)
+{
+    EXPECT_EQ(r.rc, code) << r.err;
+    EXPECT_EQ(r.err.rfind("pmhmc: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+// ---- help and usage -----------------------------------------------------------
+
+TEST_F(Cli, HelpVersionAndUsageErrors)
+{
+    Result r = run({"--version"});
+    EXPECT_EQ(r.rc, 0);
+    EXPECT_EQ(r.out, std::string("pmhmc ") + PMHMC_VERSION + "\n");
+
+    r = run({"--help"});
+    EXPECT_EQ(r.rc, 0);
+    EXPECT_TRUE(contains(r.out, "exit codes")) << r.out;
+
+    r = run({"sample", "--help"});
+    EXPECT_EQ(r.rc, 0);
+    for (const char *key : {"model.name", "model.data", "model.N", "sampler.steps", "sampler.mass",
+                            "sampler.backend", "sampler.precision", "output.file"})
+        EXPECT_TRUE(contains(r.out, key)) << key;
+    for (const char *cmd : {"simulate", "log_prob"}) {
+        r = run({cmd, "--help"});
+        EXPECT_EQ(r.rc, 0) << cmd;
+        EXPECT_TRUE(contains(r.out, "usage: pmhmc " + std::string(cmd))) << r.out;
+    }
+
+    expect_one_line_error(run({}), 1);
+    expect_one_line_error(run({"frobnicate"}), 1);
+    expect_one_line_error(run({"simulate", "--out", "x", "--T", "zero"}), 1);
+    expect_one_line_error(run({"simulate", "--out", "x", "--bogus", "1"}), 1);
+    expect_one_line_error(run({"sample"}), 1);
+    expect_one_line_error(run({"sample", "missing.ini"}), 1);
+}
+
+// ---- bad configs --------------------------------------------------------------
+
+struct BadConfig {
+    const char *name;
+    const char *ini;                     // after a valid [model] block
+    std::vector<std::string> overrides;
+    std::vector<std::string> expected;  // substrings of the message
+    const char *data = "data.csv";      // model.data, on line 3
+};
+
+// Lines 1-4; the case's text starts on line 5.
+std::string model_block(const char *data)
+{
+    return std::string("[model]\nname = normal_re\ndata = ") + data + "\nN = 4\n";
+}
+
+const BadConfig BAD_CONFIGS[] = {
+    {"UnknownSection", "[bogus]\nkey = 1\n", {}, {"bad.ini:6", "[bogus]", "key"}},
+    {"UnknownKey", "[sampler]\nstepz = 3\n", {}, {"bad.ini:6", "stepz", "[sampler]"}},
+    {"OutOfRange", "[sampler]\nsteps = 0\n", {}, {"bad.ini:6", "sampler.steps", "[1, 1000000]"}},
+    {"NegativeCount", "[sampler]\niterations = -5\n", {}, {"bad.ini:6", "sampler.iterations", "integer"}},
+    {"NonNumeric", "[sampler]\nstep_size = fast\n", {}, {"bad.ini:6", "sampler.step_size", "positive number"}},
+    {"BadChoice", "[sampler]\nbackend = gpu\n", {}, {"bad.ini:6", "sampler.backend", "cpu, auto, cuda"}},
+    {"MassOfWrongLength", "[sampler]\nmass = 1,2,3\n", {}, {"bad.ini:6", "sampler.mass", "expected 1 or 2"}},
+    {"KeyTwice", "[model]\nN = 8\n", {}, {"bad.ini:6", "model.N", "line 4"}},
+    {"MalformedLine", "[sampler]\nsteps 20\n", {}, {"bad.ini:6", "key = value"}},
+    {"MissingDataFile", "", {}, {"bad.ini:3", "model.data", "nowhere.csv"}, "nowhere.csv"},
+    {"MissingDataFileOverride", "", {"model.data=gone.csv"}, {"bad.ini", "model.data", "gone.csv"}},
+    {"OverrideWithoutEquals", "", {"sampler.steps"}, {"bad.ini", "sampler.steps", "section.key=value"}},
+    {"OverrideWithoutSection", "", {"steps=3"}, {"bad.ini", "steps=3", "section.key=value"}},
+    {"OverrideUnknownKey", "", {"sampler.bogus=1"}, {"bad.ini", "bogus", "[sampler]"}},
+    {"OverrideOutOfRange", "", {"sampler.chains=2"}, {"bad.ini", "sampler.chains", "expected 1"}},
+};
+
+class CliBadConfig : public Cli, public ::testing::WithParamInterface<BadConfig> {};
+
+TEST_P(CliBadConfig, OneLineMessageNamingFileAndKeyAndNoOutput)
+{
+    const BadConfig &c = GetParam();
+    write_text(dir_ / "data.csv", "id,y\na,0.5\na,1.5\nb,-0.2\nb,0.1\n");
+    write_text(dir_ / "bad.ini", model_block(c.data) + c.ini + "[output]\nfile = out/draws.csv\n");
+    std::vector<std::string> args = {"sample", "bad.ini"};
+    args.insert(args.end(), c.overrides.begin(), c.overrides.end());
+    Result r = run(args);
+    expect_one_line_error(r, 1);
+    for (const auto &s : c.expected)
+        EXPECT_TRUE(contains(r.err, s)) << "missing '" << s << "' in: " << r.err;
+    EXPECT_EQ(files(), (std::vector<std::string>{"bad.ini", "data.csv"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cli, CliBadConfig, ::testing::ValuesIn(BAD_CONFIGS),
+                         [](const auto &info) { return std::string(info.param.name); });
+
+// ---- simulate -----------------------------------------------------------------
+
+TEST_F(Cli, SimulateGlmmWritesDataAndTruth)
+{
+    Result r = run({"simulate", "--model", "glmm", "--T", "7", "--n", "3", "--p", "2", "--seed", "5", "--out",
+                    "sim/a"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    auto data = lines_of(read_text(dir_ / "sim/a/data.csv"));
+    ASSERT_EQ(data.size(), 1u + 7 * 3);
+    EXPECT_EQ(split(data[0], ',').size(), 4u) << data[0];  // id,y,z1,z2
+    for (size_t i = 1; i < data.size(); ++i)
+        EXPECT_EQ(split(data[i], ',').size(), 4u) << data[i];
+
+    auto truth = name_values(read_text(dir_ / "sim/a/truth.csv"));
+    std::vector<std::string> names;
+    std::map<std::string, double> value;
+    for (const auto &[n, v] : truth) {
+        names.push_back(n);
+        value[n] = v;
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"beta.1", "beta.2", "mu1", "mu2", "log_lambda1", "log_lambda2",
+                                               "logit_w1", "lambda1", "lambda2", "w1"}));
+    // The paper's values are the defaults.
+    EXPECT_EQ(value["mu1"], 0.0);
+    EXPECT_EQ(value["mu2"], 3.0);
+    EXPECT_NEAR(value["lambda1"], 10.0, 1e-12);
+    EXPECT_NEAR(value["lambda2"], 3.0, 1e-12);
+    EXPECT_NEAR(value["w1"], 0.8, 1e-12);
+    EXPECT_NEAR(value["log_lambda1"], std::log(10.0), 1e-12);
+    EXPECT_NEAR(value["logit_w1"], std::log(4.0), 1e-12);
+
+    // The seed alone decides the data.
+    ASSERT_EQ(run({"simulate", "--T", "7", "--n", "3", "--p", "2", "--seed", "5", "--out", "sim/b"}).rc, 0);
+    EXPECT_EQ(read_text(dir_ / "sim/a/data.csv"), read_text(dir_ / "sim/b/data.csv"));
+    ASSERT_EQ(run({"simulate", "--T", "7", "--n", "3", "--p", "2", "--seed", "6", "--out", "sim/c"}).rc, 0);
+    EXPECT_NE(read_text(dir_ / "sim/a/data.csv"), read_text(dir_ / "sim/c/data.csv"));
+}
+
+TEST_F(Cli, SimulateNormalReWritesDataAndTruth)
+{
+    Result r = run({"simulate", "--model", "normal_re", "--T", "4", "--n", "2", "--mu", "1.5", "--tau", "2",
+                    "--out", "nr"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    auto data = lines_of(read_text(dir_ / "nr/data.csv"));
+    ASSERT_EQ(data.size(), 1u + 4 * 2);
+    EXPECT_EQ(data[0], "id,y");
+    auto truth = name_values(read_text(dir_ / "nr/truth.csv"));
+    ASSERT_EQ(truth.size(), 3u);
+    EXPECT_EQ(truth[0], std::make_pair(std::string("mu"), 1.5));
+    EXPECT_EQ(truth[1].first, "log_tau");
+    EXPECT_NEAR(truth[1].second, std::log(2.0), 1e-15);
+    EXPECT_EQ(truth[2].first, "tau");
+    EXPECT_NEAR(truth[2].second, 2.0, 1e-15);
+
+    expect_one_line_error(run({"simulate", "--model", "normal_re", "--p", "3", "--out", "x"}), 1);
+    expect_one_line_error(run({"simulate", "--w1", "1.5", "--out", "x"}), 1);
+}
+
+// ---- log_prob -----------------------------------------------------------------
+
+// Writes a [rows, cols] U file of deterministic values in (-2, 2).
+void write_u(const fs::path &path, size_t rows, size_t cols, double shift_value = 0.0, size_t shift_at = SIZE_MAX)
+{
+    std::ostringstream s;
+    s.precision(17);
+    for (size_t r = 0; r < rows; ++r)
+        for (size_t c = 0; c < cols; ++c) {
+            size_t k = r * cols + c;
+            double v = 2.0 * std::sin(1.0 + 0.7 * (double)k) + (k == shift_at ? shift_value : 0.0);
+            s << v << (c + 1 < cols ? "," : "\n");
+        }
+    write_text(path, s.str());
+}
+
+std::string join(const std::vector<double> &v)
+{
+    std::ostringstream s;
+    s.precision(17);
+    for (size_t i = 0; i < v.size(); ++i)
+        s << (i ? "," : "") << v[i];
+    return s.str();
+}
+
+class CliLogProb : public Cli {
+protected:
+    std::vector<std::pair<std::string, double>> eval(const std::string &model, const std::vector<double> &theta,
+                                                     const std::string &u, const std::string &grad_u = "")
+    {
+        std::vector<std::string> args = {"log_prob", "--model", model, "--data", "sim/data.csv",
+                                         "--theta", join(theta), "--u", u};
+        if (!grad_u.empty()) {
+            args.push_back("--grad-u");
+            args.push_back(grad_u);
+        }
+        Result r = run(args);
+        EXPECT_EQ(r.rc, 0) << r.err;
+        return name_values(r.out);
+    }
+
+    double lp_at(const std::string &model, const std::vector<double> &theta, const std::string &u)
+    {
+        auto rows = eval(model, theta, u);
+        return rows.empty() ? NAN : rows[0].second;
+    }
+
+    // lp, log_lik and d_<param> rows, and the theta gradient against central
+    // differences of lp itself: |fd - g| <= 1e-6 max(1, |g|).
+    void check(const std::string &model, const std::vector<double> &theta, size_t groups, size_t n_importance)
+    {
+        write_u(dir_ / "u.csv", groups, n_importance);
+        auto rows = eval(model, theta, "u.csv", "grad_u.csv");
+        ASSERT_EQ(rows.size(), 2 + theta.size());
+        EXPECT_EQ(rows[0].first, "lp");
+        EXPECT_EQ(rows[1].first, "log_lik");
+        EXPECT_TRUE(std::isfinite(rows[0].second));
+        auto truth = name_values(read_text(dir_ / "sim/truth.csv"));
+        for (size_t i = 0; i < theta.size(); ++i) {
+            EXPECT_EQ(rows[2 + i].first, "d_" + truth[i].first);
+            double h = 1e-5 * std::max(1.0, std::fabs(theta[i]));
+            std::vector<double> up = theta, down = theta;
+            up[i] += h;
+            down[i] -= h;
+            double fd = (lp_at(model, up, "u.csv") - lp_at(model, down, "u.csv")) / (2 * h);
+            double g = rows[2 + i].second;
+            EXPECT_NEAR(fd, g, 1e-6 * std::max(1.0, std::fabs(g))) << rows[2 + i].first;
+        }
+
+        // The u gradient, in U's layout, against differences at a few entries.
+        auto grad_u = lines_of(read_text(dir_ / "grad_u.csv"));
+        ASSERT_EQ(grad_u.size(), groups);
+        for (const auto &line : grad_u)
+            ASSERT_EQ(split(line, ',').size(), n_importance);
+        for (size_t k : {size_t(0), n_importance + 1, groups * n_importance - 1}) {
+            const double h = 1e-5;
+            write_u(dir_ / "u_up.csv", groups, n_importance, h, k);
+            write_u(dir_ / "u_down.csv", groups, n_importance, -h, k);
+            double fd = (lp_at(model, theta, "u_up.csv") - lp_at(model, theta, "u_down.csv")) / (2 * h);
+            double g = NAN;
+            ASSERT_TRUE(parses_as_double(split(grad_u[k / n_importance], ',')[k % n_importance], &g));
+            EXPECT_NEAR(fd, g, 1e-6 * std::max(1.0, std::fabs(g))) << "u entry " << k;
+        }
+    }
+};
+
+TEST_F(CliLogProb, GlmmGradientMatchesFiniteDifferences)
+{
+    ASSERT_EQ(run({"simulate", "--T", "6", "--n", "3", "--p", "2", "--seed", "3", "--out", "sim"}).rc, 0);
+    check("glmm", {0.3, -0.4, 0.2, 2.5, 1.5, 0.8, 1.0}, 6, 5);
+}
+
+TEST_F(CliLogProb, NormalReGradientMatchesFiniteDifferences)
+{
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "5", "--n", "3", "--out", "sim"}).rc, 0);
+    check("normal_re", {0.7, -0.3}, 5, 4);
+}
+
+TEST_F(CliLogProb, BadUFileNamesFileAndLine)
+{
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "3", "--n", "2", "--out", "sim"}).rc, 0);
+    write_text(dir_ / "ragged.csv", "0.1,0.2\n0.3\n0.5,0.6\n");
+    Result r = run({"log_prob", "--model", "normal_re", "--data", "sim/data.csv", "--theta", "0,0", "--u",
+                    "ragged.csv"});
+    expect_one_line_error(r, 1);
+    EXPECT_TRUE(contains(r.err, "ragged.csv:2")) << r.err;
+
+    write_text(dir_ / "short.csv", "0.1,0.2\n0.3,0.4\n");
+    r = run({"log_prob", "--model", "normal_re", "--data", "sim/data.csv", "--theta", "0,0", "--u", "short.csv"});
+    expect_one_line_error(r, 1);
+    EXPECT_TRUE(contains(r.err, "short.csv")) << r.err;
+
+    write_u(dir_ / "u.csv", 3, 2);
+    r = run({"log_prob", "--model", "normal_re", "--data", "sim/data.csv", "--theta", "0,0,0", "--u", "u.csv"});
+    expect_one_line_error(r, 1);
+    EXPECT_TRUE(contains(r.err, "--theta")) << r.err;
+}
+
+// ---- sample -------------------------------------------------------------------
+
+// Draws-file lines without the elapsed-time footer, which varies run to run.
+std::vector<std::string> without_timing(const std::string &text)
+{
+    std::vector<std::string> kept;
+    for (const auto &line : lines_of(text))
+        if (!(line.rfind("#", 0) == 0 && (contains(line, "seconds") || contains(line, "Elapsed"))))
+            kept.push_back(line);
+    return kept;
+}
+
+TEST_F(Cli, SampleWritesCmdStanCsv)
+{
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "15", "--n", "3", "--out", "sim"}).rc, 0);
+    write_text(dir_ / "run.ini",
+               "# a tiny normal_re run\n"
+               "[model]\nname = normal_re\ndata = sim/data.csv\nN = 16\n"
+               "[sampler]\nwarmup = 20\niterations = 30\nstep_size = 0.1\nsteps = 10\nmass = 1\nseed = 7\n"
+               "[output]\nfile = out/draws.csv\n");
+    Result r = run({"sample", "run.ini", "output.refresh=0"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    EXPECT_TRUE(contains(r.out, "acceptance rate")) << r.out;
+    for (const char *name : {"mu", "log_tau", "tau"})
+        EXPECT_TRUE(contains(r.out, name)) << r.out;
+    EXPECT_EQ(files(), (std::vector<std::string>{"out/draws.csv", "run.ini", "sim/data.csv", "sim/truth.csv"}));
+
+    auto lines = lines_of(read_text(dir_ / "out/draws.csv"));
+    size_t i = 0;
+    std::string header;
+    for (; i < lines.size() && lines[i].rfind("#", 0) == 0; ++i)
+        header += lines[i] + "\n";
+    EXPECT_TRUE(contains(header, std::string("# pmhmc_version = ") + PMHMC_VERSION)) << header;
+    EXPECT_TRUE(contains(header, "#   steps = 10\n")) << header;
+    EXPECT_TRUE(contains(header, "#   seed = 7\n")) << header;
+    EXPECT_TRUE(contains(header, "#   chains = 1 (Default)\n")) << header;
+    EXPECT_TRUE(contains(header, "#   prior_var = 100 (Default)\n")) << header;
+    EXPECT_TRUE(contains(header, "#   refresh = 0\n")) << header;
+
+    ASSERT_LT(i, lines.size());
+    EXPECT_EQ(lines[i], "lp__,accept_stat__,stepsize__,int_time__,energy__,mu,log_tau,tau");
+    size_t rows = 0;
+    for (++i; i < lines.size() && lines[i].rfind("#", 0) != 0; ++i, ++rows) {
+        auto fields = split(lines[i], ',');
+        ASSERT_EQ(fields.size(), 8u) << lines[i];
+        std::vector<double> v(fields.size());
+        for (size_t k = 0; k < fields.size(); ++k)
+            ASSERT_TRUE(parses_as_double(fields[k], &v[k])) << lines[i];
+        EXPECT_EQ(v[2], 0.1);                              // stepsize__
+        EXPECT_NEAR(v[3], 1.0, 1e-12);                     // int_time__ = h L
+        EXPECT_GE(v[1], 0.0);                              // accept_stat__
+        EXPECT_LE(v[1], 1.0);
+        EXPECT_NEAR(v[7], std::exp(v[6]), 1e-8 * v[7]);    // tau = exp(log_tau), at %.9g
+    }
+    EXPECT_EQ(rows, 30u);
+    std::string footer;
+    for (; i < lines.size(); ++i)
+        footer += lines[i] + "\n";
+    EXPECT_TRUE(contains(footer, "Elapsed Time:")) << footer;
+    EXPECT_TRUE(contains(footer, "seconds (Sampling)")) << footer;
+    EXPECT_TRUE(contains(footer, "seconds (Total)")) << footer;
+}
+
+TEST_F(Cli, SampleSameSeedGivesIdenticalDrawsWhateverTheThreadCount)
+{
+    ASSERT_EQ(run({"simulate", "--T", "40", "--n", "3", "--p", "2", "--out", "sim"}).rc, 0);
+    write_text(dir_ / "run.ini",
+               "[model]\ndata = sim/data.csv\nN = 16\n"
+               "[sampler]\nwarmup = 10\niterations = 20\nsteps = 5\nseed = 11\n"
+               "[output]\nfile = draws.csv\nrefresh = 0\n");
+    auto draws = [&](const std::string &env, const std::vector<std::string> &extra = {}) {
+        std::vector<std::string> args = {"sample", "run.ini"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        Result r = run(args, env);
+        EXPECT_EQ(r.rc, 0) << r.err;
+        return without_timing(read_text(dir_ / "draws.csv"));
+    };
+    auto first = draws("OMP_NUM_THREADS=1");
+    ASSERT_GT(first.size(), 20u);
+    EXPECT_EQ(draws("OMP_NUM_THREADS=1"), first);
+    EXPECT_EQ(draws("OMP_NUM_THREADS=2"), first);
+    // Not vacuous: another seed moves the chain.
+    auto other = draws("OMP_NUM_THREADS=1", {"sampler.seed=12"});
+    other.erase(std::remove(other.begin(), other.end(), "#   seed = 12"), other.end());
+    auto same_header = first;
+    same_header.erase(std::remove(same_header.begin(), same_header.end(), "#   seed = 11"), same_header.end());
+    EXPECT_NE(other, same_header);
+}
+
+}  // namespace
