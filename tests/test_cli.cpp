@@ -474,6 +474,32 @@ TEST_F(Cli, SampleWritesCmdStanCsv)
     EXPECT_TRUE(contains(footer, "seconds (Total)")) << footer;
 }
 
+TEST_F(Cli, SampleTruthPrintsTrueValuesBesideTheMeans)
+{
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "15", "--n", "3", "--mu", "0.75", "--out", "sim"}).rc, 0);
+    write_text(dir_ / "run.ini",
+               "[model]\nname = normal_re\ndata = sim/data.csv\nN = 16\n"
+               "[sampler]\nwarmup = 10\niterations = 20\nstep_size = 0.1\nsteps = 10\nmass = 1\n"
+               "[output]\nfile = draws.csv\nrefresh = 0\n");
+    Result r = run({"sample", "run.ini", "--truth", "sim/truth.csv"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "truth")) << r.out;
+    bool found = false;
+    for (const std::string &line : lines_of(r.out)) {
+        auto cols = split(line, ' ');
+        cols.erase(std::remove(cols.begin(), cols.end(), ""), cols.end());
+        if (cols.size() == 5 && cols[0] == "mu") {
+            found = true;
+            EXPECT_EQ(cols[3], "0.75") << line; // the simulated mu, read back from truth.csv
+        }
+    }
+    EXPECT_TRUE(found) << r.out;
+
+    Result missing = run({"sample", "run.ini", "--truth", "nope.csv"});
+    EXPECT_EQ(missing.rc, 1);
+    EXPECT_TRUE(contains(missing.err, "nope.csv")) << missing.err;
+}
+
 TEST_F(Cli, SampleSameSeedGivesIdenticalDrawsWhateverTheThreadCount)
 {
     ASSERT_EQ(run({"simulate", "--T", "40", "--n", "3", "--p", "2", "--out", "sim"}).rc, 0);

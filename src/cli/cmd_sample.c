@@ -15,7 +15,7 @@
 #include "pmhmc/pmhmc.h"
 
 static const char HELP[] =
-    "usage: pmhmc sample CONFIG.ini [section.key=value ...]\n"
+    "usage: pmhmc sample CONFIG.ini [section.key=value ...] [--truth TRUTH.csv]\n"
     "\n"
     "Runs the sampler with the settings in CONFIG.ini and writes the saved draws to\n"
     "output.file in CmdStan's CSV layout (a '#' header echoing every setting, the\n"
@@ -28,6 +28,9 @@ static const char HELP[] =
     "start of a line or after a blank starts a comment. section.key=value arguments\n"
     "override the file. Relative paths in the file are relative to the file's\n"
     "directory; on the command line, to the working directory.\n"
+    "\n"
+    "--truth TRUTH.csv  print the true values (a name,value file such as the\n"
+    "                   truth.csv of pmhmc simulate) beside the posterior means.\n"
     "\n"
     "keys (default in parentheses):\n";
 
@@ -64,6 +67,7 @@ typedef struct run_state {
     pmhmc_sampler *sampler;
     cli_out out;
     cli_summary summary;
+    const char *truth_path; /* --truth, or NULL */
     const char **names;
     double *values; /* [dim + n_generated] of one draw */
 } run_state;
@@ -83,16 +87,24 @@ static void free_run(run_state *r)
 
 static int fail_config(pmhmc_status st, const pmhmc_error *err) { return cli_fail_status(CLI_EXIT_USAGE, st, err); }
 
-static int load_config(pmhmc_config *cfg, int argc, char **argv)
+static int load_config(run_state *r, int argc, char **argv)
 {
+    pmhmc_config *cfg = &r->cfg;
     if (argc < 2)
         return cli_fail(CLI_EXIT_USAGE, "sample: no config file given (usage: pmhmc sample CONFIG.ini [section.key=value ...])");
     pmhmc_error err = {{0}};
     pmhmc_status st = pmhmc_config_init(cfg);
     if (st == PMHMC_OK)
         st = pmhmc_config_load_file(cfg, argv[1], &err);
-    for (int i = 2; i < argc && st == PMHMC_OK; ++i)
+    for (int i = 2; i < argc && st == PMHMC_OK; ++i) {
+        if (strcmp(argv[i], "--truth") == 0) {
+            if (i + 1 == argc)
+                return cli_fail(CLI_EXIT_USAGE, "sample: --truth needs a file name");
+            r->truth_path = argv[++i];
+            continue;
+        }
         st = pmhmc_config_override(cfg, argv[i], &err);
+    }
     if (st == PMHMC_OK)
         st = pmhmc_config_check_required(cfg, &err);
     return st == PMHMC_OK ? CLI_EXIT_OK : fail_config(st, &err);
@@ -220,6 +232,12 @@ static int prepare_summary(run_state *r)
         r->names[i] = pmhmc_model_param_name(r->model, i);
     for (size_t i = 0; i < n_gen; ++i)
         r->names[dim + i] = pmhmc_model_generated_name(r->model, i);
+    if (r->truth_path) {
+        pmhmc_error err = {{0}};
+        pmhmc_status st = cli_summary_set_truth(&r->summary, r->truth_path, &err);
+        if (st != PMHMC_OK)
+            return cli_fail_status(CLI_EXIT_USAGE, st, &err);
+    }
     return CLI_EXIT_OK;
 }
 
@@ -272,7 +290,7 @@ int cli_sample(int argc, char **argv)
     }
     run_state r;
     memset(&r, 0, sizeof r);
-    int rc = load_config(&r.cfg, argc, argv);
+    int rc = load_config(&r, argc, argv);
     if (rc == CLI_EXIT_OK)
         rc = load_model(&r);
     if (rc == CLI_EXIT_OK)

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/truth_csv.h"
+
 int cli_summary_init(cli_summary *s, size_t n_cols, const char **names)
 {
     memset(s, 0, sizeof *s);
@@ -22,7 +24,16 @@ void cli_summary_free(cli_summary *s)
 {
     free(s->mean);
     free(s->m2);
+    free(s->truth);
     memset(s, 0, sizeof *s);
+}
+
+pmhmc_status cli_summary_set_truth(cli_summary *s, const char *path, pmhmc_error *err)
+{
+    s->truth = calloc(s->n_cols ? s->n_cols : 1, sizeof *s->truth);
+    if (!s->truth)
+        return PMHMC_ERR_NOMEM;
+    return cli_truth_read(path, s->n_cols, s->names, s->truth, err);
 }
 
 /* Welford's update: stable for long runs with a large mean. */
@@ -43,10 +54,16 @@ void cli_summary_print(const cli_summary *s, FILE *f)
     for (size_t i = 0; i < s->n_cols; ++i)
         if ((int)strlen(s->names[i]) > width)
             width = (int)strlen(s->names[i]);
-    fprintf(f, "%-*s %14s %14s\n", width, "parameter", "mean", "sd");
+    fprintf(f, "%-*s %14s %14s", width, "parameter", "mean", "sd");
+    if (s->truth)
+        fprintf(f, " %14s %10s", "truth", "(mean-truth)/sd");
+    fputc('\n', f);
     for (size_t i = 0; i < s->n_cols; ++i) {
         double sd = s->n_draws > 1 ? sqrt(s->m2[i] / (double)(s->n_draws - 1)) : NAN;
-        fprintf(f, "%-*s %14.6g %14.6g\n", width, s->names[i], s->mean[i], sd);
+        fprintf(f, "%-*s %14.6g %14.6g", width, s->names[i], s->mean[i], sd);
+        if (s->truth)
+            fprintf(f, " %14.6g %10.2f", s->truth[i], (s->mean[i] - s->truth[i]) / sd);
+        fputc('\n', f);
     }
     fprintf(f, "acceptance rate: %.4f (%zu of %zu saved transitions)\n",
             s->n_draws ? (double)s->n_accepted / (double)s->n_draws : NAN, s->n_accepted, s->n_draws);

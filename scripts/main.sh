@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The main job: simulate the source report's GLMM data (T = 500, n = 6, p = 8),
+# sample it with PM-HMC (configs/glmm_quick.ini), and print the posterior
+# means beside the true values.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/scripts/deps.sh"
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$root/build" -j"$(nproc)" --target pmhmc_cli >/dev/null
+pmhmc=$root/build/pmhmc
+"$pmhmc" simulate --model glmm --T 500 --n 6 --p 8 --seed 1 --out "$root/out/paper"
+"$pmhmc" sample "$root/configs/glmm_quick.ini" --truth "$root/out/paper/truth.csv"
