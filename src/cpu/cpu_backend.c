@@ -13,6 +13,7 @@
 #include "error.h"
 #include "math/philox.h"
 #include "math/rotation.h"
+#include "cpu/estimators.h"
 #include "models/model_impl.h"
 
 #ifdef _OPENMP
@@ -100,7 +101,7 @@ static pmhmc_status cpu_normal(pmhmc_workspace *ws, int v, uint64_t seed, uint32
     double *x = vec(ws, v);
     const size_t n = ws->length;
     const size_t pairs = (n + 1) / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (ws->length >= PMHMC_CPU_PARALLEL_MIN_WORK)
     for (size_t b = 0; b < pairs; ++b) {
         double n0, n1;
         pmhmc_stream_normal_pair(seed, chain, step, (uint32_t)b, &n0, &n1);
@@ -130,7 +131,7 @@ static pmhmc_status cpu_dot(pmhmc_workspace *ws, int a, int b, double *out)
     cpu_workspace *cw = ws->impl;
     const double *x = vec(ws, a), *y = vec(ws, b);
     const size_t n = ws->length;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (ws->length >= PMHMC_CPU_PARALLEL_MIN_WORK)
     for (size_t c = 0; c < cw->n_chunks; ++c) {
         size_t end = (c + 1) * DOT_CHUNK < n ? (c + 1) * DOT_CHUNK : n;
         double acc = 0.0;
@@ -222,4 +223,5 @@ const pmhmc_backend_ops pmhmc_cpu_backend_ops = {
     .upload = cpu_upload,
     .download = cpu_download,
     .estimate = cpu_estimate,
+    .integrate = NULL, /* the host loop of src/sampler/integrator.c is the reference */
 };

@@ -4,6 +4,12 @@
 
 #include "models/model_impl.h"
 
+/* Below this much work (terms, or vector elements) a pass runs on one
+ * thread: waking an OpenMP team costs more than the pass, and on a loaded
+ * machine a team barrier can stall for milliseconds. Results do not depend on
+ * the thread count either way. */
+#define PMHMC_CPU_PARALLEL_MIN_WORK 32768
+
 size_t pmhmc_glmm_cpu_scratch(const pmhmc_model *model);
 void pmhmc_glmm_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_estimate_args *args);
 

@@ -156,7 +156,7 @@ void pmhmc_glmm_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_estimate_
         .mix = pmhmc_mixture_from_theta(args->theta + model->data->n_cov),
     };
     const size_t n_groups = model->data->n_groups;
-#pragma omp parallel
+#pragma omp parallel if (pmhmc_model_terms(model) >= PMHMC_CPU_PARALLEL_MIN_WORK)
     {
 #ifdef _OPENMP
         double *scratch = args->scratch + (size_t)omp_get_thread_num() * args->scratch_per_thread;

@@ -25,7 +25,7 @@ void pmhmc_normal_re_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_esti
     const double tau = exp(args->theta[1]);
     const double log_n = log((double)n_draws);
 
-#pragma omp parallel
+#pragma omp parallel if (pmhmc_model_terms(model) >= PMHMC_CPU_PARALLEL_MIN_WORK)
     {
 #ifdef _OPENMP
         double *logw = args->scratch + (size_t)omp_get_thread_num() * args->scratch_per_thread;

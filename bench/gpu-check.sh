@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The one prepared check for a GPU machine: configure for sm_90 only, Release
+# build, the whole ctest suite with GPU tests required (PMHMC_REQUIRE_GPU=1
+# turns their skip into a failure), then the GPU and CPU benchmarks. Logs and
+# result CSVs go to $OUT when it is set (else bench/out/gpu-check/).
+#
+# The GPU machine has CUDA, CMake and Python but no network and none of our
+# Debian -dev packages: run bench/gpu-deps.sh beforehand on a machine with the
+# package registry and carry .deps/ along; this script unpacks the .deb files
+# into .deps/prefix (dpkg -x, never into /) and points CMake there.
+set -uo pipefail
+t_start=$(date +%s)
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-$root/bench/out/gpu-check}
+mkdir -p "$out"
+log() { echo "gpu-check [$(( $(date +%s) - t_start ))s] $*"; }
+
+prefix=$root/.deps/prefix
+if ls "$root"/.deps/debs/*.deb >/dev/null 2>&1; then
+  mkdir -p "$prefix"
+  for deb in "$root"/.deps/debs/*.deb; do dpkg -x "$deb" "$prefix"; done
+  export LD_LIBRARY_PATH=$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  cmake_prefix=(-DCMAKE_PREFIX_PATH="$prefix/usr" -DCMAKE_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu"
+                -DCMAKE_INCLUDE_PATH="$prefix/usr/include")
+else
+  log "no .deps/debs: using the system's packages"
+  cmake_prefix=()
+fi
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$out/gpu.txt"
+nproc_n=$(nproc)
+build=$root/build-gpu
+log "configure"
+cmake -S "$root" -B "$build" -DPMHMC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release \
+  "${cmake_prefix[@]}" >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+log "build"
+cmake --build "$build" -j"$nproc_n" >"$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -40; exit 1; }
+
+log "tests (GPU required)"
+PMHMC_REQUIRE_GPU=1 ctest --test-dir "$build" --output-on-failure -j"$nproc_n" --timeout 300 >"$out/ctest.log" 2>&1
+test_rc=$?
+grep -E "tests passed|tests failed|\*\*\*Failed|Timeout|Not Run" "$out/ctest.log" | head -40
+
+log "GPU benchmark"
+OUT=$out timeout 240 "$build/bench_cuda" 2>&1 | tee "$out/bench_cuda.txt"
+log "CPU benchmark on this machine"
+timeout 120 "$build/bench_estimator" --reps 7 --csv "$out/bench_cpu.csv" 2>&1 | tee "$out/bench_cpu.txt"
+
+log "done: tests rc=$test_rc, total $(( $(date +%s) - t_start ))s"
+exit $test_rc
