@@ -6,20 +6,32 @@
  *    and the (u, p) rotation (the integrator's B step: one pmhmc_ws_estimate
  *    with p and grad_theta requested), in terms per second, terms = N * sum_i
  *    n_i, over a grid of sizes from the paper's (T = 500, N = 128, n = 6,
- *    p = 8) to T = 20000, N = 4096, in float and double storage.
- * 2. Time per fused integrator step at the paper's size: the same call, which
- *    includes the launch, the kernel, and the round trip of dim + 1 doubles to
- *    the host; and, for comparison, the value-only call the integrator makes
- *    once per trajectory.
+ *    p = 8) to T = 20000, N = 4096: float storage once per GLMM kernel
+ *    variant (PMHMC_CUDA_GLMM_VARIANT: base, fast, fast128, fast_occ4; see
+ *    kernels/glmm_estimator.cuh), then double storage.
+ * 2. Time per integrator step at the paper's size, host loop included, for
+ *    each trajectory mode (PMHMC_CUDA_TRAJECTORY): host (the sampler's loop,
+ *    one estimate call and round trip per step), device (the backend's
+ *    integrate op: L + 1 launches back to back, theta and rho updated on the
+ *    device), graph (the same captured once into a CUDA graph and replayed):
+ *    pmhmc_integrate with L = 20, h = 0.025, M = 10 I, time / L.
+ * 3. Whole PM-HMC transitions per second at the paper's size (the report's
+ *    settings: h = 0.025, L = 20, m = 10) per trajectory mode: what a user
+ *    sees. The issue's target is 2500 transitions/s per chain (20 us per
+ *    step with L = 20).
  *
- * Timing: host clock around each call (every estimate returns only after the
- * stream is synchronized and the result is on the host), after 3 warm-up
- * calls; repeats until R calls or 0.5 s (at least 5), median reported. A
- * tiny kick and angle keep u near N(0, I) over the repeats.
+ * Timing: host clock around each call (every estimate, trajectory and
+ * transition returns only after the stream is synchronized and its result is
+ * on the host), after warm-up calls; repeats until R calls or 0.5 s (at least
+ * 5), median reported. In 1. a tiny kick and angle keep u near N(0, I) over
+ * the repeats; in 2. theta and rho are reset before each trajectory.
  *
- * Prints a table; when the environment variable OUT is set, also writes
- * $OUT/bench_cuda.csv. In a build without CUDA it says so and exits 0; with
- * no usable GPU it prints the reason and exits 0 (1 when PMHMC_REQUIRE_GPU=1). */
+ * Prints tables; when the environment variable OUT is set, also writes
+ * $OUT/bench_cuda.csv (columns what, variant, precision, T, N, n, p, terms,
+ * reps, median_s, min_s, per_s: terms/s, steps/s or transitions/s). In a
+ * build without CUDA it says so and exits 0; with no usable GPU it prints the
+ * reason and exits 0 (1 when PMHMC_REQUIRE_GPU=1). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +49,14 @@ int main(void)
 
 #else
 
+#include "sampler/integrator.h"
+
 typedef struct bench_size {
     size_t T, N, n, p;
 } bench_size;
 
 typedef struct bench_result {
-    double median_s, min_s, terms_per_s;
+    double median_s, min_s, per_s;
     int reps;
 } bench_result;
 
@@ -59,12 +73,57 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-enum call_kind { CALL_FUSED, CALL_VALUE };
-
-/* Times one kind of estimate call on a fresh data set and workspace. */
-static int time_calls(pmhmc_backend *backend, const bench_size *sz, enum call_kind kind, int max_reps,
-                      bench_result *res, char *why, size_t why_len)
+static void summarize(double *times, int reps, double work, bench_result *res)
 {
+    qsort(times, (size_t)reps, sizeof *times, cmp_double);
+    res->reps = reps;
+    res->median_s = times[reps / 2];
+    res->min_s = times[0];
+    res->per_s = work / res->median_s;
+}
+
+/* A CUDA backend created with the environment variable `var` set to value
+ * (NULL: unset), restored afterwards. */
+static pmhmc_status make_backend(pmhmc_precision precision, const char *var, const char *value,
+                                 pmhmc_backend **out, pmhmc_error *err)
+{
+    const char *old = getenv(var);
+    char saved[64] = {0};
+    if (old)
+        snprintf(saved, sizeof saved, "%s", old);
+    if (value)
+        setenv(var, value, 1);
+    else
+        unsetenv(var);
+    pmhmc_status st = pmhmc_backend_create(PMHMC_BACKEND_CUDA, precision, out, err);
+    if (old)
+        setenv(var, saved, 1);
+    else
+        unsetenv(var);
+    return st;
+}
+
+/* Data, model and a 2-vector workspace (u = 0, p = 1, both N(0, I)) for one size. */
+typedef struct bench_problem {
+    pmhmc_dataset *data;
+    pmhmc_model *model;
+    pmhmc_workspace *ws;
+    double *theta; /* [dim] the simulation's truth */
+    size_t dim;
+} bench_problem;
+
+static void problem_free(bench_problem *pr)
+{
+    pmhmc_workspace_free(pr->ws);
+    pmhmc_model_free(pr->model);
+    pmhmc_dataset_free(pr->data);
+    free(pr->theta);
+    memset(pr, 0, sizeof *pr);
+}
+
+static int problem_make(pmhmc_backend *backend, const bench_size *sz, bench_problem *pr, char *why, size_t why_len)
+{
+    memset(pr, 0, sizeof *pr);
     pmhmc_glmm_sim sim;
     pmhmc_glmm_sim_default(&sim);
     sim.T = sz->T;
@@ -73,37 +132,53 @@ static int time_calls(pmhmc_backend *backend, const bench_size *sz, enum call_ki
     pmhmc_model_settings ms;
     pmhmc_model_settings_default(&ms);
     ms.n_importance = sz->N;
-    pmhmc_dataset *data = NULL;
-    pmhmc_model *model = NULL;
-    pmhmc_workspace *ws = NULL;
     pmhmc_error err;
     memset(&err, 0, sizeof err);
-    double *theta = calloc(sz->p + 5, sizeof *theta);
+    pmhmc_status st;
+    pr->dim = sz->p + 5;
+    pr->theta = calloc(pr->dim, sizeof *pr->theta);
+    if (!pr->theta) {
+        snprintf(why, why_len, "out of memory");
+        return 1;
+    }
+    if ((st = pmhmc_simulate_glmm(&sim, &pr->data, pr->theta)) != PMHMC_OK) {
+        snprintf(why, why_len, "simulate: %s", pmhmc_status_str(st));
+        return 1;
+    }
+    if ((st = pmhmc_model_create(&ms, pr->data, &pr->model, &err)) != PMHMC_OK ||
+        (st = pmhmc_workspace_create(backend, pr->model, 2, &pr->ws, &err)) != PMHMC_OK) {
+        snprintf(why, why_len, "%s: %s", pmhmc_status_str(st), err.message);
+        return 1;
+    }
+    if ((st = pmhmc_ws_normal(pr->ws, 0, 7, 0, 0)) != PMHMC_OK || (st = pmhmc_ws_normal(pr->ws, 1, 7, 0, 1)) != PMHMC_OK) {
+        snprintf(why, why_len, "normal draws: %s", pmhmc_status_str(st));
+        return 1;
+    }
+    return 0;
+}
+
+enum call_kind { CALL_FUSED, CALL_VALUE };
+
+/* Times one kind of estimate call on a fresh data set and workspace. */
+static int time_calls(pmhmc_backend *backend, const bench_size *sz, enum call_kind kind, int max_reps,
+                      bench_result *res, char *why, size_t why_len)
+{
+    bench_problem pr;
     double *grad = calloc(sz->p + 5, sizeof *grad);
     double *times = calloc((size_t)max_reps, sizeof *times);
     int rc = 1;
     pmhmc_status st;
-    if (!theta || !grad || !times) {
+    if (!grad || !times) {
         snprintf(why, why_len, "out of memory");
+        memset(&pr, 0, sizeof pr);
         goto done;
     }
-    if ((st = pmhmc_simulate_glmm(&sim, &data, theta)) != PMHMC_OK) {
-        snprintf(why, why_len, "simulate: %s", pmhmc_status_str(st));
+    if (problem_make(backend, sz, &pr, why, why_len))
         goto done;
-    }
-    if ((st = pmhmc_model_create(&ms, data, &model, &err)) != PMHMC_OK ||
-        (st = pmhmc_workspace_create(backend, model, 2, &ws, &err)) != PMHMC_OK) {
-        snprintf(why, why_len, "%s: %s", pmhmc_status_str(st), err.message);
-        goto done;
-    }
-    if ((st = pmhmc_ws_normal(ws, 0, 7, 0, 0)) != PMHMC_OK || (st = pmhmc_ws_normal(ws, 1, 7, 0, 1)) != PMHMC_OK) {
-        snprintf(why, why_len, "normal draws: %s", pmhmc_status_str(st));
-        goto done;
-    }
 
     pmhmc_estimate_request req;
     memset(&req, 0, sizeof req);
-    req.theta = theta;
+    req.theta = pr.theta;
     req.u = 0;
     req.p = kind == CALL_FUSED ? 1 : -1;
     req.grad_u = -1;
@@ -112,7 +187,7 @@ static int time_calls(pmhmc_backend *backend, const bench_size *sz, enum call_ki
     double *want_grad = kind == CALL_FUSED ? grad : NULL;
     double log_phat = 0.0;
     for (int w = 0; w < 3; ++w)
-        if ((st = pmhmc_ws_estimate(ws, &req, &log_phat, want_grad)) != PMHMC_OK) {
+        if ((st = pmhmc_ws_estimate(pr.ws, &req, &log_phat, want_grad)) != PMHMC_OK) {
             snprintf(why, why_len, "estimate: %s", pmhmc_status_str(st));
             goto done;
         }
@@ -120,30 +195,142 @@ static int time_calls(pmhmc_backend *backend, const bench_size *sz, enum call_ki
     const double t_start = now_seconds();
     while (reps < max_reps && (reps < 5 || now_seconds() - t_start < 0.5)) {
         double t0 = now_seconds();
-        if ((st = pmhmc_ws_estimate(ws, &req, &log_phat, want_grad)) != PMHMC_OK) {
+        if ((st = pmhmc_ws_estimate(pr.ws, &req, &log_phat, want_grad)) != PMHMC_OK) {
             snprintf(why, why_len, "estimate: %s", pmhmc_status_str(st));
             goto done;
         }
         times[reps++] = now_seconds() - t0;
     }
-    qsort(times, (size_t)reps, sizeof *times, cmp_double);
-    res->reps = reps;
-    res->median_s = times[reps / 2];
-    res->min_s = times[0];
-    res->terms_per_s = pmhmc_model_terms(model) / res->median_s;
+    summarize(times, reps, pmhmc_model_terms(pr.model), res);
     if (!(log_phat == log_phat)) {
         snprintf(why, why_len, "log phat is NaN");
         goto done;
     }
     rc = 0;
 done:
-    pmhmc_workspace_free(ws);
-    pmhmc_model_free(model);
-    pmhmc_dataset_free(data);
-    free(theta);
+    problem_free(&pr);
     free(grad);
     free(times);
     return rc;
+}
+
+/* Times pmhmc_integrate (L steps of size h, M = 10 I) at one size: per-step
+ * seconds in res (median over trajectories / L). */
+static int time_trajectories(pmhmc_backend *backend, const bench_size *sz, size_t L, double h, int max_reps,
+                             bench_result *res, char *why, size_t why_len)
+{
+    bench_problem pr;
+    const size_t dim = sz->p + 5;
+    double *buf = calloc(6 * dim, sizeof *buf);
+    double *times = calloc((size_t)max_reps, sizeof *times);
+    int rc = 1;
+    if (!buf || !times) {
+        snprintf(why, why_len, "out of memory");
+        memset(&pr, 0, sizeof pr);
+        goto done;
+    }
+    if (problem_make(backend, sz, &pr, why, why_len))
+        goto done;
+    double *theta = buf, *rho = buf + dim, *inv_mass = buf + 2 * dim, *grad = buf + 3 * dim,
+           *prior_grad = buf + 4 * dim, *rho0 = buf + 5 * dim;
+    for (size_t i = 0; i < dim; ++i) {
+        inv_mass[i] = 0.1;
+        rho0[i] = (i % 2 ? 1.0 : -1.0) * 0.5 * sqrt(10.0);
+    }
+    pmhmc_integrator integ = {pr.model, pr.ws, inv_mass, grad, prior_grad};
+    int reps = 0, stopped = 0;
+    double t_start = 0.0;
+    for (int it = -3; reps < max_reps && (reps < 5 || now_seconds() - t_start < 0.5); ++it) {
+        memcpy(theta, pr.theta, dim * sizeof *theta);
+        memcpy(rho, rho0, dim * sizeof *rho);
+        pmhmc_phase_point z = {theta, rho, 0, 1, 0.0, 0.0};
+        if (it == 0)
+            t_start = now_seconds();
+        const double t0 = now_seconds();
+        pmhmc_status st = pmhmc_integrate(&integ, &z, h, L);
+        const double t1 = now_seconds();
+        if (st != PMHMC_OK) {
+            snprintf(why, why_len, "integrate: %s", pmhmc_status_str(st));
+            goto done;
+        }
+        if (!isfinite(z.log_phat))
+            stopped = 1;
+        if (it >= 0)
+            times[reps++] = (t1 - t0) / (double)L;
+    }
+    summarize(times, reps, 1.0, res);
+    if (stopped) {
+        snprintf(why, why_len, "a trajectory stopped early (non-finite log phat): timing not comparable");
+        goto done;
+    }
+    rc = 0;
+done:
+    problem_free(&pr);
+    free(buf);
+    free(times);
+    return rc;
+}
+
+/* Times whole PM-HMC transitions (the report's settings) at one size. */
+static int time_transitions(pmhmc_backend *backend, const bench_size *sz, int max_reps, bench_result *res,
+                            double *accept_rate, char *why, size_t why_len)
+{
+    bench_problem pr;
+    double *times = calloc((size_t)max_reps, sizeof *times);
+    pmhmc_sampler *s = NULL;
+    int rc = 1;
+    if (!times) {
+        snprintf(why, why_len, "out of memory");
+        memset(&pr, 0, sizeof pr);
+        goto done;
+    }
+    if (problem_make(backend, sz, &pr, why, why_len))
+        goto done;
+    pmhmc_sampler_config cfg;
+    pmhmc_sampler_config_default(&cfg);
+    pmhmc_error err;
+    memset(&err, 0, sizeof err);
+    pmhmc_status st = pmhmc_sampler_create(pr.model, backend, &cfg, NULL, &s, &err);
+    if (st != PMHMC_OK) {
+        snprintf(why, why_len, "sampler: %s: %s", pmhmc_status_str(st), err.message);
+        goto done;
+    }
+    int reps = 0, accepted = 0;
+    double t_start = 0.0;
+    for (int it = -5; reps < max_reps && (reps < 5 || now_seconds() - t_start < 0.5); ++it) {
+        pmhmc_draw d;
+        if (it == 0)
+            t_start = now_seconds();
+        const double t0 = now_seconds();
+        st = pmhmc_sampler_step(s, &d);
+        const double t1 = now_seconds();
+        if (st != PMHMC_OK) {
+            snprintf(why, why_len, "sampler step: %s", pmhmc_status_str(st));
+            goto done;
+        }
+        if (it >= 0) {
+            times[reps++] = t1 - t0;
+            accepted += d.accepted;
+        }
+    }
+    summarize(times, reps, 1.0, res);
+    *accept_rate = (double)accepted / reps;
+    rc = 0;
+done:
+    pmhmc_sampler_free(s);
+    problem_free(&pr);
+    free(times);
+    return rc;
+}
+
+static FILE *csv;
+
+static void csv_row(const char *what, const char *variant, const char *prec, const bench_size *sz, double terms,
+                    const bench_result *r)
+{
+    if (csv)
+        fprintf(csv, "%s,%s,%s,%zu,%zu,%zu,%zu,%.0f,%d,%.6g,%.6g,%.6g\n", what, variant, prec, sz->T, sz->N, sz->n,
+                sz->p, terms, r->reps, r->median_s, r->min_s, r->per_s);
 }
 
 int main(int argc, char **argv)
@@ -173,10 +360,9 @@ int main(int argc, char **argv)
         {20000, 1024, 6, 8}, {20000, 4096, 6, 8},
     };
     const size_t n_grid = quick ? 2 : sizeof grid / sizeof grid[0];
-    const pmhmc_precision precisions[] = {PMHMC_PRECISION_FLOAT, PMHMC_PRECISION_DOUBLE};
-    const char *prec_names[] = {"float", "double"};
+    const bench_size *paper = &grid[0];
+    const double paper_terms = (double)paper->T * paper->n * paper->N;
 
-    FILE *csv = NULL;
     const char *out_dir = getenv("OUT");
     if (out_dir && out_dir[0]) {
         char path[4096];
@@ -185,20 +371,32 @@ int main(int argc, char **argv)
         if (!csv)
             fprintf(stderr, "bench_cuda: cannot write %s\n", path);
         else
-            fprintf(csv, "what,precision,T,N,n,p,terms,reps,median_s,min_s,terms_per_s\n");
+            fprintf(csv, "what,variant,precision,T,N,n,p,terms,reps,median_s,min_s,per_s\n");
     }
 
+    /* 1. Throughput: float per kernel variant, then double. */
+    struct {
+        pmhmc_precision prec;
+        const char *prec_name, *variant;
+    } runs[] = {
+        {PMHMC_PRECISION_FLOAT, "float", "base"},     {PMHMC_PRECISION_FLOAT, "float", "fast"},
+        {PMHMC_PRECISION_FLOAT, "float", "fast128"},  {PMHMC_PRECISION_FLOAT, "float", "fast_occ4"},
+        {PMHMC_PRECISION_DOUBLE, "double", "base"},
+    };
+    const size_t n_runs = sizeof runs / sizeof runs[0];
     int failed = 0;
-    printf("estimator with all gradients, fused kick + rotation (one pmhmc_ws_estimate call)\n");
-    printf("%-7s %6s %5s %2s %2s %11s %5s %11s %11s %12s\n", "prec", "T", "N", "n", "p", "terms", "reps",
-           "median_us", "min_us", "terms/s");
-    double step_us[2][2] = {{0}};
-    for (int pi = 0; pi < 2; ++pi) {
+    printf("1. estimator with all gradients, fused kick + rotation (one pmhmc_ws_estimate call)\n");
+    printf("%-7s %-9s %6s %5s %2s %2s %11s %5s %11s %11s %12s\n", "prec", "variant", "T", "N", "n", "p", "terms",
+           "reps", "median_us", "min_us", "terms/s");
+    double best_large = 0.0;
+    const char *best_variant = "?";
+    for (size_t ri = 0; ri < n_runs; ++ri) {
         pmhmc_backend *backend = NULL;
         pmhmc_error err;
         memset(&err, 0, sizeof err);
-        if (pmhmc_backend_create(PMHMC_BACKEND_CUDA, precisions[pi], &backend, &err) != PMHMC_OK) {
-            printf("bench_cuda: cannot create the CUDA backend: %s\n", err.message);
+        if (make_backend(runs[ri].prec, "PMHMC_CUDA_GLMM_VARIANT", runs[ri].variant, &backend, &err) != PMHMC_OK) {
+            printf("bench_cuda: cannot create the CUDA backend (%s %s): %s\n", runs[ri].prec_name, runs[ri].variant,
+                   err.message);
             failed = 1;
             continue;
         }
@@ -206,39 +404,85 @@ int main(int argc, char **argv)
             bench_result r;
             char why[600] = {0};
             if (time_calls(backend, &grid[s], CALL_FUSED, max_reps, &r, why, sizeof why)) {
-                printf("%-7s %6zu %5zu  failed: %s\n", prec_names[pi], grid[s].T, grid[s].N, why);
+                printf("%-7s %-9s %6zu %5zu  failed: %s\n", runs[ri].prec_name, runs[ri].variant, grid[s].T,
+                       grid[s].N, why);
                 failed = 1;
                 continue;
             }
             const double terms = (double)grid[s].T * (double)grid[s].n * (double)grid[s].N;
-            printf("%-7s %6zu %5zu %2zu %2zu %11.4g %5d %11.1f %11.1f %12.4g\n", prec_names[pi], grid[s].T,
-                   grid[s].N, grid[s].n, grid[s].p, terms, r.reps, r.median_s * 1e6, r.min_s * 1e6, r.terms_per_s);
+            printf("%-7s %-9s %6zu %5zu %2zu %2zu %11.4g %5d %11.1f %11.1f %12.4g\n", runs[ri].prec_name,
+                   runs[ri].variant, grid[s].T, grid[s].N, grid[s].n, grid[s].p, terms, r.reps, r.median_s * 1e6,
+                   r.min_s * 1e6, r.per_s);
             fflush(stdout);
-            if (csv)
-                fprintf(csv, "fused_estimate,%s,%zu,%zu,%zu,%zu,%.0f,%d,%.6g,%.6g,%.6g\n", prec_names[pi], grid[s].T,
-                        grid[s].N, grid[s].n, grid[s].p, terms, r.reps, r.median_s, r.min_s, r.terms_per_s);
-            if (s == 0)
-                step_us[pi][0] = r.median_s * 1e6;
-        }
-        /* The value-only call at the paper's size. */
-        bench_result r;
-        char why[600] = {0};
-        if (time_calls(backend, &grid[0], CALL_VALUE, max_reps, &r, why, sizeof why) == 0) {
-            step_us[pi][1] = r.median_s * 1e6;
-            if (csv)
-                fprintf(csv, "value_only,%s,%zu,%zu,%zu,%zu,%.0f,%d,%.6g,%.6g,%.6g\n", prec_names[pi], grid[0].T,
-                        grid[0].N, grid[0].n, grid[0].p, (double)grid[0].T * grid[0].n * grid[0].N, r.reps,
-                        r.median_s, r.min_s, r.terms_per_s);
-        } else {
-            printf("%-7s value-only call failed: %s\n", prec_names[pi], why);
-            failed = 1;
+            csv_row("fused_estimate", runs[ri].variant, runs[ri].prec_name, &grid[s], terms, &r);
+            if (runs[ri].prec == PMHMC_PRECISION_FLOAT && s + 1 == n_grid && r.per_s > best_large) {
+                best_large = r.per_s;
+                best_variant = runs[ri].variant;
+            }
         }
         pmhmc_backend_free(backend);
     }
-    printf("\nper call at the paper's size (T=500, N=128, n=6, p=8), host round trip included\n");
-    printf("%-7s %16s %16s\n", "prec", "fused_step_us", "value_only_us");
+    printf("fastest float variant at the largest size: %s (%.4g terms/s)\n", best_variant, best_large);
+
+    /* 2. and 3.: step latency and transitions per trajectory mode. */
+    const char *modes[] = {"host", "device", "graph"};
+    const pmhmc_precision precs[] = {PMHMC_PRECISION_FLOAT, PMHMC_PRECISION_DOUBLE};
+    const char *prec_names[] = {"float", "double"};
+    double step_us[2][3] = {{0}}, value_us[2] = {0}, fused_us[2] = {0}, trans_per_s[2][3] = {{0}};
+    double acc_rate[2][3] = {{0}};
+    for (int pi = 0; pi < 2; ++pi) {
+        for (int mi = 0; mi < 3; ++mi) {
+            pmhmc_backend *backend = NULL;
+            pmhmc_error err;
+            memset(&err, 0, sizeof err);
+            if (make_backend(precs[pi], "PMHMC_CUDA_TRAJECTORY", modes[mi], &backend, &err) != PMHMC_OK) {
+                printf("bench_cuda: cannot create the CUDA backend (%s %s): %s\n", prec_names[pi], modes[mi],
+                       err.message);
+                failed = 1;
+                continue;
+            }
+            bench_result r;
+            char why[600] = {0};
+            if (mi == 0) { /* the single calls, for reference */
+                if (time_calls(backend, paper, CALL_FUSED, max_reps, &r, why, sizeof why) == 0) {
+                    fused_us[pi] = r.median_s * 1e6;
+                    csv_row("fused_call", "-", prec_names[pi], paper, paper_terms, &r);
+                }
+                if (time_calls(backend, paper, CALL_VALUE, max_reps, &r, why, sizeof why) == 0) {
+                    value_us[pi] = r.median_s * 1e6;
+                    csv_row("value_only_call", "-", prec_names[pi], paper, paper_terms, &r);
+                }
+            }
+            if (time_trajectories(backend, paper, 20, 0.025, max_reps, &r, why, sizeof why) == 0) {
+                step_us[pi][mi] = r.median_s * 1e6;
+                csv_row("integrator_step", modes[mi], prec_names[pi], paper, paper_terms, &r);
+            } else {
+                printf("%s %s trajectory failed: %s\n", prec_names[pi], modes[mi], why);
+                failed = 1;
+            }
+            double ar = 0.0;
+            if (time_transitions(backend, paper, max_reps, &r, &ar, why, sizeof why) == 0) {
+                trans_per_s[pi][mi] = r.per_s;
+                acc_rate[pi][mi] = ar;
+                csv_row("transition", modes[mi], prec_names[pi], paper, paper_terms, &r);
+            } else {
+                printf("%s %s transitions failed: %s\n", prec_names[pi], modes[mi], why);
+                failed = 1;
+            }
+            pmhmc_backend_free(backend);
+        }
+    }
+    printf("\n2. per call and per integrator step at the paper's size (T=500, N=128, n=6, p=8), host included\n");
+    printf("   single calls: fused estimate / value-only; steps: pmhmc_integrate with L=20, time / L\n");
+    printf("%-7s %9s %9s %9s %9s %9s\n", "prec", "fused_us", "value_us", "host_us", "device_us", "graph_us");
     for (int pi = 0; pi < 2; ++pi)
-        printf("%-7s %16.1f %16.1f\n", prec_names[pi], step_us[pi][0], step_us[pi][1]);
+        printf("%-7s %9.1f %9.1f %9.1f %9.1f %9.1f\n", prec_names[pi], fused_us[pi], value_us[pi], step_us[pi][0],
+               step_us[pi][1], step_us[pi][2]);
+    printf("\n3. PM-HMC transitions per second at the paper's size (h=0.025, L=20, m=10; target 2500/s)\n");
+    printf("%-7s %12s %12s %12s   (acceptance host/device/graph)\n", "prec", "host", "device", "graph");
+    for (int pi = 0; pi < 2; ++pi)
+        printf("%-7s %12.0f %12.0f %12.0f   (%.2f %.2f %.2f)\n", prec_names[pi], trans_per_s[pi][0],
+               trans_per_s[pi][1], trans_per_s[pi][2], acc_rate[pi][0], acc_rate[pi][1], acc_rate[pi][2]);
     if (csv)
         fclose(csv);
     return failed;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one prepared check for a GPU machine: configure for sm_90 only, Release
 # build, the whole ctest suite with GPU tests required (PMHMC_REQUIRE_GPU=1
-# turns their skip into a failure), then the GPU and CPU benchmarks. Logs and
-# result CSVs go to $OUT when it is set (else bench/out/gpu-check/).
+# turns their skip into a failure), then the GPU and CPU benchmarks, then a
+# short summary of the GPU benchmark's decision lines (fastest GLMM kernel
+# variant; per-step time and transitions/s per trajectory mode). Logs and
+# result CSVs go to $OUT when it is set (else bench/out/gpu-check/): 8 files.
 #
 # The GPU machine has CUDA, CMake and Python but no network and none of our
 # Debian -dev packages: run bench/gpu-deps.sh beforehand on a machine with the
@@ -46,5 +48,9 @@ OUT=$out timeout 240 "$build/bench_cuda" 2>&1 | tee "$out/bench_cuda.txt"
 log "CPU benchmark on this machine"
 timeout 120 "$build/bench_estimator" --reps 7 --csv "$out/bench_cpu.csv" 2>&1 | tee "$out/bench_cpu.txt"
 
+log "summary (bench_cuda: kernel variants, trajectory modes)"
+grep -E "^fastest float variant" "$out/bench_cuda.txt"
+grep -A4 -E "^2\. per call" "$out/bench_cuda.txt" | tail -3
+grep -A3 -E "^3\. PM-HMC" "$out/bench_cuda.txt" | tail -3
 log "done: tests rc=$test_rc, total $(( $(date +%s) - t_start ))s"
 exit $test_rc

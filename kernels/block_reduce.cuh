@@ -20,6 +20,9 @@
  *                        last and whatever the block size, so the result is
  *                        bit-identical run to run. One launch therefore does
  *                        the whole reduction; the host then reads D doubles.
+ *                        Returns true (in every thread) in the one block that
+ *                        wrote result, after the block has synchronized, so
+ *                        that block may go on to use result.
  *
  *   Memory ordering follows the CUDA programming guide's fence-and-counter
  *   example: writers fence (__threadfence) before the block's counter
@@ -143,7 +146,7 @@ struct RowReduce {
 
 /* Called by every thread of block `row` once the block's row of partials is
  * written (by any of its threads). */
-__device__ inline void finish_rows(const RowReduce &rr, int row)
+__device__ inline bool finish_rows(const RowReduce &rr, int row)
 {
     __shared__ int is_last;
     const int n_chunks = (rr.n_rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
@@ -159,7 +162,7 @@ __device__ inline void finish_rows(const RowReduce &rr, int row)
     }
     __syncthreads();
     if (!is_last)
-        return;
+        return false;
     __threadfence(); /* acquire side of the count: order the reads below after it */
     sum_rows(rr.partials + (size_t)first * rr.D, in_chunk, rr.D, rr.chunk_sums + (size_t)chunk * rr.D);
 
@@ -172,12 +175,13 @@ __device__ inline void finish_rows(const RowReduce &rr, int row)
     }
     __syncthreads();
     if (!is_last)
-        return;
+        return false;
     __threadfence();
     sum_rows(rr.chunk_sums, n_chunks, rr.D, rr.result);
     if (threadIdx.x == 0)
         rr.counters[n_chunks] = 0u;
     __threadfence_system(); /* result may live in mapped host memory */
+    return true;
 }
 
 } // namespace pmhmc_cuda

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cuda_backend.cuh"
+#include "glmm_estimator.cuh"
 #include "vector_ops.cuh"
 
 using namespace pmhmc_cuda;
@@ -21,8 +22,8 @@ pmhmc_status pmhmc_cuda_fail(pmhmc_error *err, cudaError_t code, const char *cal
 /* ---- estimator table ------------------------------------------------------ */
 
 static const pmhmc_cuda_estimator ESTIMATORS[] = {
-    {&pmhmc_glmm_ops, pmhmc_cuda_glmm_setup, pmhmc_cuda_glmm_launch},
-    {&pmhmc_normal_re_ops, pmhmc_cuda_normal_re_setup, pmhmc_cuda_normal_re_launch},
+    {&pmhmc_glmm_ops, pmhmc_cuda_glmm_setup, pmhmc_cuda_glmm_launch, pmhmc_cuda_glmm_derive},
+    {&pmhmc_normal_re_ops, pmhmc_cuda_normal_re_setup, pmhmc_cuda_normal_re_launch, pmhmc_cuda_normal_re_derive},
 };
 
 static const pmhmc_cuda_estimator *find_estimator(const pmhmc_model *model)
@@ -116,6 +117,12 @@ static void cuda_workspace_free(pmhmc_workspace *ws)
     cudaFreeHost(cw->theta_pinned);
     cudaFree(cw->result_buf);
     cudaFreeHost(cw->host_result);
+    if (cw->graph)
+        cudaGraphExecDestroy(cw->graph);
+    cudaFree(cw->traj_state);
+    cudaFreeHost(cw->traj_in);
+    cudaFreeHost(cw->traj_out_host);
+    cudaFree(cw->traj_out_buf);
     cudaFree((void *)cw->args.group_stats);
     cudaFree(cw->args.stash);
     free(cw);
@@ -200,6 +207,23 @@ static pmhmc_status workspace_setup(pmhmc_workspace *ws, CudaWorkspace *cw, pmhm
         cw->dev_result = cw->result_buf;
     }
 
+    /* trajectory buffers (small: a few dim doubles) */
+    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->traj_state, pmhmc_traj_state_len(dim) * sizeof(double)));
+    PMHMC_CUDA_TRY(err, cudaMallocHost((void **)&cw->traj_in, (3 * dim + PMHMC_TRAJ_DERIVED + 2) * sizeof(double)));
+    const size_t out_bytes = (2 * dim + 2) * sizeof(double);
+    if (be->can_map_host && cudaHostAlloc((void **)&cw->traj_out_host, out_bytes, cudaHostAllocMapped) == cudaSuccess &&
+        cudaHostGetDevicePointer((void **)&cw->traj_out_dev, cw->traj_out_host, 0) == cudaSuccess) {
+        cw->traj_out_buf = NULL;
+    } else {
+        cudaGetLastError();
+        if (cw->traj_out_host)
+            cudaFreeHost(cw->traj_out_host);
+        cw->traj_out_host = NULL;
+        PMHMC_CUDA_TRY(err, cudaMallocHost((void **)&cw->traj_out_host, out_bytes));
+        PMHMC_CUDA_TRY(err, cudaMalloc(&cw->traj_out_buf, out_bytes));
+        cw->traj_out_dev = cw->traj_out_buf;
+    }
+
     if (dim > PMHMC_CUDA_INLINE_THETA) {
         PMHMC_CUDA_TRY(err, cudaMalloc(&cw->theta_dev, dim * sizeof(double)));
         PMHMC_CUDA_TRY(err, cudaMallocHost((void **)&cw->theta_pinned, dim * sizeof(double)));
@@ -229,6 +253,8 @@ static pmhmc_status workspace_setup(pmhmc_workspace *ws, CudaWorkspace *cw, pmhm
     a->counters = cw->counters;
     a->result = cw->dev_result;
     a->stream = stream;
+    a->glmm_variant = be->glmm_variant;
+    memset(&a->traj, 0, sizeof a->traj);
     PMHMC_TRY(cw->est->setup(model, a, err));
     PMHMC_CUDA_TRY(err, cudaStreamSynchronize(stream));
     return PMHMC_OK;
@@ -381,6 +407,134 @@ static pmhmc_status cuda_estimate(pmhmc_workspace *ws, const pmhmc_estimate_requ
     return PMHMC_OK;
 }
 
+/* ---- device-side trajectories ---------------------------------------------------- */
+
+static bool same_key(const TrajKey &a, const TrajKey &b)
+{
+    return a.h == b.h && a.steps == b.steps && a.u == b.u && a.p == b.p;
+}
+
+/* Enqueues one trajectory (contract in cuda_backend.cuh) from the state in
+ * cw->traj_in; nothing synchronized. Capture-safe: only asynchronous copies
+ * and kernel launches. */
+static pmhmc_status traj_enqueue(pmhmc_workspace *ws, CudaWorkspace *cw, const TrajKey &key)
+{
+    const size_t dim = ws->model->dim;
+    cudaStream_t stream = cw->be->stream;
+    const double h = key.h;
+    PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(cw->traj_state, cw->traj_in, (3 * dim + PMHMC_TRAJ_DERIVED + 2) * sizeof(double),
+                                         cudaMemcpyHostToDevice, stream));
+    /* the first A(h/2)'s rotation, as pmhmc_ws_rotate(u, p, h / 2) */
+    PMHMC_TRY(rotate(vec(ws, key.u), vec(ws, key.p), cw->is_float, ws->length, cos(0.5 * h), sin(0.5 * h), stream,
+                     cw->be->sm_count));
+    pmhmc_cuda_estimate_args a = cw->args;
+    a.theta = cw->traj_in; /* unused: the kernels read theta from the state */
+    a.u = vec(ws, key.u);
+    a.p = vec(ws, key.p);
+    a.grad_u = NULL;
+    a.kick = h;
+    a.want_grad_theta = 1;
+    a.result = cw->traj_state + 3 * dim + PMHMC_TRAJ_DERIVED + 2;
+    a.traj.state = cw->traj_state;
+    a.traj.out = cw->traj_out_dev;
+    a.traj.dim = (int)dim;
+    a.traj.final_ = 0;
+    a.traj.h = h;
+    a.traj.prior_var = ws->model->settings.prior_var;
+    for (size_t l = 0; l < key.steps; ++l) {
+        const int last = l + 1 == key.steps;
+        const double angle = last ? 0.5 * h : h;
+        a.cos_a = cos(angle);
+        a.sin_a = sin(angle);
+        a.traj.drift = last ? 0.5 * h : h;
+        PMHMC_TRY(cw->est->launch(ws->model, &a, NULL));
+    }
+    a.p = NULL;
+    a.kick = 0.0;
+    a.cos_a = 1.0;
+    a.sin_a = 0.0;
+    a.want_grad_theta = 0;
+    a.traj.final_ = 1;
+    PMHMC_TRY(cw->est->launch(ws->model, &a, NULL));
+    if (cw->traj_out_buf)
+        PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(cw->traj_out_host, cw->traj_out_buf, (2 * dim + 2) * sizeof(double),
+                                             cudaMemcpyDeviceToHost, stream));
+    return PMHMC_OK;
+}
+
+/* Captures traj_enqueue into cw->graph for key. */
+static pmhmc_status traj_capture(pmhmc_workspace *ws, CudaWorkspace *cw, const TrajKey &key)
+{
+    cudaStream_t stream = cw->be->stream;
+    if (cw->graph) {
+        cudaGraphExecDestroy(cw->graph);
+        cw->graph = NULL;
+    }
+    PMHMC_CUDA_TRY(NULL, cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    pmhmc_status st = traj_enqueue(ws, cw, key);
+    cudaGraph_t graph = NULL;
+    cudaError_t rc = cudaStreamEndCapture(stream, &graph); /* always: the stream leaves capture mode */
+    if (st == PMHMC_OK && rc == cudaSuccess)
+        rc = cudaGraphInstantiate(&cw->graph, graph, 0);
+    if (graph)
+        cudaGraphDestroy(graph);
+    if (st != PMHMC_OK)
+        return st;
+    if (rc != cudaSuccess) {
+        cw->graph = NULL;
+        return pmhmc_cuda_fail(NULL, rc, "trajectory graph capture", __FILE__, __LINE__);
+    }
+    cw->graph_key = key;
+    return PMHMC_OK;
+}
+
+static pmhmc_status cuda_integrate(pmhmc_workspace *ws, const pmhmc_integrate_request *req)
+{
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    const size_t dim = ws->model->dim;
+    *req->stopped = 0;
+    if (req->steps == 0)
+        return PMHMC_OK;
+    /* the first A(h/2) drift, on the host as in the host loop:
+     * theta + (t * inv_mass) * rho, rounded after each operation */
+    double *in = cw->traj_in;
+    const double t = 0.5 * req->h;
+    for (size_t i = 0; i < dim; ++i) {
+        volatile double step = t * req->inv_mass[i];
+        volatile double move = step * req->rho[i];
+        in[i] = req->theta[i] + move;
+        in[dim + i] = req->rho[i];
+        in[2 * dim + i] = req->inv_mass[i];
+    }
+    cw->est->derive(ws->model, in, in + 3 * dim);
+    in[3 * dim + PMHMC_TRAJ_DERIVED] = 0.0;     /* log_phat */
+    in[3 * dim + PMHMC_TRAJ_DERIVED + 1] = 0.0; /* stopped */
+
+    const TrajKey key = {req->h, req->steps, req->u, req->p};
+    cudaStream_t stream = cw->be->stream;
+    if (cw->be->traj_mode == TRAJ_GRAPH) {
+        if (!(cw->graph && same_key(cw->graph_key, key)) && cw->have_last_key && same_key(cw->last_key, key))
+            PMHMC_TRY(traj_capture(ws, cw, key));
+        cw->last_key = key;
+        cw->have_last_key = 1;
+        if (cw->graph && same_key(cw->graph_key, key))
+            PMHMC_CUDA_TRY(NULL, cudaGraphLaunch(cw->graph, stream));
+        else
+            PMHMC_TRY(traj_enqueue(ws, cw, key));
+    } else {
+        PMHMC_TRY(traj_enqueue(ws, cw, key));
+    }
+    PMHMC_CUDA_TRY(NULL, cudaStreamSynchronize(stream));
+    const double *out = cw->traj_out_host;
+    for (size_t i = 0; i < dim; ++i) {
+        req->theta[i] = out[i];
+        req->rho[i] = out[dim + i];
+    }
+    *req->log_phat = out[2 * dim];
+    *req->stopped = out[2 * dim + 1] != 0.0;
+    return PMHMC_OK;
+}
+
 static void cuda_backend_free(pmhmc_backend *backend)
 {
     CudaBackend *be = (CudaBackend *)backend->impl;
@@ -405,7 +559,53 @@ static const pmhmc_backend_ops CUDA_OPS = {
     cuda_upload,
     cuda_download,
     cuda_estimate,
+    cuda_integrate,
 };
+
+/* PMHMC_CUDA_TRAJECTORY=host: the sampler's host loop drives every step. */
+static const pmhmc_backend_ops CUDA_OPS_HOST_LOOP = {
+    "cuda",
+    cuda_workspace_create,
+    cuda_workspace_free,
+    cuda_backend_free,
+    cuda_normal,
+    cuda_copy,
+    cuda_scale,
+    cuda_dot,
+    cuda_rotate,
+    cuda_upload,
+    cuda_download,
+    cuda_estimate,
+    NULL,
+};
+
+/* The run-time choices (cuda_backend.cuh): environment, read once per backend. */
+static pmhmc_status read_choices(CudaBackend *be, pmhmc_error *err)
+{
+    const char *v = getenv("PMHMC_CUDA_TRAJECTORY");
+    if (!v || !v[0] || strcmp(v, "graph") == 0)
+        be->traj_mode = TRAJ_GRAPH;
+    else if (strcmp(v, "device") == 0)
+        be->traj_mode = TRAJ_DEVICE;
+    else if (strcmp(v, "host") == 0)
+        be->traj_mode = TRAJ_HOST;
+    else
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "PMHMC_CUDA_TRAJECTORY=%s: expected host, device or graph", v);
+    static const char *const names[GLMM_N_VARIANTS] = {"base", "fast", "fast128", "fast_occ4"};
+    v = getenv("PMHMC_CUDA_GLMM_VARIANT");
+    be->glmm_variant = PMHMC_GLMM_DEFAULT_VARIANT;
+    if (v && v[0]) {
+        int found = -1;
+        for (int i = 0; i < GLMM_N_VARIANTS; ++i)
+            if (strcmp(v, names[i]) == 0)
+                found = i;
+        if (found < 0)
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG,
+                              "PMHMC_CUDA_GLMM_VARIANT=%s: expected base, fast, fast128 or fast_occ4", v);
+        be->glmm_variant = found;
+    }
+    return PMHMC_OK;
+}
 
 static pmhmc_status backend_setup(CudaBackend *be, pmhmc_error *err)
 {
@@ -432,9 +632,14 @@ extern "C" pmhmc_status pmhmc_cuda_backend_init(pmhmc_backend *backend, pmhmc_er
     CudaBackend *be = (CudaBackend *)calloc(1, sizeof *be);
     if (!be)
         return pmhmc_fail(err, PMHMC_ERR_NOMEM, "out of memory for the CUDA backend");
+    pmhmc_status st = read_choices(be, err);
+    if (st != PMHMC_OK) {
+        free(be);
+        return st;
+    }
     backend->impl = be;
-    backend->ops = &CUDA_OPS;
-    pmhmc_status st = backend_setup(be, err);
+    backend->ops = be->traj_mode == TRAJ_HOST ? &CUDA_OPS_HOST_LOOP : &CUDA_OPS;
+    st = backend_setup(be, err);
     if (st != PMHMC_OK) {
         cuda_backend_free(backend);
         backend->ops = NULL;

@@ -23,8 +23,25 @@
  *                  cudaMemcpyAsync into pinned memory where the device cannot
  *                  map host memory).
  *   ordering       every op is enqueued on the stream; ops that return values
- *                  (dot, estimate, download) synchronize; upload synchronizes
- *                  so the caller may reuse its buffer.
+ *                  (dot, estimate, download, integrate) synchronize; upload
+ *                  synchronizes so the caller may reuse its buffer.
+ *   integrate      (optional op, backend_impl.h) a whole PM-HMC trajectory
+ *                  with theta and rho on the device: one state upload, the
+ *                  first rotation, L fused estimator launches whose last
+ *                  block updates rho and theta (traj_device.cuh), the final
+ *                  value-only launch, which also writes theta, rho and log
+ *                  phat to mapped pinned memory; then one synchronization.
+ *                  PMHMC_CUDA_TRAJECTORY (read at backend creation) picks:
+ *                    host    integrate = NULL: the sampler's host loop, one
+ *                            round trip per step (the reference path);
+ *                    device  the launches above, enqueued per trajectory;
+ *                    graph   (default) the same sequence captured once into
+ *                            a CUDA graph per (h, L, u, p) and replayed; a
+ *                            key is captured the second time in a row it is
+ *                            seen, so a changing step size runs as `device`.
+ *   GLMM variant   PMHMC_CUDA_GLMM_VARIANT (read at backend creation): base,
+ *                  fast, fast128 or fast_occ4 (glmm_estimator.cuh); float
+ *                  storage only.
  *
  * Workspace memory (T = storage type, G groups, N draws, L = G N, R rows, p
  * covariates, dim parameters)
@@ -53,6 +70,16 @@ struct CudaBackend {
     int sm_count;
     size_t smem_optin;
     int can_map_host;
+    int traj_mode;    /* TRAJ_HOST, TRAJ_DEVICE, TRAJ_GRAPH */
+    int glmm_variant; /* GlmmVariant */
+};
+
+enum { TRAJ_HOST = 0, TRAJ_DEVICE = 1, TRAJ_GRAPH = 2 };
+
+struct TrajKey {
+    double h;
+    size_t steps;
+    int u, p;
 };
 
 struct CudaWorkspace {
@@ -77,6 +104,16 @@ struct CudaWorkspace {
     double *host_result;  /* pinned, [dim + 2] */
     double *dev_result;   /* device view: the mapped alias, or result_buf */
     double *result_buf;   /* device buffer when host memory cannot be mapped */
+
+    /* device-side trajectories (estimator_common.cuh has the state layout) */
+    double *traj_state;    /* device [pmhmc_traj_state_len(dim)] */
+    double *traj_in;       /* pinned [3 dim + PMHMC_TRAJ_DERIVED + 2]: the state's first part */
+    double *traj_out_host; /* pinned [2 dim + 2], mapped when possible */
+    double *traj_out_dev;  /* device view of it, or traj_out_buf */
+    double *traj_out_buf;  /* device buffer when host memory cannot be mapped */
+    cudaGraphExec_t graph; /* captured trajectory for graph_key, or NULL */
+    TrajKey graph_key, last_key;
+    int have_last_key;
 };
 
 } // namespace pmhmc_cuda

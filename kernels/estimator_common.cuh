@@ -28,6 +28,45 @@
  * launch). */
 #define PMHMC_CUDA_INLINE_THETA 64
 
+/* ---- device-side trajectories (the backend op `integrate`) ------------------
+ *
+ * A trajectory keeps theta and rho on the device in one state buffer
+ * (doubles), laid out as
+ *   theta [dim] | rho [dim] | inv_mass [dim] | derived [TRAJ_DERIVED] |
+ *   log_phat | stopped | result [dim + 1]
+ * `derived` holds what the model's kernel needs from theta besides theta
+ * itself, computed once per step instead of once per block (GLMM: the
+ * mixture, pmhmc_mixture_from_theta; normal_re: mu, tau = exp(theta_1)). The
+ * host fills theta..stopped before the first launch (theta after the first
+ * half drift, derived by the host's own formula, stopped = 0).
+ *
+ * An estimator launch with traj.state != NULL reads theta and derived from
+ * the state instead of its by-value parameters and reduces into
+ * state.result (device memory). When `stopped` is set it returns at once
+ * (u and p untouched), as the host loop does after a non-finite log phat.
+ * The block that finishes the cross-group reduction (finish_rows returns
+ * true) then runs traj_after():
+ *   B step (final = 0): finite log phat: rho += h (grad + prior grad),
+ *                       theta += drift M^-1 rho (the host loop's expression
+ *                       order, no contraction), derived from the new theta;
+ *                       non-finite: log_phat = it, stopped = 1.
+ *   final  (final = 1): log_phat = result[0]; then the block copies
+ *                       theta, rho, log_phat, stopped to traj.out (host
+ *                       visible: mapped pinned memory, or a device buffer the
+ *                       host copies back). A stopped final launch still does
+ *                       this copy, from block 0. */
+#define PMHMC_TRAJ_DERIVED 8
+
+typedef struct pmhmc_cuda_traj {
+    double *state;    /* device state buffer, or NULL: an ordinary estimate */
+    double *out;      /* [2 dim + 2] host-visible copy, written by the final launch */
+    int dim;
+    int final_;
+    double h, drift, prior_var;
+} pmhmc_cuda_traj;
+
+inline size_t pmhmc_traj_state_len(size_t dim) { return 3 * dim + PMHMC_TRAJ_DERIVED + 2 + dim + 1; }
+
 struct pmhmc_cuda_estimate_args {
     /* data, uploaded at workspace creation */
     const size_t *group_start;
@@ -47,6 +86,8 @@ struct pmhmc_cuda_estimate_args {
     void *u, *p, *grad_u;    /* p, grad_u may be NULL */
     double kick, cos_a, sin_a;
     int want_grad_theta;
+    pmhmc_cuda_traj traj; /* traj.state NULL outside device-side trajectories */
+    int glmm_variant;     /* GLMM float kernel variant (glmm_estimator.cuh) */
 
     /* the reduction */
     double *partials;
@@ -64,6 +105,9 @@ typedef struct pmhmc_cuda_estimator {
     const pmhmc_model_ops *model;
     pmhmc_status (*setup)(const pmhmc_model *model, pmhmc_cuda_estimate_args *a, pmhmc_error *err);
     pmhmc_status (*launch)(const pmhmc_model *model, const pmhmc_cuda_estimate_args *a, pmhmc_error *err);
+    /* derived [PMHMC_TRAJ_DERIVED] from theta on the host (the trajectory's
+     * first step; later steps derive on the device with the same formula). */
+    void (*derive)(const pmhmc_model *model, const double *theta, double *derived);
 } pmhmc_cuda_estimator;
 
 pmhmc_status pmhmc_cuda_glmm_setup(const pmhmc_model *model, pmhmc_cuda_estimate_args *a, pmhmc_error *err);
@@ -73,6 +117,8 @@ pmhmc_status pmhmc_cuda_normal_re_setup(const pmhmc_model *model, pmhmc_cuda_est
                                         pmhmc_error *err);
 pmhmc_status pmhmc_cuda_normal_re_launch(const pmhmc_model *model, const pmhmc_cuda_estimate_args *a,
                                          pmhmc_error *err);
+void pmhmc_cuda_glmm_derive(const pmhmc_model *model, const double *theta, double *derived);
+void pmhmc_cuda_normal_re_derive(const pmhmc_model *model, const double *theta, double *derived);
 
 /* Threads per block of the estimators: one thread per draw up to 256, a
  * multiple of 32 (N = 37 gets 64 threads; N >= 256 gets 256 and threads loop

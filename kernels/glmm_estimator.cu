@@ -5,6 +5,7 @@
 
 #include "glmm_estimator.cuh"
 #include "glmm_math_f.cuh"
+#include "traj_device.cuh"
 
 namespace pmhmc_cuda {
 
@@ -13,10 +14,6 @@ struct __align__(2 * sizeof(T)) StashEntry {
     T lw; /* log w_k */
     T c;  /* sum_j g_jk + dlogf/dx + x / s^2 */
 };
-
-/* Dynamic shared memory: gbeta [p] doubles (theta gradient), then the stash
- * [N] entries (when it lives in shared memory). */
-__host__ __device__ inline size_t gbeta_bytes(size_t p) { return (p * sizeof(double) + 15) / 16 * 16; }
 
 constexpr int ACC_MIX = 1;  /* acc[1..5]: mixture gradient sums */
 constexpr int ACC_ROWS = 6; /* acc[6..6+R): a_j of the register rows */
@@ -115,6 +112,8 @@ __global__ void __launch_bounds__(MAX_THREADS, (sizeof(T) == sizeof(float) && R 
     __shared__ double sums[R + ACC_ROWS];
     __shared__ double row_sums[R];
 
+    if (traj_begin(P.traj))
+        return;
     const int grp = blockIdx.x, tid = threadIdx.x, B = blockDim.x;
     const int p = P.n_cov, N = P.n_draws;
     const size_t r0 = P.group_start[grp];
@@ -123,7 +122,9 @@ __global__ void __launch_bounds__(MAX_THREADS, (sizeof(T) == sizeof(float) && R 
     const T *z = (const T *)P.z + r0 * (size_t)p;
     T *zb = (T *)P.zb + r0;
     T *u = (T *)P.u + (size_t)grp * N;
-    const double *beta = P.theta_dev ? P.theta_dev : P.beta;
+    const double *beta = P.traj.state ? P.traj.state : P.theta_dev ? P.theta_dev : P.beta;
+    const pmhmc_mixture mix =
+        P.traj.state ? glmm_mixture_from_derived(traj_view(P.traj).derived) : P.mix;
     double *gbeta = (double *)smem;
     StashEntry<T> *stash = P.stash_global
                                ? (StashEntry<T> *)P.stash_global + (size_t)grp * N
@@ -138,7 +139,7 @@ __global__ void __launch_bounds__(MAX_THREADS, (sizeof(T) == sizeof(float) && R 
         zb[j] = (T)acc;
     }
     __syncthreads();
-    const DrawCtx<T> ctx = {y, zb, u, stash, Math::mixture(P.mix), (T)P.s, (T)P.inv_s2, (T)P.log_s,
+    const DrawCtx<T> ctx = {y, zb, u, stash, Math::mixture(mix), (T)P.s, (T)P.inv_s2, (T)P.log_s,
                             n, N, B, tid, grad, keep};
     const T s = ctx.s;
 
@@ -253,8 +254,10 @@ __global__ void __launch_bounds__(MAX_THREADS, (sizeof(T) == sizeof(float) && R 
         }
     }
 
-    /* 6. Cross-group reduction. */
-    finish_rows(P.rr, grp);
+    /* 6. Cross-group reduction; in a device-side trajectory the block that
+     * finished it updates theta and rho. */
+    if (finish_rows(P.rr, grp) && P.traj.state)
+        traj_after(P.traj, GlmmDerive{p});
 }
 
 typedef void (*glmm_kernel_fn)(const GlmmParams);
@@ -269,6 +272,8 @@ static glmm_kernel_fn kernel_for(const pmhmc_cuda_estimate_args *a)
 {
     return a->is_float ? pick_kernel<float>(a->max_group_rows) : pick_kernel<double>(a->max_group_rows);
 }
+
+static int uses_fast(const pmhmc_cuda_estimate_args *a) { return a->is_float && a->glmm_variant != GLMM_BASE; }
 
 static size_t stash_entry_bytes(const pmhmc_cuda_estimate_args *a)
 {
@@ -298,9 +303,13 @@ pmhmc_status pmhmc_cuda_glmm_setup(const pmhmc_model *model, pmhmc_cuda_estimate
         return pmhmc_fail(err, PMHMC_ERR_UNSUPPORTED,
                           "glmm: %zu covariates need %zu bytes of shared memory per block; the device allows %zu",
                           a->n_cov, smem, a->smem_optin);
-    if (smem > 48 * 1024)
-        PMHMC_CUDA_TRY(err, cudaFuncSetAttribute(kernel_for(a), cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 (int)smem));
+    if (smem > 48 * 1024) {
+        if (uses_fast(a))
+            PMHMC_CUDA_TRY(err, glmm_fast_set_smem(a->glmm_variant, a->max_group_rows, (int)smem));
+        else
+            PMHMC_CUDA_TRY(err, cudaFuncSetAttribute(kernel_for(a), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                     (int)smem));
+    }
     return PMHMC_OK;
 }
 
@@ -319,14 +328,18 @@ pmhmc_status pmhmc_cuda_glmm_launch(const pmhmc_model *model, const pmhmc_cuda_e
     P.p = a->p;
     P.grad_u = a->grad_u;
     P.stash_global = a->stash;
-    if (p <= PMHMC_CUDA_INLINE_THETA) {
+    if (a->traj.state) {
+        P.theta_dev = NULL; /* theta and the mixture come from the trajectory state */
+    } else if (p <= PMHMC_CUDA_INLINE_THETA) {
         for (size_t c = 0; c < p; ++c)
             P.beta[c] = a->theta[c];
         P.theta_dev = NULL;
+        P.mix = pmhmc_mixture_from_theta(a->theta + p);
     } else {
         P.theta_dev = a->theta_dev;
+        P.mix = pmhmc_mixture_from_theta(a->theta + p);
     }
-    P.mix = pmhmc_mixture_from_theta(a->theta + p);
+    P.traj = a->traj;
     P.n_cov = (int)p;
     P.n_draws = (int)N;
     P.want_grad = a->want_grad_theta;
@@ -337,6 +350,10 @@ pmhmc_status pmhmc_cuda_glmm_launch(const pmhmc_model *model, const pmhmc_cuda_e
     P.inv_s2 = 1.0 / (s * s);
     P.log_s = log(s);
     P.log_n = log((double)N);
+    P.s_f = (float)s;
+    P.s2_f = (float)(s * 1.4426950408889634074);
+    P.inv_s2_f = (float)P.inv_s2;
+    P.pc_f = (float)((P.log_s + PMHMC_LOG_SQRT_2PI) * 1.4426950408889634074);
     P.kick = a->kick;
     P.cos_a = a->cos_a;
     P.sin_a = a->sin_a;
@@ -351,8 +368,20 @@ pmhmc_status pmhmc_cuda_glmm_launch(const pmhmc_model *model, const pmhmc_cuda_e
     size_t smem = gbeta_bytes(p);
     if (P.use_stash && !a->stash)
         smem += N * stash_entry_bytes(a);
-    const int threads = pmhmc_cuda_estimator_threads(N);
+    int threads = pmhmc_cuda_estimator_threads(N);
+    if (uses_fast(a)) {
+        if (a->glmm_variant == GLMM_FAST128 && threads > 128)
+            threads = 128;
+        PMHMC_CUDA_TRY(err, glmm_fast_launch(P, a->glmm_variant, a->max_group_rows, (unsigned)G, threads, smem,
+                                             a->stream));
+        return PMHMC_OK;
+    }
     kernel_for(a)<<<(unsigned)G, threads, smem, a->stream>>>(P);
     PMHMC_CUDA_TRY(err, cudaGetLastError());
     return PMHMC_OK;
+}
+
+void pmhmc_cuda_glmm_derive(const pmhmc_model *model, const double *theta, double *derived)
+{
+    GlmmDerive{(int)model->data->n_cov}(theta, derived);
 }

@@ -68,6 +68,34 @@
 #include "estimator_common.cuh"
 #include "math/glmm_math.h"
 
+/* ---- kernel variants (float storage) -----------------------------------------
+ *
+ * PMHMC_CUDA_GLMM_VARIANT (read at backend creation) picks the float kernel;
+ * double storage always runs the base kernel (the shared double formulas).
+ * Every variant computes the same quantities to float accuracy and is tested
+ * against the CPU (tests/test_backend_ops.cpp); bench_cuda times each.
+ *   base       the first kernel (glmm_estimate_kernel<float, R>), 256-thread
+ *              blocks, 3 per SM: kept as the in-run baseline.
+ *   fast       glmm_fast.cu: the same contract with a leaner draw loop (base-2
+ *              log domain, flush-to-zero MUFU intrinsics without denormal
+ *              guards, per-group sums in place of per-term y eta and max(eta, 0),
+ *              sigmoid sums in place of g sums, a lazy online max that rescales
+ *              only past a margin, the normalized weight stored in the stash so
+ *              the u phase needs no exp per draw), the next draw's u loaded one
+ *              iteration ahead, p prefetched to L2 during the draw loop, and a
+ *              u phase with 4 draws' loads in flight per thread;
+ *              256-thread blocks, 3 per SM (80 registers).
+ *   fast128    the fast kernel in 128-thread blocks (6 per SM): half the
+ *              per-group reduction work per draw, more blocks to overlap one
+ *              block's memory-bound u phase with another's draw loop.
+ *   fast_occ4  the fast kernel compiled for 4 blocks of 256 per SM (64
+ *              registers): more warps to hide latency, if it does not spill.
+ * PERF_NOTES.md has the predictions. */
+enum GlmmVariant { GLMM_BASE = 0, GLMM_FAST = 1, GLMM_FAST128 = 2, GLMM_FAST_OCC4 = 3, GLMM_N_VARIANTS = 4 };
+
+/* The default when PMHMC_CUDA_GLMM_VARIANT is unset. */
+#define PMHMC_GLMM_DEFAULT_VARIANT GLMM_FAST128
+
 namespace pmhmc_cuda {
 
 /* Kernel parameters, passed by value (__grid_constant__). */
@@ -86,7 +114,53 @@ struct GlmmParams {
     int use_stash;  /* lw_k, c_k kept for the u phase or the extra-rows sweep */
     double s, inv_s2, log_s, log_n;
     double kick, cos_a, sin_a;
+    /* float copies for the fast kernel: s, s log2(e), 1/s^2,
+     * (log s + log sqrt(2 pi)) log2(e) */
+    float s_f, s2_f, inv_s2_f, pc_f;
+    pmhmc_cuda_traj traj;
 };
+
+/* derived (estimator_common.cuh) of the GLMM: the mixture of theta[p..p+5). */
+struct GlmmDerive {
+    int p;
+    __host__ __device__ void operator()(const double *theta, double *d) const
+    {
+        const pmhmc_mixture m = pmhmc_mixture_from_theta(theta + p);
+        d[0] = m.mu[0];
+        d[1] = m.mu[1];
+        d[2] = m.lambda[0];
+        d[3] = m.lambda[1];
+        d[4] = m.log_norm[0];
+        d[5] = m.log_norm[1];
+        d[6] = m.w1;
+        d[7] = 0.0;
+    }
+};
+
+__host__ __device__ inline pmhmc_mixture glmm_mixture_from_derived(const double *d)
+{
+    pmhmc_mixture m;
+    m.mu[0] = d[0];
+    m.mu[1] = d[1];
+    m.lambda[0] = d[2];
+    m.lambda[1] = d[3];
+    m.log_norm[0] = d[4];
+    m.log_norm[1] = d[5];
+    m.w1 = d[6];
+    return m;
+}
+
+/* Dynamic shared memory of both kernels: gbeta [p] doubles (theta
+ * gradient), then the stash [N] entries of two T (when it lives in shared
+ * memory). */
+__host__ __device__ inline size_t gbeta_bytes(size_t p) { return (p * sizeof(double) + 15) / 16 * 16; }
+
+/* The fast float kernel (glmm_fast.cu): launches one estimate with the
+ * parameters, grid and shared memory the base launcher computed. */
+cudaError_t glmm_fast_launch(const GlmmParams &P, int variant, size_t max_group_rows, unsigned groups, int threads,
+                             size_t smem, cudaStream_t stream);
+/* cudaFuncSetAttribute(MaxDynamicSharedMemorySize) on the fast kernels. */
+cudaError_t glmm_fast_set_smem(int variant, size_t max_group_rows, int bytes);
 
 } // namespace pmhmc_cuda
 

@@ -7,6 +7,7 @@
 #include "math/normal_re_math.h"
 #include "normal_re_estimator.cuh"
 #include "rotation_rn.cuh"
+#include "traj_device.cuh"
 
 namespace pmhmc_cuda {
 
@@ -14,11 +15,14 @@ template <typename T>
 __global__ void __launch_bounds__(MAX_THREADS) normal_re_estimate_kernel(const __grid_constant__ NormalReParams P)
 {
     __shared__ double sums[3];
+    if (traj_begin(P.traj))
+        return;
     const int grp = blockIdx.x, tid = threadIdx.x, B = blockDim.x;
     const int N = P.n_draws;
     const double n = P.stats[4 * (size_t)grp], sy = P.stats[4 * (size_t)grp + 1],
                  syy = P.stats[4 * (size_t)grp + 2];
-    const double mu = P.mu, tau = P.tau;
+    const double *derived = P.traj.state ? traj_view(P.traj).derived : nullptr;
+    const double mu = derived ? derived[0] : P.mu, tau = derived ? derived[1] : P.tau;
     T *u = (T *)P.u + (size_t)grp * N;
 
     double hi = -INFINITY;
@@ -67,7 +71,8 @@ __global__ void __launch_bounds__(MAX_THREADS) normal_re_estimate_kernel(const _
         }
     }
 
-    finish_rows(P.rr, grp);
+    if (finish_rows(P.rr, grp) && P.traj.state)
+        traj_after(P.traj, NormalReDerive{});
 }
 
 } // namespace pmhmc_cuda
@@ -129,8 +134,11 @@ pmhmc_status pmhmc_cuda_normal_re_launch(const pmhmc_model *model, const pmhmc_c
     P.rr.D = a->want_grad_theta ? 3 : 1;
     P.n_draws = (int)a->n_draws;
     P.want_grad = a->want_grad_theta;
-    P.mu = a->theta[0];
-    P.tau = exp(a->theta[1]);
+    if (!a->traj.state) { /* else from the trajectory state */
+        P.mu = a->theta[0];
+        P.tau = exp(a->theta[1]);
+    }
+    P.traj = a->traj;
     P.log_n = log((double)a->n_draws);
     P.kick = a->kick;
     P.cos_a = a->cos_a;
@@ -142,4 +150,10 @@ pmhmc_status pmhmc_cuda_normal_re_launch(const pmhmc_model *model, const pmhmc_c
         normal_re_estimate_kernel<double><<<(unsigned)a->n_groups, threads, 0, a->stream>>>(P);
     PMHMC_CUDA_TRY(err, cudaGetLastError());
     return PMHMC_OK;
+}
+
+void pmhmc_cuda_normal_re_derive(const pmhmc_model *model, const double *theta, double *derived)
+{
+    (void)model;
+    NormalReDerive{}(theta, derived);
 }

@@ -39,6 +39,18 @@ struct NormalReParams {
     int want_grad;
     double mu, tau, log_n;
     double kick, cos_a, sin_a;
+    pmhmc_cuda_traj traj;
+};
+
+/* derived (estimator_common.cuh) of normal_re: mu, tau = exp(log_tau). */
+struct NormalReDerive {
+    __host__ __device__ void operator()(const double *theta, double *d) const
+    {
+        d[0] = theta[0];
+        d[1] = exp(theta[1]);
+        for (int i = 2; i < PMHMC_TRAJ_DERIVED; ++i)
+            d[i] = 0.0;
+    }
 };
 
 } // namespace pmhmc_cuda

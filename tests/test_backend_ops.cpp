@@ -770,6 +770,39 @@ TEST_P(BackendOps, EstimatorsMatchCpuReference)
     }
 }
 
+// Every float kernel variant of the GLMM estimator (PMHMC_CUDA_GLMM_VARIANT,
+// kernels/glmm_estimator.cuh: base, fast, fast128, fast_occ4) on every GLMM
+// case, with the float tolerances above. The instance above already ran the
+// default variant; double storage has one kernel, so only cuda_float runs.
+TEST_P(BackendOps, GlmmFloatVariantsMatchCpuReference)
+{
+    if (GetParam().kind != PMHMC_BACKEND_CUDA || !is_float_)
+        GTEST_SKIP() << "kernel variants exist for the CUDA float backend only";
+    const char *const variants[] = {"base", "fast", "fast128", "fast_occ4"};
+    const char *old = std::getenv("PMHMC_CUDA_GLMM_VARIANT");
+    const std::string saved = old ? old : "";
+    for (const char *variant : variants) {
+        SCOPED_TRACE(std::string("variant ") + variant);
+        setenv("PMHMC_CUDA_GLMM_VARIANT", variant, 1);
+        pmhmc_backend *b = nullptr;
+        pmhmc_error err{};
+        const pmhmc_status st = pmhmc_backend_create(GetParam().kind, GetParam().precision, &b, &err);
+        if (old)
+            setenv("PMHMC_CUDA_GLMM_VARIANT", saved.c_str(), 1);
+        else
+            unsetenv("PMHMC_CUDA_GLMM_VARIANT");
+        ASSERT_EQ(st, PMHMC_OK) << err.message;
+        backend_.reset(b);
+        for (const EstimatorCase &c : estimator_cases()) {
+            if (c.model != "glmm")
+                continue;
+            run_case(c);
+            if (HasFatalFailure())
+                return;
+        }
+    }
+}
+
 // The integrator's use: consecutive fused steps on the same workspace keep
 // matching (u and p stay on the device between calls).
 TEST_P(BackendOps, ConsecutiveFusedStepsTrackTheReference)

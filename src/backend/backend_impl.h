@@ -7,6 +7,27 @@
 
 #include "pmhmc/backend.h"
 
+/* One whole PM-HMC trajectory (the optional `integrate` op): exactly the
+ * arithmetic of the host loop in src/sampler/integrator.c, pmhmc_integrate:
+ *   theta += (h/2) M^-1 rho;  (u, p) <- R(h/2)(u, p)
+ *   L times: fused estimate at theta with kick h and rotation h (h/2 after the
+ *            last); a non-finite log phat stops here (theta, rho as they
+ *            are, *log_phat the non-finite value, *stopped = 1); else
+ *            rho += h (grad log phat + grad log p(theta)), with the model's
+ *            N(0, prior_var) prior, and theta += t M^-1 rho (t = h, h/2 last)
+ *   a value-only estimate at the end point: *log_phat.
+ * theta and rho are updated in place; vectors u and p in the workspace. */
+typedef struct pmhmc_integrate_request {
+    double *theta;          /* [dim] in/out */
+    double *rho;            /* [dim] in/out */
+    const double *inv_mass; /* [dim] */
+    int u, p;
+    double h;
+    size_t steps;           /* >= 1 */
+    double *log_phat;       /* out */
+    int *stopped;           /* out: 1 when a non-finite log phat ended it early */
+} pmhmc_integrate_request;
+
 typedef struct pmhmc_backend_ops {
     const char *name;
     pmhmc_status (*workspace_create)(pmhmc_backend *backend, pmhmc_workspace *ws, pmhmc_error *err);
@@ -21,6 +42,11 @@ typedef struct pmhmc_backend_ops {
     pmhmc_status (*download)(pmhmc_workspace *ws, int v, double *host);
     pmhmc_status (*estimate)(pmhmc_workspace *ws, const pmhmc_estimate_request *req,
                              double *log_phat, double *grad_theta);
+    /* OPTIONAL (NULL: the sampler runs the generic host loop of
+     * src/sampler/integrator.c over the ops above, which stays the one
+     * reference). A whole trajectory without host round trips between steps;
+     * must match the host loop on the same backend. */
+    pmhmc_status (*integrate)(pmhmc_workspace *ws, const pmhmc_integrate_request *req);
 } pmhmc_backend_ops;
 
 struct pmhmc_backend {

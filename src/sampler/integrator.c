@@ -2,6 +2,8 @@
 
 #include <math.h>
 
+#include "backend/backend_impl.h"
+
 static void drift(const pmhmc_integrator *integ, pmhmc_phase_point *z, double t)
 {
     size_t dim = pmhmc_model_dim(integ->model);
@@ -15,6 +17,23 @@ pmhmc_status pmhmc_integrate(const pmhmc_integrator *integ, pmhmc_phase_point *z
     pmhmc_status st;
     if (steps == 0)
         return PMHMC_OK;
+
+    /* A backend that runs whole trajectories itself (the CUDA backend: no
+     * host round trip between steps) gets the same arithmetic as the loop
+     * below, which stays the reference. */
+    const pmhmc_backend_ops *ops = integ->ws->backend->ops;
+    if (ops->integrate) {
+        int stopped = 0;
+        pmhmc_integrate_request req = {
+            .theta = z->theta, .rho = z->rho, .inv_mass = integ->inv_mass, .u = z->u, .p = z->p,
+            .h = h, .steps = steps, .log_phat = &z->log_phat, .stopped = &stopped,
+        };
+        if ((st = ops->integrate(integ->ws, &req)) != PMHMC_OK)
+            return st;
+        if (!stopped) /* as below: an early stop leaves log_prior as it was */
+            z->log_prior = pmhmc_model_log_prior(integ->model, z->theta, NULL);
+        return PMHMC_OK;
+    }
 
     /* First A(h/2). */
     drift(integ, z, 0.5 * h);
