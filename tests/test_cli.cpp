@@ -430,7 +430,7 @@ TEST_F(Cli, SampleWritesCmdStanCsv)
                "[model]\nname = normal_re\ndata = sim/data.csv\nN = 16\n"
                "[sampler]\nwarmup = 20\niterations = 30\nstep_size = 0.1\nsteps = 10\nmass = 1\nseed = 7\n"
                "[output]\nfile = out/draws.csv\n");
-    Result r = run({"sample", "run.ini", "output.refresh=0"});
+    Result r = run({"sample", "run.ini", "output.refresh=0", "sampler.backend=cpu"});
     ASSERT_EQ(r.rc, 0) << r.err;
     EXPECT_EQ(r.err, "");
     EXPECT_TRUE(contains(r.out, "acceptance rate")) << r.out;
@@ -472,6 +472,33 @@ TEST_F(Cli, SampleWritesCmdStanCsv)
     EXPECT_TRUE(contains(footer, "Elapsed Time:")) << footer;
     EXPECT_TRUE(contains(footer, "seconds (Sampling)")) << footer;
     EXPECT_TRUE(contains(footer, "seconds (Total)")) << footer;
+}
+
+TEST_F(Cli, BackendAutoFallsBackToCpuWithNoticeAndCudaFailsCleanly)
+{
+    char reason[256] = "";
+    if (pmhmc_cuda_usable(reason, sizeof reason))
+        GTEST_SKIP() << "a GPU is usable here, so there is no fallback to check";
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "10", "--n", "3", "--out", "sim"}).rc, 0);
+    write_text(dir_ / "run.ini",
+               "[model]\nname = normal_re\ndata = sim/data.csv\nN = 8\n"
+               "[sampler]\nwarmup = 5\niterations = 5\nstep_size = 0.1\nsteps = 5\nmass = 1\n"
+               "[output]\nfile = draws.csv\nrefresh = 0\n");
+
+    Result automatic = run({"sample", "run.ini"}); // backend defaults to auto
+    ASSERT_EQ(automatic.rc, 0) << automatic.err;
+    EXPECT_EQ(lines_of(automatic.err).size(), 1u) << automatic.err;
+    EXPECT_TRUE(contains(automatic.err, "using the CPU backend")) << automatic.err;
+    EXPECT_TRUE(contains(automatic.err, reason)) << automatic.err;
+    EXPECT_TRUE(contains(read_text(dir_ / "draws.csv"), "# backend_used = cpu")) ;
+
+    fs::remove(dir_ / "draws.csv");
+    Result cuda = run({"sample", "run.ini", "sampler.backend=cuda"});
+    EXPECT_EQ(cuda.rc, 1);
+    EXPECT_EQ(lines_of(cuda.err).size(), 1u) << cuda.err;
+    EXPECT_TRUE(contains(cuda.err, "sampler.backend")) << cuda.err;
+    EXPECT_TRUE(contains(cuda.err, reason)) << cuda.err;
+    EXPECT_FALSE(fs::exists(dir_ / "draws.csv"));
 }
 
 TEST_F(Cli, SampleTruthPrintsTrueValuesBesideTheMeans)

@@ -156,7 +156,7 @@ static int choose_backend(run_state *r)
             return fail_config(pmhmc_config_key_error(cfg, "sampler.backend", &keyed, "no usable GPU: %s", reason),
                                &keyed);
         else
-            fprintf(stderr, "pmhmc: using the CPU backend (%s)\n", reason);
+            fprintf(stderr, "pmhmc: note: sampler.backend = auto: using the CPU backend (%s)\n", reason);
     }
     const char *precision = cfg->sampler.precision;
     r->precision = strcmp(precision, "float") == 0 || (strcmp(precision, "auto") == 0 && kind == PMHMC_BACKEND_CUDA)
