@@ -72,12 +72,6 @@ const BackendCase kBackends[] = {
     {"cuda_float", PMHMC_BACKEND_CUDA, PMHMC_PRECISION_FLOAT},
 };
 
-bool gpu_required()
-{
-    const char *v = std::getenv("PMHMC_REQUIRE_GPU");
-    return v && std::strcmp(v, "1") == 0;
-}
-
 bool same_bits(double a, double b)
 {
     if (std::isnan(a) && std::isnan(b))

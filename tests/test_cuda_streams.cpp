@@ -29,22 +29,6 @@ using namespace pmhmc_test;
 
 namespace {
 
-bool gpu_required()
-{
-    const char *v = std::getenv("PMHMC_REQUIRE_GPU");
-    return v && std::strcmp(v, "1") == 0;
-}
-
-#define PMHMC_REQUIRE_CUDA_OR_SKIP()                                                              \
-    do {                                                                                          \
-        char reason_[256] = {0};                                                                  \
-        if (!pmhmc_cuda_usable(reason_, sizeof reason_)) {                                        \
-            if (gpu_required())                                                                   \
-                FAIL() << "PMHMC_REQUIRE_GPU=1 but no usable GPU: " << reason_;                   \
-            GTEST_SKIP() << "no usable GPU: " << reason_;                                         \
-        }                                                                                         \
-    } while (0)
-
 // Distance in units in the last place between two finite doubles of the same
 // sign (the count of representable doubles between them).
 int64_t ulp_distance(double a, double b)
@@ -82,7 +66,7 @@ constexpr uint32_t kPairs = 65536 + 3; // crosses 2^16 pair indices, not a multi
 
 TEST(CudaStreams, RawPhiloxWordsMatchCpuBitForBit)
 {
-    PMHMC_REQUIRE_CUDA_OR_SKIP();
+    SKIP_WITHOUT_GPU();
     std::vector<uint32_t> words(4 * (size_t)kPairs);
     std::vector<double> normals(2 * (size_t)kPairs);
     for (const StreamKey &key : kKeys) {
@@ -104,7 +88,7 @@ TEST(CudaStreams, RawPhiloxWordsMatchCpuBitForBit)
 
 TEST(CudaStreams, NormalsMatchCpuBitForBit)
 {
-    PMHMC_REQUIRE_CUDA_OR_SKIP();
+    SKIP_WITHOUT_GPU();
     std::vector<uint32_t> words(4 * (size_t)kPairs);
     std::vector<double> normals(2 * (size_t)kPairs);
     for (const StreamKey &key : kKeys) {
@@ -137,7 +121,7 @@ TEST(CudaStreams, NormalsMatchCpuBitForBit)
 // stream, element e = normal e % 2 of pair e / 2, for an odd length.
 TEST(CudaStreams, WorkspaceNormalMatchesCpuBackend)
 {
-    PMHMC_REQUIRE_CUDA_OR_SKIP();
+    SKIP_WITHOUT_GPU();
     GroupedData d; // normal_re data: 3 groups; N = 37 gives an odd length 111
     d.start = {0, 2, 3, 6};
     d.y = {0.5, -1.0, 2.0, 0.25, 1.5, -0.75};

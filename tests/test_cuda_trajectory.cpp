@@ -36,39 +36,6 @@ using namespace pmhmc_test;
 
 namespace {
 
-bool gpu_required()
-{
-    const char *v = std::getenv("PMHMC_REQUIRE_GPU");
-    return v && std::strcmp(v, "1") == 0;
-}
-
-// Sets an environment variable for the guard's lifetime.
-class EnvGuard {
-public:
-    EnvGuard(const char *name, const char *value) : name_(name)
-    {
-        const char *old = std::getenv(name);
-        had_ = old != nullptr;
-        if (had_)
-            old_ = old;
-        if (value)
-            setenv(name, value, 1);
-        else
-            unsetenv(name);
-    }
-    ~EnvGuard()
-    {
-        if (had_)
-            setenv(name_.c_str(), old_.c_str(), 1);
-        else
-            unsetenv(name_.c_str());
-    }
-
-private:
-    std::string name_, old_;
-    bool had_ = false;
-};
-
 Backend cuda_backend(pmhmc_precision precision, const char *mode)
 {
     EnvGuard env("PMHMC_CUDA_TRAJECTORY", mode);
@@ -78,16 +45,6 @@ Backend cuda_backend(pmhmc_precision precision, const char *mode)
     EXPECT_EQ(st, PMHMC_OK) << err.message;
     return Backend(b);
 }
-
-#define SKIP_WITHOUT_GPU()                                                                                   \
-    do {                                                                                                     \
-        char reason_[256] = {0};                                                                             \
-        if (!pmhmc_cuda_usable(reason_, sizeof reason_)) {                                                   \
-            if (gpu_required())                                                                              \
-                FAIL() << "PMHMC_REQUIRE_GPU=1 but no usable GPU: " << reason_;                              \
-            GTEST_SKIP() << "no usable GPU: " << reason_;                                                    \
-        }                                                                                                    \
-    } while (0)
 
 struct Problem {
     Dataset data;

@@ -1,8 +1,7 @@
-// Shared helpers for the numerical test suites (test_rng, test_estimator,
-// test_integrator, test_sampler): RAII owners for the library's handles, a
+// Shared helpers for the test suites: RAII owners for the library's handles, a
 // small deterministic generator for test data, ulp distances, finite
 // differences, an LU determinant, quadrature rules and Geyer's effective
-// sample size. Every helper that a tolerance depends on is itself checked
+// sample size, and the skip-or-fail rule of GPU tests. Every helper that a tolerance depends on is itself checked
 // against a closed form in one of the suites (see TestSupport.* tests).
 #ifndef PMHMC_TESTS_TEST_SUPPORT_H
 #define PMHMC_TESTS_TEST_SUPPORT_H
@@ -13,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -432,6 +432,57 @@ private:
     int saved_;
 };
 
+// ---- GPU cases ---------------------------------------------------------------------
+
+// PMHMC_REQUIRE_GPU=1 (set by bench/gpu-check.sh) turns a GPU test's skip
+// into a failure, so a GPU run cannot pass by skipping.
+inline bool gpu_required()
+{
+    const char *v = std::getenv("PMHMC_REQUIRE_GPU");
+    return v && std::strcmp(v, "1") == 0;
+}
+
+// Sets an environment variable for the guard's lifetime.
+class EnvGuard {
+public:
+    EnvGuard(const char *name, const char *value) : name_(name)
+    {
+        const char *old = std::getenv(name);
+        had_ = old != nullptr;
+        if (had_)
+            old_ = old;
+        if (value)
+            setenv(name, value, 1);
+        else
+            unsetenv(name);
+    }
+    ~EnvGuard()
+    {
+        if (had_)
+            setenv(name_.c_str(), old_.c_str(), 1);
+        else
+            unsetenv(name_.c_str());
+    }
+    EnvGuard(const EnvGuard &) = delete;
+    EnvGuard &operator=(const EnvGuard &) = delete;
+
+private:
+    std::string name_, old_;
+    bool had_ = false;
+};
+
 } // namespace pmhmc_test
+
+// Skips the test, with the reason, when no GPU is usable; fails instead under
+// PMHMC_REQUIRE_GPU=1.
+#define SKIP_WITHOUT_GPU()                                                                   \
+    do {                                                                                     \
+        char reason_[256] = {0};                                                             \
+        if (!pmhmc_cuda_usable(reason_, sizeof reason_)) {                                   \
+            if (pmhmc_test::gpu_required())                                                  \
+                FAIL() << "PMHMC_REQUIRE_GPU=1 but no usable GPU: " << reason_;              \
+            GTEST_SKIP() << "no usable GPU: " << reason_;                                    \
+        }                                                                                    \
+    } while (0)
 
 #endif
