@@ -10,6 +10,20 @@
  * the thread count either way. */
 #define PMHMC_CPU_PARALLEL_MIN_WORK 32768
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* The calling OpenMP thread's slice of the scratch. */
+static inline double *pmhmc_cpu_thread_scratch(const pmhmc_cpu_estimate_args *args)
+{
+#ifdef _OPENMP
+    return args->scratch + (size_t)omp_get_thread_num() * args->scratch_per_thread;
+#else
+    return args->scratch;
+#endif
+}
+
 size_t pmhmc_glmm_cpu_scratch(const pmhmc_model *model);
 void pmhmc_glmm_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_estimate_args *args);
 

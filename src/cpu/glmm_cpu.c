@@ -19,10 +19,6 @@
 #include "math/glmm_math.h"
 #include "math/rotation.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 size_t pmhmc_glmm_cpu_scratch(const pmhmc_model *model)
 {
     size_t rows = model->data->max_group_rows;
@@ -158,11 +154,7 @@ void pmhmc_glmm_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_estimate_
     const size_t n_groups = model->data->n_groups;
 #pragma omp parallel if (pmhmc_model_terms(model) >= PMHMC_CPU_PARALLEL_MIN_WORK)
     {
-#ifdef _OPENMP
-        double *scratch = args->scratch + (size_t)omp_get_thread_num() * args->scratch_per_thread;
-#else
-        double *scratch = args->scratch;
-#endif
+        double *scratch = pmhmc_cpu_thread_scratch(args);
 #pragma omp for schedule(dynamic, 4)
         for (size_t grp = 0; grp < n_groups; ++grp)
             glmm_group(&ps, grp, scratch);

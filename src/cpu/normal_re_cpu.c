@@ -10,10 +10,6 @@
 #include "math/rotation.h"
 #include "math/normal_re_math.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 size_t pmhmc_normal_re_cpu_scratch(const pmhmc_model *model) { return 2 * model->settings.n_importance; }
 
 void pmhmc_normal_re_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_estimate_args *args)
@@ -27,11 +23,7 @@ void pmhmc_normal_re_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_esti
 
 #pragma omp parallel if (pmhmc_model_terms(model) >= PMHMC_CPU_PARALLEL_MIN_WORK)
     {
-#ifdef _OPENMP
-        double *logw = args->scratch + (size_t)omp_get_thread_num() * args->scratch_per_thread;
-#else
-        double *logw = args->scratch;
-#endif
+        double *logw = pmhmc_cpu_thread_scratch(args);
         double *dlogw = logw + n_draws;
 
 #pragma omp for schedule(static)
