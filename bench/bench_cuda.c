@@ -1,6 +1,8 @@
 /* CUDA estimator throughput and integrator-step latency (DESIGN §8).
  *
- *   bench_cuda [--reps R] [--quick]
+ *   bench_cuda [--reps R] [--quick] [--chains-only]
+ *
+ * --chains-only runs section 4 alone.
  *
  * 1. Throughput of the estimator with all gradients, fused with the p kick
  *    and the (u, p) rotation (the integrator's B step: one pmhmc_ws_estimate
@@ -19,6 +21,29 @@
  *    settings: h = 0.025, L = 20, m = 10) per trajectory mode: what a user
  *    sees. The issue's target is 2500 transitions/s per chain (20 us per
  *    step with L = 20).
+ * 4. K chains on one GPU (K = 1, 2, 4, 8), float, default trajectory mode,
+ *    L = 20, m = 10, at the paper's size and at T = 20000, N = 1024:
+ *    aggregate PM-HMC transitions per second (all chains together) of
+ *      stream per chain  K pthreads, each driving its own pmhmc_sampler
+ *                        (chain k, own workspace, so own CUDA stream and
+ *                        graph) on one shared backend and model;
+ *      chain-dim proxy   the alternative, a chain dimension in the kernels,
+ *                        by its cost proxy: one sampler on a data set of
+ *                        K T groups (one launch covers K chains' groups: the
+ *                        same blocks and launches as a fused K-chain kernel,
+ *                        whose per-chain theta would differ only in a few
+ *                        registers and per-chain reduction slots), its
+ *                        transitions/s times K. It leaves out what a real
+ *                        chain dimension adds (K result rows, per-chain
+ *                        stop flags, K accept decisions on the host), so it
+ *                        is an upper bound for that option.
+ *    Each thread runs 3 untimed transitions (the graph is captured on the
+ *    second), then all start together and run for a fixed time (at least 5
+ *    transitions); aggregate = sum over threads of transitions / own elapsed
+ *    time. h = 0.025 sqrt(500 / G) for a data set of G groups (the report's
+ *    h at the paper's size; smaller for more groups, so that trajectories
+ *    stay finite and every launch does its full work), theta starts at the
+ *    simulation's truth.
  *
  * Timing: host clock around each call (every estimate, trajectory and
  * transition returns only after the stream is synchronized and its result is
@@ -28,10 +53,16 @@
  *
  * Prints tables; when the environment variable OUT is set, also writes
  * $OUT/bench_cuda.csv (columns what, variant, precision, T, N, n, p, terms,
- * reps, median_s, min_s, per_s: terms/s, steps/s or transitions/s). In a
+ * reps, median_s, min_s, per_s: terms/s, steps/s or transitions/s; for
+ * section 4, what = chains_stream or chains_dim_proxy, variant = K<k>, reps =
+ * transitions timed in all, median_s / min_s = the longest / shortest
+ * thread's timed seconds, per_s = aggregate transitions/s). In a
  * build without CUDA it says so and exits 0; with no usable GPU it prints the
  * reason and exits 0 (1 when PMHMC_REQUIRE_GPU=1). */
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,16 +364,254 @@ static void csv_row(const char *what, const char *variant, const char *prec, con
                 sz->p, terms, r->reps, r->median_s, r->min_s, r->per_s);
 }
 
+/* ---- 4. K chains on one GPU ---------------------------------------------------- */
+
+/* One chain's thread: untimed warm-up transitions, the start line, then
+ * transitions until `seconds` have passed (and at least min_count). */
+typedef struct chain_start {
+    atomic_int ready; /* threads done with their warm-up */
+    atomic_int go;    /* set by the main thread once all are ready */
+} chain_start;
+
+typedef struct chain_job {
+    pmhmc_sampler *sampler;
+    chain_start *start;
+    int warmup, min_count;
+    double seconds;
+    /* results */
+    pmhmc_status st;
+    long count, accepted;
+    double elapsed;
+} chain_job;
+
+static void *chain_thread(void *arg)
+{
+    chain_job *j = arg;
+    pmhmc_draw d;
+    j->st = PMHMC_OK;
+    for (int w = 0; w < j->warmup && j->st == PMHMC_OK; ++w)
+        j->st = pmhmc_sampler_step(j->sampler, &d);
+    atomic_fetch_add(&j->start->ready, 1); /* failed or not */
+    while (!atomic_load(&j->start->go))
+        sched_yield();
+    if (j->st != PMHMC_OK)
+        return NULL;
+    const double t0 = now_seconds();
+    double t = t0;
+    while (j->count < j->min_count || t - t0 < j->seconds) {
+        if ((j->st = pmhmc_sampler_step(j->sampler, &d)) != PMHMC_OK)
+            return NULL;
+        j->count++;
+        j->accepted += d.accepted;
+        t = now_seconds();
+    }
+    j->elapsed = t - t0;
+    return NULL;
+}
+
+/* Simulated data and model (no workspace) for T groups; theta [p + 5]
+ * receives the truth. */
+static int model_make(const bench_size *sz, size_t T, pmhmc_dataset **data, pmhmc_model **model, double *theta,
+                      char *why, size_t why_len)
+{
+    pmhmc_glmm_sim sim;
+    pmhmc_glmm_sim_default(&sim);
+    sim.T = T;
+    sim.n = sz->n;
+    sim.p = sz->p;
+    pmhmc_model_settings ms;
+    pmhmc_model_settings_default(&ms);
+    ms.n_importance = sz->N;
+    pmhmc_error err;
+    memset(&err, 0, sizeof err);
+    pmhmc_status st;
+    *data = NULL;
+    *model = NULL;
+    if ((st = pmhmc_simulate_glmm(&sim, data, theta)) != PMHMC_OK) {
+        snprintf(why, why_len, "simulate: %s", pmhmc_status_str(st));
+        return 1;
+    }
+    if ((st = pmhmc_model_create(&ms, *data, model, &err)) != PMHMC_OK) {
+        snprintf(why, why_len, "model: %s: %s", pmhmc_status_str(st), err.message);
+        return 1;
+    }
+    return 0;
+}
+
+/* n_chains threads, each with its own sampler (chain k) on one backend and
+ * one model of `groups` groups: aggregate transitions/s in res->per_s. */
+static int time_chains(pmhmc_backend *backend, const bench_size *sz, size_t groups, int n_chains, double seconds,
+                       bench_result *res, double *accept_rate, char *why, size_t why_len)
+{
+    pmhmc_dataset *data = NULL;
+    pmhmc_model *model = NULL;
+    const size_t dim = sz->p + 5;
+    double *theta = calloc(dim, sizeof *theta);
+    pmhmc_sampler **samplers = calloc((size_t)n_chains, sizeof *samplers);
+    chain_job *jobs = calloc((size_t)n_chains, sizeof *jobs);
+    pthread_t *threads = calloc((size_t)n_chains, sizeof *threads);
+    chain_start start;
+    atomic_init(&start.ready, 0);
+    atomic_init(&start.go, 0);
+    int started = 0, rc = 1;
+    if (!theta || !samplers || !jobs || !threads) {
+        snprintf(why, why_len, "out of memory");
+        goto done;
+    }
+    if (model_make(sz, groups, &data, &model, theta, why, why_len))
+        goto done;
+    pmhmc_sampler_config cfg;
+    pmhmc_sampler_config_default(&cfg);
+    cfg.step_size = 0.025 * sqrt(500.0 / (double)groups);
+    for (int k = 0; k < n_chains; ++k) {
+        pmhmc_error err;
+        memset(&err, 0, sizeof err);
+        cfg.chain = (uint32_t)k;
+        pmhmc_status st = pmhmc_sampler_create(model, backend, &cfg, theta, &samplers[k], &err);
+        if (st != PMHMC_OK) {
+            snprintf(why, why_len, "sampler %d: %s: %s", k, pmhmc_status_str(st), err.message);
+            goto done;
+        }
+    }
+    for (int k = 0; k < n_chains; ++k) {
+        jobs[k] = (chain_job){.sampler = samplers[k], .start = &start, .warmup = 3, .min_count = 5, .seconds = seconds};
+        if (pthread_create(&threads[k], NULL, chain_thread, &jobs[k]) != 0) {
+            snprintf(why, why_len, "pthread_create failed for chain %d", k);
+            break;
+        }
+        started++;
+    }
+    while (atomic_load(&start.ready) < started)
+        sched_yield();
+    atomic_store(&start.go, 1); /* all warmed up: start the clocks together */
+    for (int k = 0; k < started; ++k)
+        pthread_join(threads[k], NULL);
+    if (started < n_chains)
+        goto done;
+    long total = 0, accepted = 0;
+    double rate = 0.0, longest = 0.0, shortest = INFINITY;
+    for (int k = 0; k < n_chains; ++k) {
+        if (jobs[k].st != PMHMC_OK) {
+            snprintf(why, why_len, "chain %d: sampler step: %s", k, pmhmc_status_str(jobs[k].st));
+            goto done;
+        }
+        total += jobs[k].count;
+        accepted += jobs[k].accepted;
+        rate += (double)jobs[k].count / jobs[k].elapsed;
+        longest = fmax(longest, jobs[k].elapsed);
+        shortest = fmin(shortest, jobs[k].elapsed);
+    }
+    res->reps = (int)total;
+    res->median_s = longest;
+    res->min_s = shortest;
+    res->per_s = rate;
+    *accept_rate = (double)accepted / (double)total;
+    rc = 0;
+done:
+    for (int k = 0; samplers && k < n_chains; ++k)
+        pmhmc_sampler_free(samplers[k]);
+    pmhmc_model_free(model);
+    pmhmc_dataset_free(data);
+    free(theta);
+    free(samplers);
+    free(jobs);
+    free(threads);
+    return rc;
+}
+
+/* Section 4; returns nonzero when something failed. */
+static int run_chains_section(int quick)
+{
+    const bench_size sizes[2] = {{500, 128, 6, 8}, {20000, 1024, 6, 8}};
+    const double seconds[2] = {quick ? 0.2 : 0.6, quick ? 0.3 : 1.0};
+    const int ks[4] = {1, 2, 4, 8};
+    double stream_rate[2][4] = {{0}}, proxy_rate[2][4] = {{0}}, stream_acc[2][4] = {{0}}, proxy_acc[2][4] = {{0}};
+    int failed = 0;
+    pmhmc_backend *backend = NULL;
+    pmhmc_error err;
+    memset(&err, 0, sizeof err);
+    if (make_backend(PMHMC_PRECISION_FLOAT, "PMHMC_CUDA_TRAJECTORY", NULL, &backend, &err) != PMHMC_OK) {
+        printf("bench_cuda: cannot create the CUDA backend (float, default mode): %s\n", err.message);
+        return 1;
+    }
+    for (int si = 0; si < 2; ++si) {
+        const bench_size *sz = &sizes[si];
+        const double terms = (double)sz->T * sz->n * sz->N;
+        for (int ki = 0; ki < 4; ++ki) {
+            const int K = ks[ki];
+            char variant[16], why[600] = {0};
+            snprintf(variant, sizeof variant, "K%d", K);
+            bench_result r;
+            double acc = 0.0;
+            if (time_chains(backend, sz, sz->T, K, seconds[si], &r, &acc, why, sizeof why) == 0) {
+                stream_rate[si][ki] = r.per_s;
+                stream_acc[si][ki] = acc;
+                csv_row("chains_stream", variant, "float", sz, terms, &r);
+            } else {
+                printf("stream per chain, T=%zu N=%zu K=%d failed: %s\n", sz->T, sz->N, K, why);
+                failed = 1;
+            }
+            if (time_chains(backend, sz, (size_t)K * sz->T, 1, seconds[si], &r, &acc, why, sizeof why) == 0) {
+                proxy_rate[si][ki] = r.per_s * K;
+                proxy_acc[si][ki] = acc;
+                r.per_s *= K;
+                csv_row("chains_dim_proxy", variant, "float", sz, terms, &r);
+            } else {
+                printf("chain-dim proxy, T=%zu N=%zu K=%d (%zu groups) failed: %s\n", sz->T, sz->N, K,
+                       (size_t)K * sz->T, why);
+                failed = 1;
+            }
+        }
+    }
+    pmhmc_backend_free(backend);
+
+    printf("\n4. K chains on one GPU: aggregate PM-HMC transitions/s (float, default trajectory mode, L=20, m=10,\n"
+           "   h=0.025*sqrt(500/groups)). stream/chain: K pthreads, own sampler + workspace + stream each, one\n"
+           "   backend. chain-dim proxy: one sampler on K*T groups (one launch covers K chains' groups; same\n"
+           "   blocks and launches as a chain-dimension kernel), its transitions/s x K: an upper bound for\n"
+           "   that option (it leaves out per-chain reduction rows, stop flags and accept decisions).\n");
+    printf("%-16s %2s %14s %14s %8s   (acceptance stream / proxy)\n", "size", "K", "stream/chain", "chain-dim",
+           "ratio");
+    for (int si = 0; si < 2; ++si) {
+        char label[32];
+        snprintf(label, sizeof label, "T=%zu N=%zu", sizes[si].T, sizes[si].N);
+        for (int ki = 0; ki < 4; ++ki)
+            printf("%-16s %2d %14.0f %14.0f %8.2f   (%.2f / %.2f)\n", label, ks[ki], stream_rate[si][ki],
+                   proxy_rate[si][ki], proxy_rate[si][ki] > 0 ? stream_rate[si][ki] / proxy_rate[si][ki] : 0.0,
+                   stream_acc[si][ki], proxy_acc[si][ki]);
+    }
+    printf("   ratio = stream/chain over chain-dim; K=1 runs the same thing twice (their ratio is the noise)\n");
+    for (int si = 0; si < 2; ++si) {
+        /* geometric mean of the ratios over K >= 2 */
+        double log_sum = 0.0;
+        int n = 0;
+        for (int ki = 1; ki < 4; ++ki)
+            if (stream_rate[si][ki] > 0 && proxy_rate[si][ki] > 0) {
+                log_sum += log(stream_rate[si][ki] / proxy_rate[si][ki]);
+                n++;
+            }
+        const double g = n ? exp(log_sum / n) : 0.0;
+        printf("faster K-chain option at T=%zu N=%zu: %s (stream/chain over chain-dim, geometric mean over "
+               "K=2,4,8: %.2f%s; K=8: %.0f vs %.0f transitions/s)\n",
+               sizes[si].T, sizes[si].N,
+               !n ? "unknown (runs failed)" : g >= 1.0 ? "stream per chain" : "chain dimension",
+               g, n && g > 0.95 && g < 1.05 ? ", within 5%: a tie" : "", stream_rate[si][3], proxy_rate[si][3]);
+    }
+    return failed;
+}
+
 int main(int argc, char **argv)
 {
-    int max_reps = 200, quick = 0;
+    int max_reps = 200, quick = 0, chains_only = 0;
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
             max_reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
+        else if (strcmp(argv[i], "--chains-only") == 0)
+            chains_only = 1;
         else {
-            fprintf(stderr, "usage: bench_cuda [--reps R] [--quick]\n");
+            fprintf(stderr, "usage: bench_cuda [--reps R] [--quick] [--chains-only]\n");
             return 1;
         }
     }
@@ -372,6 +641,13 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_cuda: cannot write %s\n", path);
         else
             fprintf(csv, "what,variant,precision,T,N,n,p,terms,reps,median_s,min_s,per_s\n");
+    }
+
+    if (chains_only) {
+        const int f = run_chains_section(quick);
+        if (csv)
+            fclose(csv);
+        return f;
     }
 
     /* 1. Throughput: float per kernel variant, then double. */
@@ -483,6 +759,11 @@ int main(int argc, char **argv)
     for (int pi = 0; pi < 2; ++pi)
         printf("%-7s %12.0f %12.0f %12.0f   (%.2f %.2f %.2f)\n", prec_names[pi], trans_per_s[pi][0],
                trans_per_s[pi][1], trans_per_s[pi][2], acc_rate[pi][0], acc_rate[pi][1], acc_rate[pi][2]);
+    fflush(stdout);
+
+    /* 4. K chains on one GPU. */
+    if (run_chains_section(quick))
+        failed = 1;
     if (csv)
         fclose(csv);
     return failed;

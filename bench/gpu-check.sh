@@ -3,7 +3,9 @@
 # build, the whole ctest suite with GPU tests required (PMHMC_REQUIRE_GPU=1
 # turns their skip into a failure), then the GPU and CPU benchmarks, then a
 # short summary of the GPU benchmark's decision lines (fastest GLMM kernel
-# variant; per-step time and transitions/s per trajectory mode). Logs and
+# variant; per-step time and transitions/s per trajectory mode; K chains on
+# one GPU, stream per chain against the chain-dimension proxy; PM-HMC at the
+# paper's settings in float and double). Logs and
 # result CSVs go to $OUT when it is set (else bench/out/gpu-check/): 8 files.
 #
 # The GPU machine has CUDA, CMake and Python but no network and none of our
@@ -48,9 +50,22 @@ OUT=$out timeout 240 "$build/bench_cuda" 2>&1 | tee "$out/bench_cuda.txt"
 log "CPU benchmark on this machine"
 timeout 120 "$build/bench_estimator" --reps 7 --csv "$out/bench_cpu.csv" 2>&1 | tee "$out/bench_cpu.txt"
 
-log "summary (bench_cuda: kernel variants, trajectory modes)"
+log "PM-HMC at the paper's settings on the GPU (configs/glmm_paper.ini: 5000 warm-up, 25000 draws)"
+paper=$(mktemp -d)
+"$build/pmhmc" simulate --model glmm --T 500 --n 6 --p 8 --seed 1 --out "$paper" >/dev/null
+for prec in float double; do
+  echo "--- precision = $prec"
+  timeout 120 "$build/pmhmc" sample "$root/configs/glmm_paper.ini" model.data="$paper/data.csv" \
+    output.file="$paper/draws_$prec.csv" sampler.backend=cuda sampler.precision=$prec output.refresh=0 \
+    --truth "$paper/truth.csv" 2>&1 | tail -20 | tee -a "$out/bench_cuda.txt"
+done
+
+log "summary (bench_cuda: kernel variants, trajectory modes, K chains; paper run)"
 grep -E "^fastest float variant" "$out/bench_cuda.txt"
 grep -A4 -E "^2\. per call" "$out/bench_cuda.txt" | tail -3
 grep -A3 -E "^3\. PM-HMC" "$out/bench_cuda.txt" | tail -3
+grep -A9 -E "^size +K " "$out/bench_cuda.txt"
+grep -E "^faster K-chain option" "$out/bench_cuda.txt"
+grep -E "^(acceptance rate|elapsed)" "$out/bench_cuda.txt"
 log "done: tests rc=$test_rc, total $(( $(date +%s) - t_start ))s"
 exit $test_rc

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mutex>
+
 #include "cuda_backend.cuh"
 #include "glmm_estimator.cuh"
 #include "vector_ops.cuh"
@@ -19,11 +21,30 @@ pmhmc_status pmhmc_cuda_fail(pmhmc_error *err, cudaError_t code, const char *cal
                       cudaGetErrorName(code), cudaGetErrorString(code));
 }
 
+/* ---- the process-wide API lock ----------------------------------------------
+
+   Serializes the calls that must not overlap another thread's stream capture
+   or that change state shared by all workspaces: backend init (kernel
+   loading), workspace create/free (cudaMalloc, cudaFree and cudaFreeHost may
+   synchronize the whole device, which invalidates a capture in progress on
+   any stream; cudaFuncSetAttribute is a read-modify-write shared by every
+   workspace using that kernel) and each graph capture (begin, enqueue, end,
+   instantiate: tens of microseconds, once per trajectory key). Ordinary ops
+   never take it. A function-local static: initialized on first use,
+   thread-safely (C++11). */
+static std::mutex &api_mutex()
+{
+    static std::mutex m;
+    return m;
+}
+
 /* ---- estimator table ------------------------------------------------------ */
 
 static const pmhmc_cuda_estimator ESTIMATORS[] = {
-    {&pmhmc_glmm_ops, pmhmc_cuda_glmm_setup, pmhmc_cuda_glmm_launch, pmhmc_cuda_glmm_derive},
-    {&pmhmc_normal_re_ops, pmhmc_cuda_normal_re_setup, pmhmc_cuda_normal_re_launch, pmhmc_cuda_normal_re_derive},
+    {&pmhmc_glmm_ops, pmhmc_cuda_glmm_setup, pmhmc_cuda_glmm_launch, pmhmc_cuda_glmm_derive,
+     pmhmc_cuda_glmm_preload},
+    {&pmhmc_normal_re_ops, pmhmc_cuda_normal_re_setup, pmhmc_cuda_normal_re_launch, pmhmc_cuda_normal_re_derive,
+     pmhmc_cuda_normal_re_preload},
 };
 
 static const pmhmc_cuda_estimator *find_estimator(const pmhmc_model *model)
@@ -95,12 +116,14 @@ static void *vec(pmhmc_workspace *ws, int v)
     return (char *)cw->vectors + (size_t)v * ws->length * cw->elem;
 }
 
-static void cuda_workspace_free(pmhmc_workspace *ws)
+/* Frees everything cw owns; the caller holds api_mutex. */
+static void workspace_release(pmhmc_workspace *ws)
 {
     CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
     if (!cw)
         return;
-    cudaStreamSynchronize(cw->be->stream);
+    if (cw->stream)
+        cudaStreamSynchronize(cw->stream);
     cudaFree(cw->vectors);
     cudaFree(cw->group_start);
     cudaFree(cw->y);
@@ -125,8 +148,16 @@ static void cuda_workspace_free(pmhmc_workspace *ws)
     cudaFree(cw->traj_out_buf);
     cudaFree((void *)cw->args.group_stats);
     cudaFree(cw->args.stash);
+    if (cw->stream)
+        cudaStreamDestroy(cw->stream);
     free(cw);
     ws->impl = NULL;
+}
+
+static void cuda_workspace_free(pmhmc_workspace *ws)
+{
+    std::lock_guard<std::mutex> lock(api_mutex());
+    workspace_release(ws);
 }
 
 /* Copies n host doubles to dst as T (converted on the host, then one copy). */
@@ -161,7 +192,6 @@ static pmhmc_status workspace_setup(pmhmc_workspace *ws, CudaWorkspace *cw, pmhm
     const pmhmc_model *model = ws->model;
     const pmhmc_dataset *data = model->data;
     CudaBackend *be = cw->be;
-    cudaStream_t stream = be->stream;
     const size_t G = data->n_groups, dim = model->dim, L = ws->length;
     const size_t n_chunks = (size_t)reduce_chunks((int)G);
     const size_t dot_chunks = (size_t)reduce_chunks(DOT_BLOCKS);
@@ -171,6 +201,8 @@ static pmhmc_status workspace_setup(pmhmc_workspace *ws, CudaWorkspace *cw, pmhm
     if (model->settings.n_importance > (size_t)0x7fffffff)
         return pmhmc_fail(err, PMHMC_ERR_UNSUPPORTED, "the CUDA backend handles at most 2^31 - 1 draws per group");
     PMHMC_CUDA_TRY(err, cudaSetDevice(be->device));
+    PMHMC_CUDA_TRY(err, cudaStreamCreateWithFlags(&cw->stream, cudaStreamNonBlocking));
+    cudaStream_t stream = cw->stream;
 
     const size_t vec_bytes = (size_t)ws->n_vectors * L * cw->elem;
     PMHMC_CUDA_TRY(err, cudaMalloc(&cw->vectors, vec_bytes ? vec_bytes : 1));
@@ -274,9 +306,10 @@ static pmhmc_status cuda_workspace_create(pmhmc_backend *backend, pmhmc_workspac
     cw->elem = cw->is_float ? sizeof(float) : sizeof(double);
     cw->est = est;
     ws->impl = cw;
+    std::lock_guard<std::mutex> lock(api_mutex());
     pmhmc_status st = workspace_setup(ws, cw, err);
     if (st != PMHMC_OK)
-        cuda_workspace_free(ws);
+        workspace_release(ws);
     return st;
 }
 
@@ -285,7 +318,7 @@ static pmhmc_status cuda_workspace_create(pmhmc_backend *backend, pmhmc_workspac
 /* Waits for the stream and makes the first n result doubles readable on the host. */
 static pmhmc_status fetch_result(CudaWorkspace *cw, size_t offset, size_t n)
 {
-    cudaStream_t stream = cw->be->stream;
+    cudaStream_t stream = cw->stream;
     if (cw->result_buf)
         PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(cw->host_result + offset, cw->result_buf + offset, n * sizeof(double),
                                              cudaMemcpyDeviceToHost, stream));
@@ -296,21 +329,21 @@ static pmhmc_status fetch_result(CudaWorkspace *cw, size_t offset, size_t n)
 static pmhmc_status cuda_normal(pmhmc_workspace *ws, int v, uint64_t seed, uint32_t chain, uint64_t step)
 {
     CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
-    return normal_fill(vec(ws, v), cw->is_float, ws->length, seed, chain, step, cw->be->stream, cw->be->sm_count);
+    return normal_fill(vec(ws, v), cw->is_float, ws->length, seed, chain, step, cw->stream, cw->be->sm_count);
 }
 
 static pmhmc_status cuda_copy(pmhmc_workspace *ws, int dst, int src)
 {
     CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
     PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(vec(ws, dst), vec(ws, src), ws->length * cw->elem,
-                                         cudaMemcpyDeviceToDevice, cw->be->stream));
+                                         cudaMemcpyDeviceToDevice, cw->stream));
     return PMHMC_OK;
 }
 
 static pmhmc_status cuda_scale(pmhmc_workspace *ws, int v, double alpha)
 {
     CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
-    return scale(vec(ws, v), cw->is_float, ws->length, alpha, cw->be->stream, cw->be->sm_count);
+    return scale(vec(ws, v), cw->is_float, ws->length, alpha, cw->stream, cw->be->sm_count);
 }
 
 static pmhmc_status cuda_dot(pmhmc_workspace *ws, int a, int b, double *out)
@@ -324,7 +357,7 @@ static pmhmc_status cuda_dot(pmhmc_workspace *ws, int a, int b, double *out)
     rr.result = cw->dev_result + slot;
     rr.n_rows = DOT_BLOCKS;
     rr.D = 1;
-    PMHMC_TRY(dot(vec(ws, a), vec(ws, b), cw->is_float, ws->length, rr, cw->be->stream));
+    PMHMC_TRY(dot(vec(ws, a), vec(ws, b), cw->is_float, ws->length, rr, cw->stream));
     PMHMC_TRY(fetch_result(cw, slot, 1));
     *out = cw->host_result[slot];
     return PMHMC_OK;
@@ -333,14 +366,14 @@ static pmhmc_status cuda_dot(pmhmc_workspace *ws, int a, int b, double *out)
 static pmhmc_status cuda_rotate(pmhmc_workspace *ws, int u, int p, double angle)
 {
     CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
-    return rotate(vec(ws, u), vec(ws, p), cw->is_float, ws->length, cos(angle), sin(angle), cw->be->stream,
+    return rotate(vec(ws, u), vec(ws, p), cw->is_float, ws->length, cos(angle), sin(angle), cw->stream,
                   cw->be->sm_count);
 }
 
 static pmhmc_status cuda_upload(pmhmc_workspace *ws, int v, const double *host)
 {
     CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
-    cudaStream_t stream = cw->be->stream;
+    cudaStream_t stream = cw->stream;
     const size_t n = ws->length;
     if (!cw->is_float) {
         PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(vec(ws, v), host, n * sizeof(double), cudaMemcpyHostToDevice, stream));
@@ -361,7 +394,7 @@ static pmhmc_status cuda_upload(pmhmc_workspace *ws, int v, const double *host)
 static pmhmc_status cuda_download(pmhmc_workspace *ws, int v, double *host)
 {
     CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
-    cudaStream_t stream = cw->be->stream;
+    cudaStream_t stream = cw->stream;
     const size_t n = ws->length;
     if (!cw->is_float) {
         PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(host, vec(ws, v), n * sizeof(double), cudaMemcpyDeviceToHost, stream));
@@ -420,7 +453,7 @@ static bool same_key(const TrajKey &a, const TrajKey &b)
 static pmhmc_status traj_enqueue(pmhmc_workspace *ws, CudaWorkspace *cw, const TrajKey &key)
 {
     const size_t dim = ws->model->dim;
-    cudaStream_t stream = cw->be->stream;
+    cudaStream_t stream = cw->stream;
     const double h = key.h;
     PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(cw->traj_state, cw->traj_in, (3 * dim + PMHMC_TRAJ_DERIVED + 2) * sizeof(double),
                                          cudaMemcpyHostToDevice, stream));
@@ -462,10 +495,14 @@ static pmhmc_status traj_enqueue(pmhmc_workspace *ws, CudaWorkspace *cw, const T
     return PMHMC_OK;
 }
 
-/* Captures traj_enqueue into cw->graph for key. */
+/* Captures traj_enqueue into cw->graph for key. Under api_mutex: no other
+ * thread of this process may, meanwhile, make a call that synchronizes the
+ * device (cudaFree in a workspace free), which would invalidate the capture.
+ * ThreadLocal mode: other threads' stream-ordered calls stay legal. */
 static pmhmc_status traj_capture(pmhmc_workspace *ws, CudaWorkspace *cw, const TrajKey &key)
 {
-    cudaStream_t stream = cw->be->stream;
+    cudaStream_t stream = cw->stream;
+    std::lock_guard<std::mutex> lock(api_mutex());
     if (cw->graph) {
         cudaGraphExecDestroy(cw->graph);
         cw->graph = NULL;
@@ -511,7 +548,7 @@ static pmhmc_status cuda_integrate(pmhmc_workspace *ws, const pmhmc_integrate_re
     in[3 * dim + PMHMC_TRAJ_DERIVED + 1] = 0.0; /* stopped */
 
     const TrajKey key = {req->h, req->steps, req->u, req->p};
-    cudaStream_t stream = cw->be->stream;
+    cudaStream_t stream = cw->stream;
     if (cw->be->traj_mode == TRAJ_GRAPH) {
         if (!(cw->graph && same_key(cw->graph_key, key)) && cw->have_last_key && same_key(cw->last_key, key))
             PMHMC_TRY(traj_capture(ws, cw, key));
@@ -540,9 +577,7 @@ static void cuda_backend_free(pmhmc_backend *backend)
     CudaBackend *be = (CudaBackend *)backend->impl;
     if (!be)
         return;
-    if (be->stream)
-        cudaStreamDestroy(be->stream);
-    free(be);
+    free(be); /* no CUDA objects: streams belong to the workspaces */
     backend->impl = NULL;
 }
 
@@ -611,7 +646,12 @@ static pmhmc_status backend_setup(CudaBackend *be, pmhmc_error *err)
 {
     be->device = 0;
     PMHMC_CUDA_TRY(err, cudaSetDevice(be->device));
-    PMHMC_CUDA_TRY(err, cudaStreamCreateWithFlags(&be->stream, cudaStreamNonBlocking));
+    /* Lazy loading (the default since CUDA 12.2) would load each kernel at
+     * its first launch, and a load may synchronize the context, invalidating
+     * another thread's capture: load them all now. */
+    PMHMC_CUDA_TRY(err, vector_ops_preload());
+    for (size_t i = 0; i < sizeof ESTIMATORS / sizeof ESTIMATORS[0]; ++i)
+        PMHMC_CUDA_TRY(err, ESTIMATORS[i].preload());
     int v = 0;
     PMHMC_CUDA_TRY(err, cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, be->device));
     be->sm_count = v;
@@ -639,7 +679,10 @@ extern "C" pmhmc_status pmhmc_cuda_backend_init(pmhmc_backend *backend, pmhmc_er
     }
     backend->impl = be;
     backend->ops = be->traj_mode == TRAJ_HOST ? &CUDA_OPS_HOST_LOOP : &CUDA_OPS;
-    st = backend_setup(be, err);
+    {
+        std::lock_guard<std::mutex> lock(api_mutex());
+        st = backend_setup(be, err);
+    }
     if (st != PMHMC_OK) {
         cuda_backend_free(backend);
         backend->ops = NULL;

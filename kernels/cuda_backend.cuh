@@ -3,9 +3,27 @@
  * the reference it must match).
  *
  * Contract
- *   backend init   device 0, one non-blocking stream for everything the
- *                  backend does; fails with PMHMC_ERR_DEVICE and the probe's
- *                  one-line reason when no usable device exists.
+ *   backend init   device 0; loads every kernel of the build (so no lazy
+ *                  module load happens later, while another thread may be
+ *                  capturing a graph); fails with PMHMC_ERR_DEVICE and the
+ *                  probe's one-line reason when no usable device exists.
+ *                  The CudaBackend is read-only after init.
+ *   workspaces     each owns its non-blocking stream, device vectors and
+ *                  scratch (partials, counters, zb, stash, staging), mapped
+ *                  result buffers, trajectory state and captured graph:
+ *                  nothing an op touches is shared between workspaces.
+ *   threads        (include/pmhmc/backend.h) one backend may serve many host
+ *                  threads as long as each workspace is used by one thread at
+ *                  a time. Calls that may synchronize the whole device or
+ *                  that a concurrent stream capture forbids (workspace create
+ *                  and free: cudaMalloc/cudaFree/cudaStreamCreate/
+ *                  cudaFuncSetAttribute; backend create) and each graph
+ *                  capture run under one process-wide mutex (api_mutex in
+ *                  cuda_backend.cu); every other op is stream-ordered on the
+ *                  workspace's own stream and takes no lock. A chain's
+ *                  results do not depend on other chains running: no kernel
+ *                  reads another workspace's memory, reductions are fixed
+ *                  order per launch.
  *   precision      PMHMC_PRECISION_DOUBLE: everything double (validation
  *                  against the CPU to ~1e-12; normal draws, copy, scale,
  *                  rotate and upload/download bit for bit).
@@ -22,7 +40,7 @@
  *                  synchronization (mapped pinned memory: no copy call; a
  *                  cudaMemcpyAsync into pinned memory where the device cannot
  *                  map host memory).
- *   ordering       every op is enqueued on the stream; ops that return values
+ *   ordering       every op is enqueued on the workspace's stream; ops that return values
  *                  (dot, estimate, download, integrate) synchronize; upload
  *                  synchronizes so the caller may reuse its buffer.
  *   integrate      (optional op, backend_impl.h) a whole PM-HMC trajectory
@@ -64,9 +82,10 @@
 
 namespace pmhmc_cuda {
 
+/* Read-only after pmhmc_cuda_backend_init: shared by every workspace and
+ * thread without a lock. */
 struct CudaBackend {
     int device;
-    cudaStream_t stream;
     int sm_count;
     size_t smem_optin;
     int can_map_host;
@@ -84,6 +103,7 @@ struct TrajKey {
 
 struct CudaWorkspace {
     CudaBackend *be;
+    cudaStream_t stream; /* this workspace's own non-blocking stream: every op of it runs here */
     int is_float;
     size_t elem; /* bytes per stored element */
     void *vectors;

@@ -64,6 +64,23 @@ inline unsigned elementwise_blocks(size_t n, int sm_count)
     return (unsigned)(need < cap ? need : cap);
 }
 
+/* Raises fn's MaxDynamicSharedMemorySize to at least `bytes`, never lowers
+ * it: workspaces of different sizes launch the same kernel, and a later,
+ * smaller workspace must not take away what an earlier one needs. A
+ * read-modify-write of per-kernel state shared by all workspaces: call it
+ * with the backend's API lock held (workspace setup). */
+template <typename F>
+inline cudaError_t raise_dynamic_smem(F *fn, int bytes)
+{
+    cudaFuncAttributes attr;
+    cudaError_t rc = cudaFuncGetAttributes(&attr, fn);
+    if (rc != cudaSuccess)
+        return rc;
+    if (attr.maxDynamicSharedSizeBytes >= bytes)
+        return cudaSuccess;
+    return cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+}
+
 } // namespace pmhmc_cuda
 
 #endif

@@ -98,8 +98,9 @@ struct pmhmc_cuda_estimate_args {
 };
 
 /* One estimator family. setup runs once per workspace, after the generic
- * data upload: it may allocate group_stats or stash (the backend frees
- * them) and set kernel attributes. launch runs one estimate: one kernel on
+ * data upload, with the backend's API lock held (cuda_backend.cu): it may
+ * allocate group_stats or stash (the backend frees them) and raise kernel
+ * attributes (never lower them: other workspaces use the same kernels). launch runs one estimate: one kernel on
  * a->stream, nothing synchronized. */
 typedef struct pmhmc_cuda_estimator {
     const pmhmc_model_ops *model;
@@ -108,6 +109,9 @@ typedef struct pmhmc_cuda_estimator {
     /* derived [PMHMC_TRAJ_DERIVED] from theta on the host (the trajectory's
      * first step; later steps derive on the device with the same formula). */
     void (*derive)(const pmhmc_model *model, const double *theta, double *derived);
+    /* Loads every kernel of the family (cudaFuncGetAttributes on each
+     * instance), at backend init: see cuda_backend.cuh, threads. */
+    cudaError_t (*preload)(void);
 } pmhmc_cuda_estimator;
 
 pmhmc_status pmhmc_cuda_glmm_setup(const pmhmc_model *model, pmhmc_cuda_estimate_args *a, pmhmc_error *err);
@@ -119,6 +123,8 @@ pmhmc_status pmhmc_cuda_normal_re_launch(const pmhmc_model *model, const pmhmc_c
                                          pmhmc_error *err);
 void pmhmc_cuda_glmm_derive(const pmhmc_model *model, const double *theta, double *derived);
 void pmhmc_cuda_normal_re_derive(const pmhmc_model *model, const double *theta, double *derived);
+cudaError_t pmhmc_cuda_glmm_preload(void);
+cudaError_t pmhmc_cuda_normal_re_preload(void);
 
 /* Threads per block of the estimators: one thread per draw up to 256, a
  * multiple of 32 (N = 37 gets 64 threads; N >= 256 gets 256 and threads loop

@@ -307,8 +307,7 @@ pmhmc_status pmhmc_cuda_glmm_setup(const pmhmc_model *model, pmhmc_cuda_estimate
         if (uses_fast(a))
             PMHMC_CUDA_TRY(err, glmm_fast_set_smem(a->glmm_variant, a->max_group_rows, (int)smem));
         else
-            PMHMC_CUDA_TRY(err, cudaFuncSetAttribute(kernel_for(a), cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                     (int)smem));
+            PMHMC_CUDA_TRY(err, raise_dynamic_smem(kernel_for(a), (int)smem));
     }
     return PMHMC_OK;
 }
@@ -379,6 +378,18 @@ pmhmc_status pmhmc_cuda_glmm_launch(const pmhmc_model *model, const pmhmc_cuda_e
     kernel_for(a)<<<(unsigned)G, threads, smem, a->stream>>>(P);
     PMHMC_CUDA_TRY(err, cudaGetLastError());
     return PMHMC_OK;
+}
+
+cudaError_t pmhmc_cuda_glmm_preload(void)
+{
+    cudaFuncAttributes attr;
+    cudaError_t rc;
+    if ((rc = cudaFuncGetAttributes(&attr, glmm_estimate_kernel<float, 8>)) != cudaSuccess ||
+        (rc = cudaFuncGetAttributes(&attr, glmm_estimate_kernel<float, 16>)) != cudaSuccess ||
+        (rc = cudaFuncGetAttributes(&attr, glmm_estimate_kernel<double, 8>)) != cudaSuccess ||
+        (rc = cudaFuncGetAttributes(&attr, glmm_estimate_kernel<double, 16>)) != cudaSuccess)
+        return rc;
+    return glmm_fast_preload();
 }
 
 void pmhmc_cuda_glmm_derive(const pmhmc_model *model, const double *theta, double *derived)

@@ -159,8 +159,11 @@ __host__ __device__ inline size_t gbeta_bytes(size_t p) { return (p * sizeof(dou
  * parameters, grid and shared memory the base launcher computed. */
 cudaError_t glmm_fast_launch(const GlmmParams &P, int variant, size_t max_group_rows, unsigned groups, int threads,
                              size_t smem, cudaStream_t stream);
-/* cudaFuncSetAttribute(MaxDynamicSharedMemorySize) on the fast kernels. */
+/* Raises MaxDynamicSharedMemorySize of the fast kernel for (variant, rows)
+ * to at least bytes (raise_dynamic_smem). */
 cudaError_t glmm_fast_set_smem(int variant, size_t max_group_rows, int bytes);
+/* Loads the fast kernels (estimator_common.cuh, preload). */
+cudaError_t glmm_fast_preload(void);
 
 } // namespace pmhmc_cuda
 

@@ -454,8 +454,17 @@ cudaError_t glmm_fast_launch(const GlmmParams &P, int variant, size_t max_group_
 
 cudaError_t glmm_fast_set_smem(int variant, size_t max_group_rows, int bytes)
 {
-    return cudaFuncSetAttribute(fast_kernel(variant, max_group_rows), cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                bytes);
+    return raise_dynamic_smem(fast_kernel(variant, max_group_rows), bytes);
+}
+
+cudaError_t glmm_fast_preload(void)
+{
+    cudaFuncAttributes attr;
+    cudaError_t rc;
+    if ((rc = cudaFuncGetAttributes(&attr, glmm_fast_kernel<8, 3>)) != cudaSuccess ||
+        (rc = cudaFuncGetAttributes(&attr, glmm_fast_kernel<8, 4>)) != cudaSuccess)
+        return rc;
+    return cudaFuncGetAttributes(&attr, glmm_fast_kernel<16, 2>);
 }
 
 } // namespace pmhmc_cuda

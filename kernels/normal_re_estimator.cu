@@ -152,6 +152,13 @@ pmhmc_status pmhmc_cuda_normal_re_launch(const pmhmc_model *model, const pmhmc_c
     return PMHMC_OK;
 }
 
+cudaError_t pmhmc_cuda_normal_re_preload(void)
+{
+    cudaFuncAttributes attr;
+    cudaError_t rc = cudaFuncGetAttributes(&attr, normal_re_estimate_kernel<float>);
+    return rc != cudaSuccess ? rc : cudaFuncGetAttributes(&attr, normal_re_estimate_kernel<double>);
+}
+
 void pmhmc_cuda_normal_re_derive(const pmhmc_model *model, const double *theta, double *derived)
 {
     (void)model;

@@ -183,6 +183,26 @@ cudaError_t kernel_image_check(void)
     return cudaFuncGetAttributes(&attr, normal_kernel<double>);
 }
 
+template <typename T>
+static cudaError_t preload_typed(void)
+{
+    cudaFuncAttributes attr;
+    cudaError_t rc;
+    if ((rc = cudaFuncGetAttributes(&attr, normal_kernel<T>)) != cudaSuccess ||
+        (rc = cudaFuncGetAttributes(&attr, scale_kernel<T>)) != cudaSuccess ||
+        (rc = cudaFuncGetAttributes(&attr, rotate_kernel<T>)) != cudaSuccess ||
+        (rc = cudaFuncGetAttributes(&attr, dot_kernel<T>)) != cudaSuccess ||
+        (rc = cudaFuncGetAttributes(&attr, to_storage_kernel<T>)) != cudaSuccess)
+        return rc;
+    return cudaFuncGetAttributes(&attr, from_storage_kernel<T>);
+}
+
+cudaError_t vector_ops_preload(void)
+{
+    cudaError_t rc = preload_typed<float>();
+    return rc != cudaSuccess ? rc : preload_typed<double>();
+}
+
 } // namespace pmhmc_cuda
 
 using namespace pmhmc_cuda;

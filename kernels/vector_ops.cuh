@@ -51,6 +51,11 @@ pmhmc_status from_storage(double *dst, const void *src, int is_float, size_t n, 
 /* cudaSuccess when this build has a kernel image the current device can run. */
 cudaError_t kernel_image_check(void);
 
+/* Loads every kernel above (cudaFuncGetAttributes forces a lazily loaded
+ * kernel in): backend init calls it so that no load happens while another
+ * thread captures a graph. */
+cudaError_t vector_ops_preload(void);
+
 } // namespace pmhmc_cuda
 
 #endif

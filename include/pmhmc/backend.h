@@ -8,7 +8,24 @@
  * (seed, chain, step), never by who computes them.
  *
  * Ownership: the backend must outlive its workspaces; a workspace borrows the
- * model (and through it the dataset). */
+ * model (and through it the dataset).
+ *
+ * Threads: a backend may be shared by several host threads (K chains, each
+ * with its own sampler and so its own workspace) as long as each workspace is
+ * used by one thread at a time; the model and dataset may be shared too
+ * (they are only read). Workspaces may be created and freed on any thread,
+ * while other threads run ops. A backend must outlive every thread's use of
+ * it. A chain's results never depend on other chains running: same seed and
+ * chain, same bits.
+ *   CPU:  all scratch lives in the workspace. Each op's OpenMP region runs
+ *         on the calling thread's own OpenMP pool, with that thread's
+ *         omp_get_max_threads() (a new thread starts from OMP_NUM_THREADS or
+ *         the core count, not from another thread's omp_set_num_threads),
+ *         capped at the value seen when the workspace was created. K threads
+ *         may therefore use K times that many cores: set the count per
+ *         thread to avoid oversubscription.
+ *   CUDA: each workspace has its own stream, so K threads' work overlaps on
+ *         the GPU (kernels/cuda_backend.cuh, "threads"). */
 #ifndef PMHMC_BACKEND_H
 #define PMHMC_BACKEND_H
 

@@ -6,7 +6,12 @@
  * (warm-up first, then the saved iterations); each call fills a pmhmc_draw.
  *
  * Ownership: the sampler borrows the model and the backend; both must
- * outlive it. The draw's theta pointer is valid until the next call. */
+ * outlive it. The draw's theta pointer is valid until the next call.
+ *
+ * Threads: samplers sharing one model and one backend may be created, stepped
+ * and freed concurrently from different threads, one thread per sampler at a
+ * time (include/pmhmc/backend.h, "Threads"); each chain's draws are the same
+ * as when it runs alone. */
 #ifndef PMHMC_SAMPLER_H
 #define PMHMC_SAMPLER_H
 
