@@ -4,6 +4,7 @@
 #define PMHMC_H
 
 #include "pmhmc/backend.h"
+#include "pmhmc/diagnostics.h"
 #include "pmhmc/io.h"
 #include "pmhmc/model.h"
 #include "pmhmc/sampler.h"

@@ -25,6 +25,7 @@ int cli_fail_status(int code, pmhmc_status status, const pmhmc_error *err);
 int cli_simulate(int argc, char **argv);
 int cli_sample(int argc, char **argv);
 int cli_log_prob(int argc, char **argv);
+int cli_summarize(int argc, char **argv); /* the summary command */
 
 /* Whether argv holds --help or -h; commands print their help then. */
 int cli_wants_help(int argc, char **argv);
