@@ -212,7 +212,10 @@ const BadConfig BAD_CONFIGS[] = {
     {"OverrideWithoutEquals", "", {"sampler.steps"}, {"bad.ini", "sampler.steps", "section.key=value"}},
     {"OverrideWithoutSection", "", {"steps=3"}, {"bad.ini", "steps=3", "section.key=value"}},
     {"OverrideUnknownKey", "", {"sampler.bogus=1"}, {"bad.ini", "bogus", "[sampler]"}},
-    {"OverrideOutOfRange", "", {"sampler.chains=2"}, {"bad.ini", "sampler.chains", "expected 1"}},
+    {"OverrideOutOfRange", "", {"sampler.chains=65"}, {"bad.ini", "sampler.chains", "[1, 64]"}},
+    {"ZeroChains", "[sampler]\nchains = 0\n", {}, {"bad.ini:6", "sampler.chains", "[1, 64]"}},
+    {"NegativeJitter", "[sampler]\ninit_jitter = -0.5\n", {}, {"bad.ini:6", "sampler.init_jitter", ">= 0"}},
+    {"InfiniteJitter", "", {"sampler.init_jitter=inf"}, {"bad.ini", "sampler.init_jitter", ">= 0"}},
 };
 
 class CliBadConfig : public Cli, public ::testing::WithParamInterface<BadConfig> {};
@@ -429,6 +432,7 @@ TEST_F(Cli, SampleWritesCmdStanCsv)
                "# a tiny normal_re run\n"
                "[model]\nname = normal_re\ndata = sim/data.csv\nN = 16\n"
                "[sampler]\nwarmup = 20\niterations = 30\nstep_size = 0.1\nsteps = 10\nmass = 1\nseed = 7\n"
+               "chains = 1\n"
                "[output]\nfile = out/draws.csv\n");
     Result r = run({"sample", "run.ini", "output.refresh=0", "sampler.backend=cpu"});
     ASSERT_EQ(r.rc, 0) << r.err;
@@ -446,7 +450,10 @@ TEST_F(Cli, SampleWritesCmdStanCsv)
     EXPECT_TRUE(contains(header, std::string("# pmhmc_version = ") + PMHMC_VERSION)) << header;
     EXPECT_TRUE(contains(header, "#   steps = 10\n")) << header;
     EXPECT_TRUE(contains(header, "#   seed = 7\n")) << header;
-    EXPECT_TRUE(contains(header, "#   chains = 1 (Default)\n")) << header;
+    EXPECT_TRUE(contains(header, "#   chains = 1\n")) << header;
+    EXPECT_TRUE(contains(header, "#   init_jitter = 1 (Default)\n")) << header;
+    EXPECT_TRUE(contains(header, "# chain_id = 1\n")) << header;
+    EXPECT_TRUE(contains(header, "# init = mu=")) << header;
     EXPECT_TRUE(contains(header, "#   prior_var = 100 (Default)\n")) << header;
     EXPECT_TRUE(contains(header, "#   refresh = 0\n")) << header;
 
@@ -482,7 +489,7 @@ TEST_F(Cli, BackendAutoFallsBackToCpuWithNoticeAndCudaFailsCleanly)
     ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "10", "--n", "3", "--out", "sim"}).rc, 0);
     write_text(dir_ / "run.ini",
                "[model]\nname = normal_re\ndata = sim/data.csv\nN = 8\n"
-               "[sampler]\nwarmup = 5\niterations = 5\nstep_size = 0.1\nsteps = 5\nmass = 1\n"
+               "[sampler]\nwarmup = 5\niterations = 5\nstep_size = 0.1\nsteps = 5\nmass = 1\nchains = 1\n"
                "[output]\nfile = draws.csv\nrefresh = 0\n");
 
     Result automatic = run({"sample", "run.ini"}); // backend defaults to auto
@@ -532,7 +539,7 @@ TEST_F(Cli, SampleSameSeedGivesIdenticalDrawsWhateverTheThreadCount)
     ASSERT_EQ(run({"simulate", "--T", "40", "--n", "3", "--p", "2", "--out", "sim"}).rc, 0);
     write_text(dir_ / "run.ini",
                "[model]\ndata = sim/data.csv\nN = 16\n"
-               "[sampler]\nwarmup = 10\niterations = 20\nsteps = 5\nseed = 11\n"
+               "[sampler]\nwarmup = 10\niterations = 20\nsteps = 5\nseed = 11\nchains = 1\n"
                "[output]\nfile = draws.csv\nrefresh = 0\n");
     auto draws = [&](const std::string &env, const std::vector<std::string> &extra = {}) {
         std::vector<std::string> args = {"sample", "run.ini"};
@@ -551,6 +558,167 @@ TEST_F(Cli, SampleSameSeedGivesIdenticalDrawsWhateverTheThreadCount)
     auto same_header = first;
     same_header.erase(std::remove(same_header.begin(), same_header.end(), "#   seed = 11"), same_header.end());
     EXPECT_NE(other, same_header);
+}
+
+// ---- several chains -------------------------------------------------------------
+
+// The rows of a draws file (no '#' lines).
+std::vector<std::string> rows_of(const std::string &text)
+{
+    std::vector<std::string> kept;
+    for (const auto &line : lines_of(text))
+        if (line.rfind("#", 0) != 0)
+            kept.push_back(line);
+    return kept;
+}
+
+// A small GLMM run in its own scratch directory: K chains' files.
+class CliChains : public Cli {
+protected:
+    void SetUp() override
+    {
+        Cli::SetUp();
+        ASSERT_EQ(run({"simulate", "--T", "40", "--n", "3", "--p", "2", "--out", "sim"}).rc, 0);
+        write_text(dir_ / "run.ini",
+                   "[model]\ndata = sim/data.csv\nN = 16\n"
+                   "[sampler]\nwarmup = 10\niterations = 20\nsteps = 5\nseed = 11\nbackend = cpu\n"
+                   "[output]\nfile = out/draws.csv\nrefresh = 0\n");
+    }
+
+    // Runs the sample command; returns each chain's file without timing lines.
+    std::vector<std::vector<std::string>> chains(size_t K, const std::string &env = "OMP_NUM_THREADS=1",
+                                                 const std::vector<std::string> &extra = {}, Result *out = nullptr)
+    {
+        std::vector<std::string> args = {"sample", "run.ini", "sampler.chains=" + std::to_string(K)};
+        args.insert(args.end(), extra.begin(), extra.end());
+        Result r = run(args, env);
+        EXPECT_EQ(r.rc, 0) << r.err;
+        if (out)
+            *out = r;
+        std::vector<std::vector<std::string>> files;
+        for (size_t k = 1; k <= K; ++k) {
+            fs::path path = dir_ / "out" / ("draws_" + std::to_string(k) + ".csv");
+            EXPECT_TRUE(fs::exists(path)) << path;
+            files.push_back(without_timing(read_text(path)));
+        }
+        return files;
+    }
+};
+
+TEST_F(CliChains, OneFilePerChainWithDistinctDrawsAndPooledSummary)
+{
+    Result r;
+    auto files = chains(3, "OMP_NUM_THREADS=1", {"output.refresh=10"}, &r);
+    EXPECT_EQ(this->files(), (std::vector<std::string>{"out/draws_1.csv", "out/draws_2.csv", "out/draws_3.csv",
+                                                       "run.ini", "sim/data.csv", "sim/truth.csv"}));
+    std::vector<std::string> inits;
+    for (size_t k = 0; k < files.size(); ++k) {
+        const auto &lines = files[k];
+        std::string id = "# chain_id = " + std::to_string(k + 1);
+        EXPECT_NE(std::find(lines.begin(), lines.end(), id), lines.end()) << id;
+        auto init = std::find_if(lines.begin(), lines.end(), [](const std::string &l) { return l.rfind("# init = ", 0) == 0; });
+        ASSERT_NE(init, lines.end());
+        inits.push_back(*init);
+        EXPECT_EQ(rows_of(read_text(dir_ / "out" / ("draws_" + std::to_string(k + 1) + ".csv"))).size(), 21u);
+    }
+    // Dispersed starts (init_jitter = 1) and different draws.
+    EXPECT_NE(inits[0], inits[1]);
+    EXPECT_NE(inits[1], inits[2]);
+    EXPECT_NE(rows_of(read_text(dir_ / "out/draws_1.csv")), rows_of(read_text(dir_ / "out/draws_2.csv")));
+    EXPECT_NE(rows_of(read_text(dir_ / "out/draws_2.csv")), rows_of(read_text(dir_ / "out/draws_3.csv")));
+
+    // Progress lines carry the chain, one whole line each; the summary
+    // reports every chain's acceptance and the pooled one.
+    for (const char *s : {"Chain [1] Iteration:", "Chain [2] Iteration:", "Chain [3] Iteration:",
+                          "chain 1: acceptance rate", "chain 3: acceptance rate", "60 saved draws"})
+        EXPECT_TRUE(contains(r.out, s)) << s << " in " << r.out;
+    for (const auto &line : lines_of(r.out)) {
+        if (contains(line, "Iteration:")) {
+            EXPECT_EQ(line.rfind("Chain [", 0), 0u) << line;
+        }
+    }
+    EXPECT_TRUE(contains(r.out, "of 60 saved transitions")) << r.out;
+
+    // jitter 0: every chain starts at the model's documented start.
+    files = chains(2, "OMP_NUM_THREADS=1", {"sampler.init_jitter=0"});
+    auto init_of = [](const std::vector<std::string> &lines) {
+        for (const auto &l : lines)
+            if (l.rfind("# init = ", 0) == 0)
+                return l.substr(l.find("mu1="));
+        return std::string();
+    };
+    EXPECT_EQ(init_of(files[0]), "mu1=0, mu2=0, log_lambda1=0, log_lambda2=-2.3025850929940455, logit_w1=0");
+    EXPECT_EQ(init_of(files[1]), init_of(files[0]));
+}
+
+TEST_F(CliChains, SameSeedReproducesEveryChainWhateverTheThreadCount)
+{
+    auto first = chains(3, "OMP_NUM_THREADS=1");
+    EXPECT_EQ(chains(3, "OMP_NUM_THREADS=1"), first);
+    EXPECT_EQ(chains(3, "OMP_NUM_THREADS=2"), first);
+    EXPECT_EQ(chains(3, "OMP_NUM_THREADS=4"), first);
+    // Byte for byte, apart from the elapsed times.
+    std::string text = read_text(dir_ / "out/draws_2.csv");
+    EXPECT_EQ(without_timing(text), first[1]);
+}
+
+TEST_F(CliChains, ChainKDoesNotDependOnTheNumberOfChains)
+{
+    auto four = chains(4, "OMP_NUM_THREADS=2");
+    auto two = chains(2, "OMP_NUM_THREADS=1");
+    auto one = chains(1, "OMP_NUM_THREADS=2", {"output.file=out/draws_1.csv"});
+    for (auto *set : {&four, &two, &one})
+        for (auto &lines : *set)
+            lines.erase(std::remove_if(lines.begin(), lines.end(),
+                                       [](const std::string &l) {
+                                           return l.rfind("#   chains = ", 0) == 0 || l.rfind("#   file = ", 0) == 0;
+                                       }),
+                        lines.end());
+    EXPECT_EQ(two[0], four[0]);
+    EXPECT_EQ(two[1], four[1]);
+    EXPECT_EQ(one[0], four[0]);
+}
+
+TEST_F(CliChains, FailingChainsLeaveNoOutput)
+{
+    // Every chain's start is moved to ~1e200, where the log density is not
+    // finite: the samplers fail on their threads after every chain's
+    // temporary file was created.
+    Result r = run({"sample", "run.ini", "sampler.chains=3", "sampler.init_jitter=1e200"});
+    expect_one_line_error(r, 2);
+    EXPECT_TRUE(contains(r.err, "chain 1:")) << r.err;
+    EXPECT_TRUE(contains(r.err, "not finite")) << r.err;
+    EXPECT_TRUE(contains(r.err, "init_jitter")) << r.err;
+    EXPECT_EQ(files(), (std::vector<std::string>{"run.ini", "sim/data.csv", "sim/truth.csv"}));
+
+    // A directory where chain 3's file should go: refused before any chain
+    // starts, with nothing written.
+    fs::create_directories(dir_ / "out/draws_3.csv");
+    r = run({"sample", "run.ini", "sampler.chains=3"});
+    expect_one_line_error(r, 1);
+    EXPECT_TRUE(contains(r.err, "output.file")) << r.err;
+    EXPECT_TRUE(contains(r.err, "draws_3.csv")) << r.err;
+    EXPECT_EQ(files(), (std::vector<std::string>{"run.ini", "sim/data.csv", "sim/truth.csv"}));
+
+    // An output directory that cannot be created.
+    write_text(dir_ / "blocker", "");
+    r = run({"sample", "run.ini", "sampler.chains=2", "output.file=blocker/draws.csv"});
+    expect_one_line_error(r, 1);
+    EXPECT_TRUE(contains(r.err, "output.file")) << r.err;
+    EXPECT_EQ(files(), (std::vector<std::string>{"blocker", "run.ini", "sim/data.csv", "sim/truth.csv"}));
+}
+
+TEST_F(CliChains, OutputNamesFollowCmdStan)
+{
+    // The suffix goes before the last component's extension, or at the end.
+    Result r = run({"sample", "run.ini", "sampler.chains=2", "output.file=a.b/noext"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    r = run({"sample", "run.ini", "sampler.chains=2", "output.file=x/d.v2.csv"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    r = run({"sample", "run.ini", "sampler.chains=1", "output.file=one.csv"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(files(), (std::vector<std::string>{"a.b/noext_1", "a.b/noext_2", "one.csv", "run.ini", "sim/data.csv",
+                                                 "sim/truth.csv", "x/d.v2_1.csv", "x/d.v2_2.csv"}));
 }
 
 }  // namespace

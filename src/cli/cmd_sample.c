@@ -1,28 +1,48 @@
-/* pmhmc sample: run one chain from an INI config and write its draws as a
- * CmdStan-style CSV, then print a posterior summary. */
+/* pmhmc sample: run sampler.chains chains from an INI config, one POSIX
+ * thread and one sampler each over one shared backend and model, write each
+ * chain's draws as a CmdStan-style CSV (all files or none), then print a
+ * posterior summary pooled over the chains. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/out_file.h"
 #include "cli/summary.h"
 #include "io/config.h"
 #include "io/draws_csv.h"
+#include "math/philox.h"
+#include "math/streams.h"
 #include "pmhmc/pmhmc.h"
 
 static const char HELP[] =
     "usage: pmhmc sample CONFIG.ini [section.key=value ...] [--truth TRUTH.csv]\n"
     "\n"
-    "Runs the sampler with the settings in CONFIG.ini and writes the saved draws to\n"
-    "output.file in CmdStan's CSV layout (a '#' header echoing every setting, the\n"
-    "columns lp__,accept_stat__,stepsize__,int_time__,energy__, the parameters, the\n"
-    "generated quantities, and the elapsed times at the end). The file appears only\n"
-    "when the run completes. At the end prints the posterior mean and sd of every\n"
-    "parameter and the acceptance rate.\n"
+    "Runs sampler.chains chains (4 by default) in parallel, one thread each, with\n"
+    "the settings in CONFIG.ini, and writes each chain's saved draws in CmdStan's\n"
+    "CSV layout: with K > 1 chains, output.file out.csv becomes out_1.csv .. out_K.csv\n"
+    "(the suffix goes before the extension); with one chain it is out.csv itself.\n"
+    "Each file has a '#' header echoing every setting, its chain_id (1..K) and its\n"
+    "initial values, the columns lp__,accept_stat__,stepsize__,int_time__,energy__,\n"
+    "the parameters, the generated quantities, and the elapsed times at the end.\n"
+    "The files appear only when every chain completes; when any chain fails, none\n"
+    "is written. Chain k (chain_id k+1) uses Philox chain k and starts from the\n"
+    "model's documented start plus sampler.init_jitter * N(0, 1) per parameter; its\n"
+    "draws depend only on the seed and the config, not on the number of chains or of\n"
+    "threads. On the CPU backend the OpenMP threads are divided among the chains.\n"
+    "At the end prints each chain's acceptance rate and the posterior mean and sd of\n"
+    "every parameter pooled over the chains.\n"
     "\n"
     "CONFIG.ini holds [section] headers and 'key = value' lines; '#' or ';' at the\n"
     "start of a line or after a blank starts a comment. section.key=value arguments\n"
@@ -58,27 +78,59 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-typedef struct run_state {
+typedef struct run_state run_state;
+
+/* One chain: its sampler, output file and summary, driven by its own thread. */
+typedef struct chain_state {
+    run_state *run;
+    uint32_t index;   /* 0-based: the Philox chain id; users see index + 1 */
+    pmhmc_sampler *sampler;
+    cli_out out;
+    char *path;       /* this chain's draws file */
+    double *theta0;   /* [dim] its start */
+    double *values;   /* [dim + n_generated] of one draw */
+    cli_summary summary;
+    double times[2];  /* warm-up and sampling seconds */
+    int rc;           /* CLI_EXIT_OK, or the failure's exit code */
+    int cancelled;    /* stopped because another chain failed */
+    char message[1024];
+    pthread_t thread;
+    int started;
+} chain_state;
+
+struct run_state {
     pmhmc_config cfg;
     pmhmc_dataset *data;
     pmhmc_model *model;
     pmhmc_backend *backend;
     pmhmc_precision precision;
-    pmhmc_sampler *sampler;
-    cli_out out;
-    cli_summary summary;
+    size_t n_chains;
+    chain_state *chains;
+    int omp_threads;  /* per chain on the CPU backend; 0: leave alone */
+    pthread_mutex_t print_lock;
+    int lock_ready;
+    atomic_int failed; /* set by the first chain that fails; the others stop */
+    cli_summary summary; /* pooled */
     const char *truth_path; /* --truth, or NULL */
     const char **names;
-    double *values; /* [dim + n_generated] of one draw */
-} run_state;
+};
 
 static void free_run(run_state *r)
 {
-    cli_out_abort(&r->out);
+    for (size_t k = 0; r->chains && k < r->n_chains; ++k) {
+        chain_state *c = &r->chains[k];
+        cli_out_abort(&c->out);
+        cli_summary_free(&c->summary);
+        pmhmc_sampler_free(c->sampler);
+        free(c->path);
+        free(c->theta0);
+        free(c->values);
+    }
+    free(r->chains);
+    if (r->lock_ready)
+        pthread_mutex_destroy(&r->print_lock);
     cli_summary_free(&r->summary);
     free(r->names);
-    free(r->values);
-    pmhmc_sampler_free(r->sampler);
     pmhmc_backend_free(r->backend);
     pmhmc_model_free(r->model);
     pmhmc_dataset_free(r->data);
@@ -168,20 +220,105 @@ static int choose_backend(run_state *r)
     return st == PMHMC_OK ? CLI_EXIT_OK : cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
 }
 
-static int open_output(run_state *r)
+/* CmdStan's names: out.csv becomes out_1.csv .. out_K.csv when K > 1 (the
+ * suffix goes before the extension of the last path component, or at the
+ * end when it has none); K = 1 keeps out.csv. */
+static char *chain_path(const char *file, size_t n_chains, size_t k)
 {
-    pmhmc_error err = {{0}}, keyed = {{0}};
-    pmhmc_status st = cli_out_open(&r->out, r->cfg.output.file, &err);
-    if (st == PMHMC_ERR_NOMEM)
-        return cli_fail_status(CLI_EXIT_RUNTIME, st, NULL);
-    if (st != PMHMC_OK)
-        return fail_config(pmhmc_config_key_error(&r->cfg, "output.file", &keyed, "%s", err.message), &keyed);
+    if (n_chains == 1)
+        return strdup(file);
+    const char *slash = strrchr(file, '/');
+    const char *base = slash ? slash + 1 : file;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot != base ? (size_t)(dot - file) : strlen(file);
+    size_t len = strlen(file) + 24;
+    char *path = malloc(len);
+    if (path)
+        snprintf(path, len, "%.*s_%zu%s", (int)stem, file, k + 1, file + stem);
+    return path;
+}
+
+/* Chain k starts at the model's documented start for (seed, k) plus
+ * init_jitter times standard normals of stream (seed, k, INIT_JITTER):
+ * element e is normal e % 2 of pair e / 2, like every other draw. */
+static void chain_start(const run_state *r, uint32_t k, double *theta)
+{
+    size_t dim = pmhmc_model_dim(r->model);
+    uint64_t seed = r->cfg.sampler.seed;
+    double jitter = r->cfg.sampler.init_jitter;
+    pmhmc_model_initial(r->model, seed, k, theta);
+    if (jitter == 0.0)
+        return;
+    for (size_t i = 0; i < dim; i += 2) {
+        double n0, n1;
+        pmhmc_stream_normal_pair(seed, k, PMHMC_STREAM_INIT_JITTER, (uint32_t)(i / 2), &n0, &n1);
+        theta[i] += jitter * n0;
+        if (i + 1 < dim)
+            theta[i + 1] += jitter * n1;
+    }
+}
+
+static int prepare_chains(run_state *r)
+{
+    size_t dim = pmhmc_model_dim(r->model), n_gen = pmhmc_model_n_generated(r->model);
+    r->n_chains = (size_t)r->cfg.sampler.chains;
+    r->chains = calloc(r->n_chains, sizeof *r->chains);
+    if (!r->chains)
+        return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    for (size_t k = 0; k < r->n_chains; ++k) {
+        chain_state *c = &r->chains[k];
+        c->run = r;
+        c->index = (uint32_t)k;
+        c->out.slot = -1;
+        c->path = chain_path(r->cfg.output.file, r->n_chains, k);
+        c->theta0 = malloc(dim * sizeof *c->theta0);
+        c->values = malloc((dim + n_gen) * sizeof *c->values);
+        if (!c->path || !c->theta0 || !c->values || cli_summary_init(&c->summary, dim + n_gen, r->names) != 0)
+            return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+        chain_start(r, c->index, c->theta0);
+    }
+    /* The CPU backend's OpenMP threads are divided among the chains so K
+     * chains do not oversubscribe the cores; the draws do not depend on it. */
+    if (pmhmc_backend_get_kind(r->backend) == PMHMC_BACKEND_CPU) {
+        int per = omp_get_max_threads() / (int)r->n_chains;
+        r->omp_threads = per > 1 ? per : 1;
+    }
+    if (pthread_mutex_init(&r->print_lock, NULL) != 0)
+        return cli_fail(CLI_EXIT_RUNTIME, "cannot create a mutex");
+    r->lock_ready = 1;
+    atomic_init(&r->failed, 0);
     return CLI_EXIT_OK;
 }
 
-static int make_sampler(run_state *r)
+/* Every chain's temporary file is created before any chain starts, so an
+ * unwritable output.file is a config error with nothing run or left. */
+static int open_outputs(run_state *r)
 {
-    const pmhmc_config *cfg = &r->cfg;
+    for (size_t k = 0; k < r->n_chains; ++k) { /* a directory in the way would fail the final rename */
+        struct stat sb;
+        if (stat(r->chains[k].path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            pmhmc_error keyed = {{0}};
+            return fail_config(pmhmc_config_key_error(&r->cfg, "output.file", &keyed,
+                                                      "'%s' is a directory, not a file it can replace",
+                                                      r->chains[k].path),
+                               &keyed);
+        }
+    }
+    for (size_t k = 0; k < r->n_chains; ++k) {
+        pmhmc_error err = {{0}}, keyed = {{0}};
+        pmhmc_status st = cli_out_open(&r->chains[k].out, r->chains[k].path, &err);
+        if (st == PMHMC_ERR_NOMEM)
+            return cli_fail_status(CLI_EXIT_RUNTIME, st, NULL);
+        if (st != PMHMC_OK)
+            return fail_config(pmhmc_config_key_error(&r->cfg, "output.file", &keyed, "%s", err.message), &keyed);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Runs on the chain's thread. */
+static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
+{
+    const pmhmc_config *cfg = &c->run->cfg;
     pmhmc_sampler_config sc;
     pmhmc_sampler_config_default(&sc);
     sc.algorithm = PMHMC_ALGORITHM_PMHMC; /* the only sampler.algorithm so far */
@@ -190,21 +327,21 @@ static int make_sampler(run_state *r)
     sc.step_size = cfg->sampler.step_size;
     sc.steps = (size_t)cfg->sampler.steps;
     sc.seed = cfg->sampler.seed;
-    sc.chain = 0;
+    sc.chain = c->index;
     if (cfg->sampler.mass.n == 1)
         sc.mass = cfg->sampler.mass.values[0];
     else
         sc.mass_diag = cfg->sampler.mass.values;
-    pmhmc_error err = {{0}};
-    pmhmc_status st = pmhmc_sampler_create(r->model, r->backend, &sc, NULL, &r->sampler, &err);
-    return st == PMHMC_OK ? CLI_EXIT_OK : cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
+    return pmhmc_sampler_create(c->run->model, c->run->backend, &sc, c->theta0, &c->sampler, err);
 }
 
 /* The '#' header: the program, then every config key by section, CmdStan
- * style, "(Default)" marking values nobody set; then what was resolved. */
-static void write_header(const run_state *r)
+ * style, "(Default)" marking values nobody set; then what was resolved and
+ * which chain this is, with its start. */
+static void write_header(const chain_state *c)
 {
-    FILE *f = r->out.f;
+    const run_state *r = c->run;
+    FILE *f = c->out.f;
     pmhmc_draws_comment(f, "pmhmc_version = %s", PMHMC_VERSION);
     pmhmc_draws_comment(f, "config_file = %s", r->cfg.path);
     const char *section = "";
@@ -218,6 +355,11 @@ static void write_header(const run_state *r)
     }
     pmhmc_draws_comment(f, "backend_used = %s", pmhmc_backend_name(r->backend));
     pmhmc_draws_comment(f, "precision_used = %s", r->precision == PMHMC_PRECISION_FLOAT ? "float" : "double");
+    pmhmc_draws_comment(f, "chain_id = %u", c->index + 1);
+    fputs("# init = ", f);
+    for (size_t i = 0; i < pmhmc_model_dim(r->model); ++i)
+        fprintf(f, "%s%s=%.17g", i ? ", " : "", pmhmc_model_param_name(r->model, i), c->theta0[i]);
+    fputc('\n', f);
     pmhmc_draws_columns(f, r->model);
 }
 
@@ -225,8 +367,7 @@ static int prepare_summary(run_state *r)
 {
     size_t dim = pmhmc_model_dim(r->model), n_gen = pmhmc_model_n_generated(r->model);
     r->names = malloc((dim + n_gen) * sizeof *r->names);
-    r->values = malloc((dim + n_gen) * sizeof *r->values);
-    if (!r->names || !r->values || cli_summary_init(&r->summary, dim + n_gen, r->names) != 0)
+    if (!r->names || cli_summary_init(&r->summary, dim + n_gen, r->names) != 0)
         return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
     for (size_t i = 0; i < dim; ++i)
         r->names[i] = pmhmc_model_param_name(r->model, i);
@@ -241,45 +382,182 @@ static int prepare_summary(run_state *r)
     return CLI_EXIT_OK;
 }
 
-static void progress(const run_state *r, size_t done, size_t total, int warmup)
+/* One place prints, under the lock, so chains' lines never interleave;
+ * "Chain [k] " before each line when there are several, as CmdStan does. */
+static void progress(chain_state *c, size_t done, size_t total, int warmup)
 {
+    run_state *r = c->run;
     uint64_t refresh = r->cfg.output.refresh;
     if (refresh == 0 || (done % refresh != 0 && done != total && done != 1))
         return;
-    printf("Iteration: %*zu / %zu [%3d%%]  (%s)\n", (int)snprintf(NULL, 0, "%zu", total), done, total,
+    char prefix[32] = "";
+    if (r->n_chains > 1)
+        snprintf(prefix, sizeof prefix, "Chain [%u] ", c->index + 1);
+    pthread_mutex_lock(&r->print_lock);
+    printf("%sIteration: %*zu / %zu [%3d%%]  (%s)\n", prefix, (int)snprintf(NULL, 0, "%zu", total), done, total,
            (int)(100.0 * (double)done / (double)total), warmup ? "Warmup" : "Sampling");
     fflush(stdout);
+    pthread_mutex_unlock(&r->print_lock);
 }
 
-/* Runs warm-up and sampling, writing saved draws; *times gets the warm-up
- * and sampling seconds. */
-static int sample_all(run_state *r, double times[2])
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void chain_fail(chain_state *c, int code, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->message, sizeof c->message, fmt, ap);
+    va_end(ap);
+    c->rc = code;
+    atomic_store(&c->run->failed, 1);
+}
+
+/* A chain's thread: makes its sampler (with its share of the OpenMP
+ * threads), writes its header, runs warm-up and sampling, writing saved
+ * draws, and stops early when another chain has failed. */
+static void *run_chain(void *arg)
+{
+    chain_state *c = arg;
+    run_state *r = c->run;
+    if (r->omp_threads > 0)
+        omp_set_num_threads(r->omp_threads);
+    pmhmc_error err = {{0}};
+    pmhmc_status st = make_sampler(c, &err);
+    if (st != PMHMC_OK) {
+        const char *why = err.message[0] ? err.message : pmhmc_status_str(st);
+        if (st == PMHMC_ERR_NUMERIC && r->cfg.sampler.init_jitter > 0.0)
+            chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: %s (sampler.init_jitter = %g moved the start)", c->index + 1,
+                       why, r->cfg.sampler.init_jitter);
+        else
+            chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: %s", c->index + 1, why);
+        return NULL;
+    }
+    write_header(c);
     size_t dim = pmhmc_model_dim(r->model);
     size_t warmup = (size_t)r->cfg.sampler.warmup, total = warmup + (size_t)r->cfg.sampler.iterations;
     double start = now_seconds(), sampling_start = start;
     for (size_t it = 0; it < total; ++it) {
+        if (atomic_load_explicit(&r->failed, memory_order_relaxed)) {
+            c->cancelled = 1;
+            return NULL;
+        }
         if (it == warmup && it > 0)
             sampling_start = now_seconds();
         pmhmc_draw draw;
-        pmhmc_status st = pmhmc_sampler_step(r->sampler, &draw);
-        if (st != PMHMC_OK)
-            return cli_fail(CLI_EXIT_RUNTIME, "sampling failed at iteration %zu: %s", it + 1, pmhmc_status_str(st));
-        if (!draw.warmup) {
-            memcpy(r->values, draw.theta, dim * sizeof *r->values);
-            pmhmc_model_generated(r->model, draw.theta, r->values + dim);
-            if (pmhmc_draws_row(r->out.f, r->model, &draw, r->values + dim) != 0)
-                return cli_fail(CLI_EXIT_RUNTIME, "%s: write error while saving draw %zu", r->out.tmp, it + 1 - warmup);
-            cli_summary_add(&r->summary, r->values, draw.accepted);
+        st = pmhmc_sampler_step(c->sampler, &draw);
+        if (st != PMHMC_OK) {
+            chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: sampling failed at iteration %zu: %s", c->index + 1, it + 1,
+                       pmhmc_status_str(st));
+            return NULL;
         }
-        progress(r, it + 1, total, draw.warmup);
+        if (!draw.warmup) {
+            memcpy(c->values, draw.theta, dim * sizeof *c->values);
+            pmhmc_model_generated(r->model, draw.theta, c->values + dim);
+            if (pmhmc_draws_row(c->out.f, r->model, &draw, c->values + dim) != 0) {
+                chain_fail(c, CLI_EXIT_RUNTIME, "%s: write error while saving draw %zu", c->out.tmp, it + 1 - warmup);
+                return NULL;
+            }
+            cli_summary_add(&c->summary, c->values, draw.accepted);
+        }
+        progress(c, it + 1, total, draw.warmup);
     }
     double end = now_seconds();
     if (warmup == total)
         sampling_start = end;
-    times[0] = sampling_start - start;
-    times[1] = end - sampling_start;
+    c->times[0] = sampling_start - start;
+    c->times[1] = end - sampling_start;
+    pmhmc_draws_elapsed(c->out.f, c->times[0], c->times[1]);
+    /* Close (and check) the file on this thread; the rename waits for all. */
+    st = cli_out_close(&c->out, &err);
+    if (st != PMHMC_OK)
+        chain_fail(c, CLI_EXIT_RUNTIME, "%s", err.message);
+    return NULL;
+}
+
+/* Starts one thread per chain and waits for all; then reports the first
+ * failed chain (in chain order, so the message does not depend on timing). */
+static int run_chains(run_state *r)
+{
+    int rc = CLI_EXIT_OK;
+    for (size_t k = 0; k < r->n_chains; ++k) {
+        chain_state *c = &r->chains[k];
+        int e = pthread_create(&c->thread, NULL, run_chain, c);
+        if (e != 0) {
+            atomic_store(&r->failed, 1);
+            rc = cli_fail(CLI_EXIT_RUNTIME, "chain %u: cannot start a thread: %s", c->index + 1, strerror(e));
+            break;
+        }
+        c->started = 1;
+    }
+    for (size_t k = 0; k < r->n_chains; ++k)
+        if (r->chains[k].started)
+            pthread_join(r->chains[k].thread, NULL);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    size_t n_failed = 0;
+    const chain_state *first = NULL;
+    for (size_t k = 0; k < r->n_chains; ++k)
+        if (r->chains[k].rc != CLI_EXIT_OK && n_failed++ == 0)
+            first = &r->chains[k];
+    if (!first)
+        return CLI_EXIT_OK;
+    if (n_failed > 1)
+        return cli_fail(first->rc, "%s (and %zu other chain%s failed; no draws were written)", first->message,
+                        n_failed - 1, n_failed > 2 ? "s" : "");
+    return cli_fail(first->rc, "%s (no draws were written)", first->message);
+}
+
+/* Renames every chain's file into place, only once every chain succeeded;
+ * when a rename fails, the files already renamed are removed again, so a
+ * run leaves all its chains' files or none. */
+static int commit_outputs(run_state *r)
+{
+    for (size_t k = 0; k < r->n_chains; ++k) {
+        pmhmc_error err = {{0}};
+        pmhmc_status st = cli_out_commit(&r->chains[k].out, &err);
+        if (st != PMHMC_OK) {
+            for (size_t j = 0; j < k; ++j)
+                unlink(r->chains[j].path);
+            return cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
+        }
+    }
     return CLI_EXIT_OK;
+}
+
+static void print_results(run_state *r, double wall)
+{
+    const chain_state *chains = r->chains;
+    size_t K = r->n_chains;
+    double slowest[2] = {0.0, 0.0};
+    for (size_t k = 0; k < K; ++k) {
+        cli_summary_merge(&r->summary, &chains[k].summary);
+        for (int t = 0; t < 2; ++t)
+            if (chains[k].times[t] > slowest[t])
+                slowest[t] = chains[k].times[t];
+    }
+    if (K == 1)
+        printf("\n%zu saved draws after %llu warm-up; written to %s\n", r->summary.n_draws,
+               (unsigned long long)r->cfg.sampler.warmup, chains[0].path);
+    else
+        printf("\n%zu saved draws (%zu chains x %llu, each after %llu warm-up); written to %s .. %s\n",
+               r->summary.n_draws, K, (unsigned long long)r->cfg.sampler.iterations,
+               (unsigned long long)r->cfg.sampler.warmup, chains[0].path, chains[K - 1].path);
+    if (K > 1)
+        for (size_t k = 0; k < K; ++k)
+            printf("chain %zu: acceptance rate %.4f (%zu of %zu saved transitions)\n", k + 1,
+                   chains[k].summary.n_draws ? (double)chains[k].summary.n_accepted / (double)chains[k].summary.n_draws
+                                             : NAN,
+                   chains[k].summary.n_accepted, chains[k].summary.n_draws);
+    if (K > 1)
+        printf("pooled over the %zu chains:\n", K);
+    cli_summary_print(&r->summary, stdout);
+    if (K == 1)
+        printf("elapsed: %.3g s warm-up, %.3g s sampling\n", slowest[0], slowest[1]);
+    else
+        printf("elapsed: %.3g s wall clock for %zu chains in parallel (slowest chain: %.3g s warm-up, %.3g s "
+               "sampling)\n",
+               wall, K, slowest[0], slowest[1]);
 }
 
 int cli_sample(int argc, char **argv)
@@ -298,27 +576,16 @@ int cli_sample(int argc, char **argv)
     if (rc == CLI_EXIT_OK)
         rc = prepare_summary(&r);
     if (rc == CLI_EXIT_OK)
-        rc = open_output(&r);
+        rc = prepare_chains(&r);
     if (rc == CLI_EXIT_OK)
-        rc = make_sampler(&r);
-    double times[2] = {0.0, 0.0};
-    if (rc == CLI_EXIT_OK) {
-        write_header(&r);
-        rc = sample_all(&r, times);
-    }
-    if (rc == CLI_EXIT_OK) {
-        pmhmc_draws_elapsed(r.out.f, times[0], times[1]);
-        pmhmc_error err = {{0}};
-        pmhmc_status st = cli_out_commit(&r.out, &err);
-        if (st != PMHMC_OK)
-            rc = cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
-    }
-    if (rc == CLI_EXIT_OK) {
-        printf("\n%zu saved draws after %llu warm-up; written to %s\n", r.summary.n_draws,
-               (unsigned long long)r.cfg.sampler.warmup, r.cfg.output.file);
-        cli_summary_print(&r.summary, stdout);
-        printf("elapsed: %.3g s warm-up, %.3g s sampling\n", times[0], times[1]);
-    }
-    free_run(&r);
+        rc = open_outputs(&r);
+    double start = now_seconds();
+    if (rc == CLI_EXIT_OK)
+        rc = run_chains(&r);
+    if (rc == CLI_EXIT_OK)
+        rc = commit_outputs(&r);
+    if (rc == CLI_EXIT_OK)
+        print_results(&r, now_seconds() - start);
+    free_run(&r); /* removes every temporary file left */
     return rc;
 }

@@ -12,9 +12,11 @@
 
 #include "error.h"
 
-/* Temporary files a signal handler must remove. Fixed buffers: the handler
- * may not allocate. */
-enum { MAX_PENDING = 4, PENDING_PATH = 4096 };
+/* Temporary files a signal handler must remove (one per chain of
+ * `pmhmc sample`, up to sampler.chains' limit of 64, plus room). Fixed
+ * buffers: the handler may not allocate. Registration is not thread-safe:
+ * open files from one thread. */
+enum { MAX_PENDING = 72, PENDING_PATH = 4096 };
 static char pending[MAX_PENDING][PENDING_PATH];
 static volatile sig_atomic_t pending_used[MAX_PENDING];
 static int handlers_installed;
@@ -137,17 +139,24 @@ pmhmc_status cli_out_open(cli_out *out, const char *path, pmhmc_error *err)
     return PMHMC_OK;
 }
 
-pmhmc_status cli_out_commit(cli_out *out, pmhmc_error *err)
+pmhmc_status cli_out_close(cli_out *out, pmhmc_error *err)
 {
+    if (!out->f)
+        return PMHMC_OK;
     int write_failed = ferror(out->f);
     int close_failed = fclose(out->f) != 0;
     int saved_errno = errno;
     out->f = NULL;
-    pmhmc_status st = PMHMC_OK;
     if (write_failed || close_failed)
-        st = pmhmc_fail(err, PMHMC_ERR_IO, "%s: cannot write the file: %s", out->path,
-                        close_failed ? strerror(saved_errno) : "write error");
-    else if (rename(out->tmp, out->path) != 0)
+        return pmhmc_fail(err, PMHMC_ERR_IO, "%s: cannot write the file: %s", out->path,
+                          close_failed ? strerror(saved_errno) : "write error");
+    return PMHMC_OK;
+}
+
+pmhmc_status cli_out_commit(cli_out *out, pmhmc_error *err)
+{
+    pmhmc_status st = cli_out_close(out, err);
+    if (st == PMHMC_OK && rename(out->tmp, out->path) != 0)
         st = pmhmc_fail(err, PMHMC_ERR_IO, "%s: cannot rename '%s' over it: %s", out->path, out->tmp,
                         strerror(errno));
     if (st != PMHMC_OK)
@@ -158,9 +167,9 @@ pmhmc_status cli_out_commit(cli_out *out, pmhmc_error *err)
 
 void cli_out_abort(cli_out *out)
 {
-    if (out->f) {
+    if (out->f)
         fclose(out->f);
+    if (out->tmp) /* only set while the temporary file exists */
         unlink(out->tmp);
-    }
     release(out);
 }

@@ -19,11 +19,17 @@ typedef struct cli_out {
 /* Creates missing parent directories of path, then the temporary file. */
 pmhmc_status cli_out_open(cli_out *out, const char *path, pmhmc_error *err);
 
-/* Flushes, closes and renames; on failure removes the temporary file. Either
- * way `out` is released. */
+/* Flushes and closes the temporary file, keeping it for cli_out_commit; on a
+ * write error reports it (the file stays until commit or abort removes it).
+ * Lets a caller with several files check them all before renaming any. */
+pmhmc_status cli_out_close(cli_out *out, pmhmc_error *err);
+
+/* Flushes, closes (unless cli_out_close did) and renames; on failure removes
+ * the temporary file. Either way `out` is released. */
 pmhmc_status cli_out_commit(cli_out *out, pmhmc_error *err);
 
-/* Closes and removes the temporary file; safe on a zeroed or released out. */
+/* Closes and removes the temporary file; safe on a zeroed or released out
+ * and after cli_out_close. */
 void cli_out_abort(cli_out *out);
 
 /* mkdir -p. */

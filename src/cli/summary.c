@@ -48,6 +48,20 @@ void cli_summary_add(cli_summary *s, const double *values, int accepted)
     }
 }
 
+void cli_summary_merge(cli_summary *s, const cli_summary *from)
+{
+    if (from->n_draws == 0)
+        return;
+    double na = (double)s->n_draws, nb = (double)from->n_draws, n = na + nb;
+    for (size_t i = 0; i < s->n_cols; ++i) {
+        double delta = from->mean[i] - s->mean[i];
+        s->mean[i] += delta * (nb / n);
+        s->m2[i] += from->m2[i] + delta * delta * (na * nb / n);
+    }
+    s->n_draws += from->n_draws;
+    s->n_accepted += from->n_accepted;
+}
+
 void cli_summary_print(const cli_summary *s, FILE *f)
 {
     int width = 9;

@@ -17,9 +17,9 @@
 #include "error.h"
 
 /* KEY_POSITIVE: a finite number > 0; KEY_POSITIVE_LIST: a comma-separated
- * list of them. Every real-valued key so far is a scale, a variance or a
- * mass, so no other real range is needed. */
-typedef enum key_type { KEY_INT, KEY_POSITIVE, KEY_POSITIVE_LIST, KEY_CHOICE, KEY_PATH } key_type;
+ * list of them; KEY_NONNEGATIVE: a finite number >= 0 (sampler.init_jitter,
+ * where 0 means "no jitter"). */
+typedef enum key_type { KEY_INT, KEY_POSITIVE, KEY_POSITIVE_LIST, KEY_NONNEGATIVE, KEY_CHOICE, KEY_PATH } key_type;
 
 typedef struct key_spec {
     const char *section;
@@ -68,7 +68,10 @@ static const key_spec KEYS[] = {
                  "mass matrix of theta: one value m (M = m I) or one per parameter (diagonal M)"),
     INT_KEY("sampler", "seed", "1", 0, UINT64_MAX, sampler.seed,
             "random seed; the same seed and config give the same draws"),
-    INT_KEY("sampler", "chains", "1", 1, 1, sampler.chains, "number of chains (only 1 for now)"),
+    INT_KEY("sampler", "chains", "4", 1, 64, sampler.chains,
+            "number of chains, run in parallel (one thread each); output.file out.csv becomes out_1.csv .. out_K.csv when K > 1"),
+    POSITIVE_KEY("sampler", "init_jitter", KEY_NONNEGATIVE, "1", sampler.init_jitter,
+                 "chain k starts at the model's initial values plus init_jitter * N(0, 1) per parameter, drawn from chain k's stream; 0: the documented start"),
     CHOICE_KEY("sampler", "backend", "auto", BACKENDS, sampler.backend,
                "auto: cuda when a GPU is usable, else cpu with a one-line notice; cpu; cuda (error without a usable GPU)"),
     CHOICE_KEY("sampler", "precision", "auto", PRECISIONS, sampler.precision,
@@ -101,6 +104,9 @@ static void describe_expected(const key_spec *k, char *buf, size_t len)
         break;
     case KEY_POSITIVE_LIST:
         snprintf(buf, len, "a positive number or a comma-separated list of them");
+        break;
+    case KEY_NONNEGATIVE:
+        snprintf(buf, len, "a number >= 0");
         break;
     case KEY_CHOICE: {
         size_t used = (size_t)snprintf(buf, len, "one of");
@@ -175,6 +181,18 @@ static int parse_positive(const char *text, double *out)
     if (!isfinite(v) || !(v > 0.0))
         return -2;
     *out = v;
+    return 0;
+}
+
+static int parse_nonnegative(const char *text, double *out)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end)
+        return -1;
+    if (!isfinite(v) || !(v >= 0.0))
+        return -2;
+    *out = v == 0.0 ? 0.0 : v; /* -0 reads as 0 */
     return 0;
 }
 
@@ -275,6 +293,9 @@ static pmhmc_status set_value(pmhmc_config *cfg, int i, const char *text, pmhmc_
         break;
     case KEY_POSITIVE:
         rc = parse_positive(text, field(cfg, k));
+        break;
+    case KEY_NONNEGATIVE:
+        rc = parse_nonnegative(text, field(cfg, k));
         break;
     case KEY_POSITIVE_LIST: {
         pmhmc_config_list list;

@@ -51,7 +51,8 @@ typedef struct pmhmc_config {
         uint64_t steps;
         pmhmc_config_list mass; /* 1 value (M = m I) or dim values (diagonal) */
         uint64_t seed;
-        uint64_t chains;
+        uint64_t chains;       /* K, run in parallel */
+        double init_jitter;    /* >= 0 */
         const char *backend;   /* cpu | auto | cuda */
         const char *precision; /* auto | double | float */
     } sampler;

@@ -10,6 +10,8 @@
 
 #define PMHMC_STREAM_INITIAL UINT64_C(0xFFFFFFFFFFFFFF00)   /* initial theta */
 #define PMHMC_STREAM_INITIAL_U UINT64_C(0xFFFFFFFFFFFFFF01) /* initial u */
+/* The CLI's dispersal of each chain's start (sampler.init_jitter). */
+#define PMHMC_STREAM_INIT_JITTER UINT64_C(0xFFFFFFFFFFFFFF02)
 
 enum pmhmc_draw_purpose {
     PMHMC_DRAW_RHO = 0,    /* theta momentum */
