@@ -239,9 +239,9 @@ static char *chain_path(const char *file, size_t n_chains, size_t k)
 }
 
 /* Chain k starts at the model's documented start for (seed, k) plus
- * init_jitter times standard normals of stream (seed, k, INIT_JITTER):
- * element e is normal e % 2 of pair e / 2, like every other draw. */
-static void chain_start(const run_state *r, uint32_t k, double *theta)
+ * init_jitter times standard normals of stream (seed, k, INIT_JITTER).
+ * noise is [dim] scratch. */
+static void chain_start(const run_state *r, uint32_t k, double *theta, double *noise)
 {
     size_t dim = pmhmc_model_dim(r->model);
     uint64_t seed = r->cfg.sampler.seed;
@@ -249,13 +249,9 @@ static void chain_start(const run_state *r, uint32_t k, double *theta)
     pmhmc_model_initial(r->model, seed, k, theta);
     if (jitter == 0.0)
         return;
-    for (size_t i = 0; i < dim; i += 2) {
-        double n0, n1;
-        pmhmc_stream_normal_pair(seed, k, PMHMC_STREAM_INIT_JITTER, (uint32_t)(i / 2), &n0, &n1);
-        theta[i] += jitter * n0;
-        if (i + 1 < dim)
-            theta[i + 1] += jitter * n1;
-    }
+    pmhmc_stream_normals(seed, k, PMHMC_STREAM_INIT_JITTER, dim, noise);
+    for (size_t i = 0; i < dim; ++i)
+        theta[i] += jitter * noise[i];
 }
 
 static int prepare_chains(run_state *r)
@@ -275,7 +271,7 @@ static int prepare_chains(run_state *r)
         c->values = malloc((dim + n_gen) * sizeof *c->values);
         if (!c->path || !c->theta0 || !c->values || cli_summary_init(&c->summary, dim + n_gen, r->names) != 0)
             return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
-        chain_start(r, c->index, c->theta0);
+        chain_start(r, c->index, c->theta0, c->values);
     }
     /* The CPU backend's OpenMP threads are divided among the chains so K
      * chains do not oversubscribe the cores; the draws do not depend on it. */
@@ -427,7 +423,7 @@ static void *run_chain(void *arg)
     if (st != PMHMC_OK) {
         const char *why = err.message[0] ? err.message : pmhmc_status_str(st);
         if (st == PMHMC_ERR_NUMERIC && r->cfg.sampler.init_jitter > 0.0)
-            chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: %s (sampler.init_jitter = %g moved the start)", c->index + 1,
+            chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: %s (its start includes sampler.init_jitter = %g)", c->index + 1,
                        why, r->cfg.sampler.init_jitter);
         else
             chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: %s", c->index + 1, why);

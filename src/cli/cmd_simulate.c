@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/options.h"
@@ -153,6 +154,8 @@ int cli_simulate(int argc, char **argv)
             st = pmhmc_dataset_write_csv(data, data_path, &err);
         rc = st == PMHMC_OK ? write_truth(data, model, is_glmm ? theta_glmm : theta, truth_path)
                             : cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
+        if (st == PMHMC_OK && rc != CLI_EXIT_OK)
+            unlink(data_path); /* data without its truth is half an output */
     }
     free(data_path);
     free(truth_path);

@@ -16,9 +16,10 @@ pmhmc_status cli_truth_read(const char *path, size_t n, const char *const *names
     FILE *f = fopen(path, "r");
     if (!f)
         return pmhmc_fail(err, PMHMC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char line[1024];
+    char *line = NULL;
+    size_t cap = 0;
     pmhmc_status st = PMHMC_OK;
-    for (int lineno = 1; st == PMHMC_OK && fgets(line, sizeof line, f); ++lineno) {
+    for (int lineno = 1; st == PMHMC_OK && getline(&line, &cap, f) >= 0; ++lineno) {
         line[strcspn(line, "\r\n")] = '\0';
         if (lineno == 1 && strcmp(line, "name,value") == 0)
             continue;
@@ -38,6 +39,7 @@ pmhmc_status cli_truth_read(const char *path, size_t n, const char *const *names
     }
     if (st == PMHMC_OK && ferror(f))
         st = pmhmc_fail(err, PMHMC_ERR_IO, "%s: read error", path);
+    free(line);
     fclose(f);
     return st;
 }

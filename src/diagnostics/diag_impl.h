@@ -20,6 +20,19 @@ void pmhmc__split_chains(const double *draws, size_t n_chains, size_t n_draws, d
  * or -1 when memory runs out. */
 int pmhmc__z_scale(double *x, size_t n);
 
+/* Ascending order of doubles, for qsort. */
+static inline int pmhmc__cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of sorted[0..n-1], n > 0. */
+static inline double pmhmc__median_sorted(const double *sorted, size_t n)
+{
+    return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
+}
+
 /* The median of x[0..n-1] (x is left as it was). NaN when memory runs out. */
 double pmhmc__median(const double *x, size_t n);
 

@@ -219,12 +219,6 @@ double pmhmc_ess_mean(const double *draws, size_t n_chains, size_t n_draws)
     return ess;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* ESS of the indicator I(x <= quantile(x, p)) on split chains. */
 static double ess_quantile(const double *draws, size_t n_chains, size_t n_draws, const double *sorted, double p)
 {
@@ -253,7 +247,7 @@ double pmhmc_ess_tail(const double *draws, size_t n_chains, size_t n_draws)
     if (!sorted)
         return NAN;
     memcpy(sorted, draws, total * sizeof(double));
-    qsort(sorted, total, sizeof(double), cmp_double);
+    qsort(sorted, total, sizeof(double), pmhmc__cmp_double);
     double lo = ess_quantile(draws, n_chains, n_draws, sorted, 0.05);
     double hi = ess_quantile(draws, n_chains, n_draws, sorted, 0.95);
     free(sorted);

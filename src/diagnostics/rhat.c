@@ -87,12 +87,6 @@ int pmhmc__z_scale(double *x, size_t n)
     return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 double pmhmc__median(const double *x, size_t n)
 {
     if (n == 0)
@@ -101,8 +95,8 @@ double pmhmc__median(const double *x, size_t n)
     if (!s)
         return NAN;
     memcpy(s, x, n * sizeof(double));
-    qsort(s, n, sizeof(double), cmp_double);
-    double m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
+    qsort(s, n, sizeof(double), pmhmc__cmp_double);
+    double m = pmhmc__median_sorted(s, n);
     free(s);
     return m;
 }

@@ -23,12 +23,6 @@ double pmhmc_quantile_sorted(const double *sorted, size_t n, double p)
     return (1.0 - gamma) * sorted[k - 1] + gamma * sorted[k];
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 pmhmc_status pmhmc_summarize(const double *draws, size_t n_chains, size_t n_draws, pmhmc_summary_stats *out)
 {
     if (!draws || !out || n_chains == 0 || n_draws == 0)
@@ -51,16 +45,15 @@ pmhmc_status pmhmc_summarize(const double *draws, size_t n_chains, size_t n_draw
         out->mad = out->q5 = out->q50 = out->q95 = NAN;
     } else {
         memcpy(sorted, draws, total * sizeof(double));
-        qsort(sorted, total, sizeof(double), cmp_double);
+        qsort(sorted, total, sizeof(double), pmhmc__cmp_double);
         out->q5 = pmhmc_quantile_sorted(sorted, total, 0.05);
         out->q50 = pmhmc_quantile_sorted(sorted, total, 0.5);
         out->q95 = pmhmc_quantile_sorted(sorted, total, 0.95);
-        double med = total % 2 ? sorted[total / 2] : (sorted[total / 2 - 1] + sorted[total / 2]) / 2.0;
+        double med = pmhmc__median_sorted(sorted, total);
         for (size_t i = 0; i < total; ++i)
             sorted[i] = fabs(draws[i] - med);
-        qsort(sorted, total, sizeof(double), cmp_double);
-        double mad = total % 2 ? sorted[total / 2] : (sorted[total / 2 - 1] + sorted[total / 2]) / 2.0;
-        out->mad = 1.4826 * mad;
+        qsort(sorted, total, sizeof(double), pmhmc__cmp_double);
+        out->mad = 1.4826 * pmhmc__median_sorted(sorted, total);
     }
     free(sorted);
     out->mcse_mean = pmhmc_mcse_mean(draws, n_chains, n_draws);

@@ -1,6 +1,6 @@
 /* Per-element formulas of the logistic GLMM estimator (DESIGN §2), shared by
- * the CPU backend and the CUDA kernels. Templated on nothing: the CUDA float
- * path has its own float twins at the bottom, written the same way.
+ * the CPU backend and the CUDA kernels (double). The CUDA float path has its
+ * own twins in kernels/glmm_math_f.cuh, written the same way.
  *
  * Notation: eta = X + z'beta; a Bernoulli term is
  *   y log sigmoid(eta) + (1 - y) log sigmoid(-eta) = y eta - softplus(eta),

@@ -12,9 +12,6 @@
 #define PMHMC_HD static inline __host__ __device__
 #else
 #define PMHMC_HD static inline
-/* log(sqrt(2 pi)) */
-#define PMHMC_LOG_SQRT_2PI 0.91893853320467274178
-
 #endif
 
 /* log(sqrt(2 pi)) */

@@ -16,6 +16,8 @@
 #ifndef PMHMC_MATH_PHILOX_H
 #define PMHMC_MATH_PHILOX_H
 
+#include <stddef.h>
+
 #include "hd.h"
 
 typedef struct pmhmc_philox_words {
@@ -174,6 +176,20 @@ PMHMC_HD void pmhmc_stream_normal_pair(uint64_t seed, uint32_t chain, uint64_t s
                                        double *n0, double *n1)
 {
     pmhmc_normal_pair_from_words(pmhmc_stream_block(seed, chain, step, pair), n0, n1);
+}
+
+/* The first n normals of stream (seed, chain, step) into out[0..n-1], for
+ * host-side draws of theta-sized vectors (the backends fill long vectors in
+ * parallel with pmhmc_stream_normal_pair directly). */
+PMHMC_HD void pmhmc_stream_normals(uint64_t seed, uint32_t chain, uint64_t step, size_t n, double *out)
+{
+    for (size_t i = 0; i < n; i += 2) {
+        double n0, n1;
+        pmhmc_stream_normal_pair(seed, chain, step, (uint32_t)(i / 2), &n0, &n1);
+        out[i] = n0;
+        if (i + 1 < n)
+            out[i + 1] = n1;
+    }
 }
 
 /* A uniform in [0, 1) from pair `pair` of stream (seed, chain, step). */

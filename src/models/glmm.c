@@ -57,13 +57,7 @@ static void glmm_generated(const pmhmc_model *model, const double *theta, double
 static void glmm_initial(const pmhmc_model *model, uint64_t seed, uint32_t chain, double *theta)
 {
     size_t p = model->data->n_cov;
-    for (size_t i = 0; i < p; i += 2) {
-        double n0, n1;
-        pmhmc_stream_normal_pair(seed, chain, PMHMC_STREAM_INITIAL, (uint32_t)(i / 2), &n0, &n1);
-        theta[i] = n0;
-        if (i + 1 < p)
-            theta[i + 1] = n1;
-    }
+    pmhmc_stream_normals(seed, chain, PMHMC_STREAM_INITIAL, p, theta);
     double *tail = theta + p;
     tail[0] = 0.0;
     tail[1] = 0.0;

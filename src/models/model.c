@@ -1,5 +1,6 @@
 #include "models/model_impl.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,8 +62,9 @@ pmhmc_status pmhmc_model_create(const pmhmc_model_settings *settings, const pmhm
                           settings->name ? settings->name : "(null)");
     if (settings->n_importance < 1)
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "model.N must be at least 1");
-    if (!(settings->is_scale > 0.0) || !(settings->prior_var > 0.0))
-        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "model.is_scale and model.prior_var must be positive");
+    if (!(settings->is_scale > 0.0) || !isfinite(settings->is_scale) || !(settings->prior_var > 0.0) ||
+        !isfinite(settings->prior_var))
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "model.is_scale and model.prior_var must be positive and finite");
     if ((double)data->n_groups * (double)settings->n_importance * (double)ops->p_u > 4.0e9)
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "n_groups * N is too large (over 4e9 auxiliary variables)");
 

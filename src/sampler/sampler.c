@@ -150,13 +150,18 @@ size_t pmhmc_sampler_iteration(const pmhmc_sampler *s) { return s->iteration; }
 
 static void draw_rho(pmhmc_sampler *s, uint64_t step)
 {
-    for (size_t i = 0; i < s->dim; i += 2) {
-        double n0, n1;
-        pmhmc_stream_normal_pair(s->config.seed, s->config.chain, step, (uint32_t)(i / 2), &n0, &n1);
-        s->rho[i] = s->sqrt_mass[i] * n0;
-        if (i + 1 < s->dim)
-            s->rho[i + 1] = s->sqrt_mass[i + 1] * n1;
-    }
+    pmhmc_stream_normals(s->config.seed, s->config.chain, step, s->dim, s->rho);
+    for (size_t i = 0; i < s->dim; ++i)
+        s->rho[i] *= s->sqrt_mass[i];
+}
+
+/* Back to the transition's start after a failure part-way through, so a
+ * caller that goes on after a backend error still samples the right target. */
+static pmhmc_status restore_start(pmhmc_sampler *s, pmhmc_status st)
+{
+    memcpy(s->theta, s->theta_start, s->dim * sizeof *s->theta);
+    pmhmc_ws_copy(s->ws, VEC_U, VEC_U_START);
+    return st;
 }
 
 pmhmc_status pmhmc_sampler_step(pmhmc_sampler *s, pmhmc_draw *draw)
@@ -179,12 +184,10 @@ pmhmc_status pmhmc_sampler_step(pmhmc_sampler *s, pmhmc_draw *draw)
         .log_prior = s->log_prior, .log_phat = s->log_phat,
     };
     double H0, H1 = NAN;
-    if ((st = pmhmc_hamiltonian(&s->integ, &z, &H0)) != PMHMC_OK)
-        return st;
-    if ((st = pmhmc_integrate(&s->integ, &z, c->step_size, c->steps)) != PMHMC_OK)
-        return st;
-    if (isfinite(z.log_phat) && (st = pmhmc_hamiltonian(&s->integ, &z, &H1)) != PMHMC_OK)
-        return st;
+    if ((st = pmhmc_hamiltonian(&s->integ, &z, &H0)) != PMHMC_OK ||
+        (st = pmhmc_integrate(&s->integ, &z, c->step_size, c->steps)) != PMHMC_OK ||
+        (isfinite(z.log_phat) && (st = pmhmc_hamiltonian(&s->integ, &z, &H1)) != PMHMC_OK))
+        return restore_start(s, st);
 
     double accept_stat = isfinite(H1) ? fmin(1.0, exp(H0 - H1)) : 0.0;
     double uniform = pmhmc_stream_uniform(c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_ACCEPT), 0);
