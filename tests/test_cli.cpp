@@ -16,45 +16,17 @@
 #include <string>
 #include <vector>
 
+#include "cli_support.h"
 #include "pmhmc/pmhmc.h"
 
 namespace fs = std::filesystem;
+using namespace pmhmc_cli_test;
 
 namespace {
-
-struct Result {
-    int rc;
-    std::string out, err;
-};
-
-std::string quote(const std::string &s)
-{
-    std::string q = "'";
-    for (char c : s)
-        q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
-std::string read_text(const fs::path &path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 void write_text(const fs::path &path, const std::string &text)
 {
     std::ofstream(path, std::ios::binary) << text;
-}
-
-std::vector<std::string> lines_of(const std::string &text)
-{
-    std::vector<std::string> lines;
-    std::stringstream ss(text);
-    for (std::string line; std::getline(ss, line);)
-        lines.push_back(line);
-    return lines;
 }
 
 std::vector<std::string> split(const std::string &s, char sep)
@@ -79,37 +51,8 @@ bool parses_as_double(const std::string &s, double *out = nullptr)
     return *end == '\0';
 }
 
-bool contains(const std::string &haystack, const std::string &needle)
-{
-    return haystack.find(needle) != std::string::npos;
-}
-
-// Every test works in its own scratch directory, the CLI's working directory.
-class Cli : public ::testing::Test {
+class Cli : public CliTest {
 protected:
-    void SetUp() override
-    {
-        std::string pattern = (fs::temp_directory_path() / "pmhmc_cli_XXXXXX").string();
-        ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-        dir_ = pattern;
-    }
-    void TearDown() override { fs::remove_all(dir_); }
-
-    // Runs `pmhmc args...` in dir_ with extra environment assignments.
-    Result run(const std::vector<std::string> &args, const std::string &env = "") const
-    {
-        std::string cmd = "cd " + quote(dir_.string()) + " && " + env + " " + quote(PMHMC_CLI_PATH);
-        for (const auto &a : args)
-            cmd += " " + quote(a);
-        fs::path out = dir_ / ".stdout", err = dir_ / ".stderr";
-        cmd += " >" + quote(out.string()) + " 2>" + quote(err.string());
-        int status = std::system(cmd.c_str());
-        Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out), read_text(err)};
-        fs::remove(out);
-        fs::remove(err);
-        return r;
-    }
-
     // Files under dir_, relative, sorted.
     std::vector<std::string> files() const
     {
@@ -139,8 +82,6 @@ protected:
         }
         return rows;
     }
-
-    fs::path dir_;
 };
 
 void expect_one_line_error(const Result &r, int code)

@@ -15,9 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "cli_support.h"
 #include "pmhmc/diagnostics.h"
 
 namespace fs = std::filesystem;
+using namespace pmhmc_cli_test;
 
 namespace {
 
@@ -30,11 +32,6 @@ std::vector<std::string> split_csv(const std::string &s)
     for (std::string part; std::getline(ss, part, ',');)
         parts.push_back(part);
     return parts;
-}
-
-bool contains(const std::string &haystack, const std::string &needle)
-{
-    return haystack.find(needle) != std::string::npos;
 }
 
 // One case's draws: column name -> chain-major values, and the shape.
@@ -187,36 +184,6 @@ TEST(Diagnostics, QuantileIsType7)
 
 namespace {
 
-struct Result {
-    int rc;
-    std::string out, err;
-};
-
-std::string quote(const std::string &s)
-{
-    std::string q = "'";
-    for (char c : s)
-        q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
-std::string slurp(const fs::path &path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::vector<std::string> lines_of(const std::string &text)
-{
-    std::vector<std::string> lines;
-    std::stringstream ss(text);
-    for (std::string line; std::getline(ss, line);)
-        lines.push_back(line);
-    return lines;
-}
-
 std::vector<std::string> words_of(const std::string &line)
 {
     std::vector<std::string> words;
@@ -234,28 +201,13 @@ std::vector<std::string> chains_of(const std::string &name)
     return files;
 }
 
-class SummaryCli : public ::testing::Test {
+class SummaryCli : public CliTest {
 protected:
-    void SetUp() override
-    {
-        std::string pattern = (fs::temp_directory_path() / "pmhmc_summary_XXXXXX").string();
-        ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-        dir_ = pattern;
-    }
-    void TearDown() override { fs::remove_all(dir_); }
-
     Result run(const std::vector<std::string> &args) const
     {
-        std::string cmd = "cd " + quote(dir_.string()) + " && " + quote(PMHMC_CLI_PATH) + " summary";
-        for (const auto &a : args)
-            cmd += " " + quote(a);
-        fs::path out = dir_ / ".stdout", err = dir_ / ".stderr";
-        cmd += " >" + quote(out.string()) + " 2>" + quote(err.string());
-        int status = std::system(cmd.c_str());
-        Result r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-        fs::remove(out);
-        fs::remove(err);
-        return r;
+        std::vector<std::string> full{"summary"};
+        full.insert(full.end(), args.begin(), args.end());
+        return CliTest::run(full);
     }
 
     // A one-line "pmhmc: " error naming what.
@@ -267,8 +219,6 @@ protected:
         EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
         EXPECT_TRUE(contains(r.err, what)) << r.err;
     }
-
-    fs::path dir_;
 };
 
 TEST_F(SummaryCli, TableHasStansummaryLayout)
