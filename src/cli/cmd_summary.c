@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/stat_format.h"
+#include "cli/draws_read.h"
 #include "pmhmc/diagnostics.h"
 
 static const char HELP[] =
@@ -26,190 +28,9 @@ static const char HELP[] =
     "\n"
     "  --csv   write the table as CSV on stdout (warnings go to stderr)\n";
 
-/* One input file, read whole: its draws row after row. */
-typedef struct chain_file {
-    const char *path;
-    size_t n_rows;
-    double *rows; /* n_rows * n_cols */
-    double warmup_s, sampling_s;
-    int has_warmup, has_sampling;
-} chain_file;
-
-typedef struct table {
-    size_t n_cols;
-    char **names;
-    size_t n_chains;
-    chain_file *chains;
-} table;
-
-static void free_names(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; ++i)
-        free(names[i]);
-    free(names);
-}
-
-static void strip_eol(char *line)
-{
-    size_t len = strlen(line);
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-        line[--len] = '\0';
-}
-
-/* Splits line (modified in place) on commas; fields has room for cap. */
-static size_t split_fields(char *line, char **fields, size_t cap)
-{
-    size_t n = 0;
-    char *s = line;
-    for (;;) {
-        char *comma = strchr(s, ',');
-        if (n < cap)
-            fields[n] = s;
-        ++n;
-        if (!comma)
-            break;
-        *comma = '\0';
-        s = comma + 1;
-    }
-    return n;
-}
-
-/* "#  Elapsed Time: X seconds (Warm-up)" and "#   Y seconds (Sampling)". */
-static void parse_elapsed(const char *line, chain_file *cf)
-{
-    int sampling = strstr(line, "seconds (Sampling)") != NULL;
-    int warmup = strstr(line, "seconds (Warm-up)") != NULL;
-    if (!sampling && !warmup)
-        return;
-    const char *s = line + 1;
-    const char *colon = strstr(s, "Elapsed Time:");
-    if (colon)
-        s = colon + strlen("Elapsed Time:");
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || !isfinite(v) || v < 0.0)
-        return;
-    if (sampling) {
-        cf->sampling_s = v;
-        cf->has_sampling = 1;
-    } else {
-        cf->warmup_s = v;
-        cf->has_warmup = 1;
-    }
-}
-
-static int count_fields(const char *line)
-{
-    int n = 1;
-    for (const char *c = line; *c; ++c)
-        n += *c == ',';
-    return n;
-}
-
-/* Reads one file into cf; the first file sets t->names. Returns 0 or an
- * exit code after printing the error. */
-static int read_chain(const char *path, table *t, chain_file *cf)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return cli_fail(CLI_EXIT_USAGE, "summary: %s: cannot be opened", path);
-    cf->path = path;
-    char *line = NULL, **fields = NULL;
-    size_t cap = 0, row_cap = 0, line_no = 0, n_cols = 0;
-    int rc = 0, have_header = 0;
-    for (ssize_t len; (len = getline(&line, &cap, f)) >= 0;) {
-        ++line_no;
-        strip_eol(line);
-        if (line[0] == '#') {
-            parse_elapsed(line, cf);
-            continue;
-        }
-        if (line[0] == '\0')
-            continue;
-        if (!have_header) {
-            n_cols = (size_t)count_fields(line);
-            fields = malloc(n_cols * sizeof *fields);
-            if (!fields) {
-                rc = cli_fail(CLI_EXIT_RUNTIME, "summary: out of memory");
-                break;
-            }
-            split_fields(line, fields, n_cols);
-            if (!t->names) {
-                t->names = calloc(n_cols, sizeof *t->names);
-                if (!t->names) {
-                    rc = cli_fail(CLI_EXIT_RUNTIME, "summary: out of memory");
-                    break;
-                }
-                t->n_cols = n_cols;
-                for (size_t j = 0; j < n_cols && rc == 0; ++j) {
-                    if (fields[j][0] == '\0')
-                        rc = cli_fail(CLI_EXIT_USAGE, "summary: %s:%zu: column %zu has no name", path, line_no, j + 1);
-                    else if (!(t->names[j] = strdup(fields[j])))
-                        rc = cli_fail(CLI_EXIT_RUNTIME, "summary: out of memory");
-                }
-            } else if (n_cols != t->n_cols) {
-                rc = cli_fail(CLI_EXIT_USAGE, "summary: %s:%zu: %zu columns, but %s has %zu; every file needs the same columns",
-                              path, line_no, n_cols, t->chains[0].path, t->n_cols);
-            } else {
-                for (size_t j = 0; j < n_cols && rc == 0; ++j)
-                    if (strcmp(fields[j], t->names[j]) != 0)
-                        rc = cli_fail(CLI_EXIT_USAGE,
-                                      "summary: %s:%zu: column %zu is '%s', but '%s' in %s; every file needs the same columns",
-                                      path, line_no, j + 1, fields[j], t->names[j], t->chains[0].path);
-            }
-            if (rc)
-                break;
-            have_header = 1;
-            continue;
-        }
-        size_t n = split_fields(line, fields, n_cols);
-        if (n != n_cols) {
-            rc = cli_fail(CLI_EXIT_USAGE, "summary: %s:%zu: %zu values, expected %zu (one per column)", path, line_no, n,
-                          n_cols);
-            break;
-        }
-        if (cf->n_rows == row_cap) {
-            size_t new_cap = row_cap ? 2 * row_cap : 256;
-            double *grown = realloc(cf->rows, new_cap * n_cols * sizeof(double));
-            if (!grown) {
-                rc = cli_fail(CLI_EXIT_RUNTIME, "summary: out of memory");
-                break;
-            }
-            cf->rows = grown;
-            row_cap = new_cap;
-        }
-        for (size_t j = 0; j < n_cols; ++j) {
-            char *end;
-            const char *s = fields[j] + strspn(fields[j], " ");
-            double v = strtod(s, &end);
-            end += strspn(end, " ");
-            if (end == s || *end != '\0') {
-                rc = cli_fail(CLI_EXIT_USAGE, "summary: %s:%zu: column '%s': '%s' is not a number", path, line_no,
-                              t->names[j], fields[j]);
-                break;
-            }
-            cf->rows[cf->n_rows * n_cols + j] = v;
-        }
-        if (rc)
-            break;
-        ++cf->n_rows;
-    }
-    if (rc == 0 && ferror(f))
-        rc = cli_fail(CLI_EXIT_USAGE, "summary: %s: read error", path);
-    if (rc == 0 && !have_header)
-        rc = cli_fail(CLI_EXIT_USAGE, "summary: %s: no header row (is it a draws file?)", path);
-    if (rc == 0 && cf->n_rows == 0)
-        rc = cli_fail(CLI_EXIT_USAGE, "summary: %s: no draws", path);
-    free(fields);
-    free(line);
-    fclose(f);
-    return rc;
-}
-
 static int is_sampler_column(const char *name)
 {
-    size_t len = strlen(name);
-    return len >= 2 && strcmp(name + len - 2, "__") == 0;
+    return cli_is_sampler_column(name);
 }
 
 /* One row of the table. */
@@ -219,31 +40,6 @@ typedef struct row {
     double ess_per_s;
 } row;
 
-/* stansummary's significant-figure style: 2 significant digits, never in
- * exponent form (large values keep all their integer digits). */
-static void fmt_sig(char *buf, size_t size, double x)
-{
-    if (isnan(x)) {
-        snprintf(buf, size, "nan");
-        return;
-    }
-    if (isinf(x)) {
-        snprintf(buf, size, x > 0 ? "inf" : "-inf");
-        return;
-    }
-    int decimals = 2;
-    if (x != 0.0) {
-        decimals = 1 - (int)floor(log10(fabs(x)));
-        if (decimals < 0)
-            decimals = 0;
-        if (decimals > 5) { /* below 1e-4: exponent form, as MCSE */
-            snprintf(buf, size, "%.1e", x);
-            return;
-        }
-    }
-    snprintf(buf, size, "%.*f", decimals, x);
-}
-
 enum { N_STATS = 11 };
 static const char *const HEADERS[N_STATS] = {"Mean",     "MCSE",     "StdDev",     "MAD",  "5%", "50%",
                                              "95%",      "ESS_bulk", "ESS_tail",   "ESS_bulk/s", "R_hat"};
@@ -251,29 +47,17 @@ static const char *const HEADERS[N_STATS] = {"Mean",     "MCSE",     "StdDev",  
 static void format_row(const row *r, char cells[N_STATS][32])
 {
     const pmhmc_summary_stats *s = &r->s;
-    fmt_sig(cells[0], 32, s->mean);
-    if (isnan(s->mcse_mean))
-        snprintf(cells[1], 32, "nan");
-    else
-        snprintf(cells[1], 32, "%.1e", s->mcse_mean);
-    fmt_sig(cells[2], 32, s->sd);
-    fmt_sig(cells[3], 32, s->mad);
-    fmt_sig(cells[4], 32, s->q5);
-    fmt_sig(cells[5], 32, s->q50);
-    fmt_sig(cells[6], 32, s->q95);
-    const double whole[3] = {s->ess_bulk, s->ess_tail, r->ess_per_s};
-    for (int k = 0; k < 3; ++k) {
-        if (isnan(whole[k]))
-            snprintf(cells[7 + k], 32, "nan");
-        else if (whole[k] < 10.0) /* a slow run's ESS_bulk/s: 2 significant digits, not 0 */
-            fmt_sig(cells[7 + k], 32, whole[k]);
-        else
-            snprintf(cells[7 + k], 32, "%.0f", whole[k]);
-    }
-    if (isnan(s->rhat))
-        snprintf(cells[10], 32, "nan");
-    else
-        snprintf(cells[10], 32, "%.2f", s->rhat);
+    cli_fmt_sig(cells[0], 32, s->mean);
+    cli_fmt_mcse(cells[1], 32, s->mcse_mean);
+    cli_fmt_sig(cells[2], 32, s->sd);
+    cli_fmt_sig(cells[3], 32, s->mad);
+    cli_fmt_sig(cells[4], 32, s->q5);
+    cli_fmt_sig(cells[5], 32, s->q50);
+    cli_fmt_sig(cells[6], 32, s->q95);
+    cli_fmt_ess(cells[7], 32, s->ess_bulk);
+    cli_fmt_ess(cells[8], 32, s->ess_tail);
+    cli_fmt_ess(cells[9], 32, r->ess_per_s);
+    cli_fmt_rhat(cells[10], 32, s->rhat);
 }
 
 static void print_times(const table *t, int warmup)
@@ -388,10 +172,7 @@ static int ess_fails(const row *r, size_t n_chains)
 
 static void free_table(table *t)
 {
-    for (size_t c = 0; c < t->n_chains; ++c)
-        free(t->chains[c].rows);
-    free(t->chains);
-    free_names(t->names, t->n_cols);
+    cli_draws_free(t);
 }
 
 int cli_summarize(int argc, char **argv)
@@ -413,20 +194,16 @@ int cli_summarize(int argc, char **argv)
     if (n_files == 0)
         return cli_fail(CLI_EXIT_USAGE, "summary: no draws files given (see pmhmc summary --help)");
 
-    table t = {0};
-    t.chains = calloc(n_files, sizeof *t.chains);
-    if (!t.chains)
+    char **paths = malloc(n_files * sizeof *paths);
+    if (!paths)
         return cli_fail(CLI_EXIT_RUNTIME, "summary: out of memory");
-    int rc = 0;
-    for (int i = 1; i < argc && rc == 0; ++i) {
-        if (strcmp(argv[i], "--csv") == 0)
-            continue;
-        rc = read_chain(argv[i], &t, &t.chains[t.n_chains]);
-        ++t.n_chains;
-        if (rc == 0 && t.chains[t.n_chains - 1].n_rows != t.chains[0].n_rows)
-            rc = cli_fail(CLI_EXIT_USAGE, "summary: %s: %zu draws, but %s has %zu; every chain needs the same number",
-                          argv[i], t.chains[t.n_chains - 1].n_rows, t.chains[0].path, t.chains[0].n_rows);
-    }
+    n_files = 0;
+    for (int i = 1; i < argc; ++i)
+        if (strcmp(argv[i], "--csv") != 0)
+            paths[n_files++] = argv[i];
+    table t;
+    int rc = cli_draws_read("summary", n_files, paths, &t);
+    free(paths);
     if (rc) {
         free_table(&t);
         return rc;

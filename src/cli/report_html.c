@@ -1,0 +1,228 @@
+/* The page of `pmhmc report`: see report_html.h. */
+#include "cli/report_html.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/report_svg.h"
+
+static const char STYLE[] =
+    "body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1200px}\n"
+    "h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}\n"
+    "table.summary{border-collapse:collapse;font-size:0.85em}\n"
+    "table.summary th,table.summary td{padding:2px 8px;text-align:right;border-bottom:1px solid #eee}\n"
+    "table.summary th:first-child,table.summary td:first-child{text-align:left}\n"
+    "td.bad{color:#c00;font-weight:bold}\n"
+    ".param{display:flex;flex-wrap:wrap;gap:8px;margin-bottom:6px}\n"
+    "svg{background:#fff;font-size:11px}\n"
+    "svg .frame{fill:none;stroke:#999}svg .tick{stroke:#999}svg .grid{stroke:#eee}\n"
+    "svg .title{font-size:13px;font-weight:bold}svg .axis{fill:#666}\n"
+    "svg .chain{fill:none;stroke-width:0.8;stroke-opacity:0.8}\n"
+    "svg .bars{fill-opacity:0.55;stroke:none}\n"
+    "svg .truth{stroke:#000;stroke-width:1.5}\n"
+    ".legend span{display:inline-block;margin-right:1em}\n"
+    ".swatch{display:inline-block;width:14px;height:4px;vertical-align:middle;margin-right:4px}\n"
+    ".note{color:#555;font-size:0.9em}\n";
+
+static void esc(FILE *f, const char *s) { report_escape(f, s); }
+
+static void cell(FILE *f, const char *fmt, double v, int bad)
+{
+    fputs(bad ? "<td class=\"bad\">" : "<td>", f);
+    if (isnan(v))
+        fputs("nan", f);
+    else
+        fprintf(f, fmt, v);
+    fputs("</td>", f);
+}
+
+static void column(const table *t, size_t j, double *x)
+{
+    size_t n = t->chains[0].n_rows;
+    for (size_t c = 0; c < t->n_chains; ++c)
+        for (size_t i = 0; i < n; ++i)
+            x[c * n + i] = t->chains[c].rows[i * t->n_cols + j];
+}
+
+static long find_column(const table *t, const char *name)
+{
+    for (size_t j = 0; j < t->n_cols; ++j)
+        if (strcmp(t->names[j], name) == 0)
+            return (long)j;
+    return -1;
+}
+
+static void summary_table(FILE *f, const table *t, const pmhmc_summary_stats *stats, const double *truth)
+{
+    fputs("<table class=\"summary\">\n<tr><th>name</th><th>Mean</th><th>MCSE</th><th>StdDev</th><th>MAD</th>"
+          "<th>5%</th><th>50%</th><th>95%</th><th>ESS_bulk</th><th>ESS_tail</th><th>R_hat</th>",
+          f);
+    if (truth)
+        fputs("<th>truth</th>", f);
+    fputs("</tr>\n", f);
+    double min_ess = 100.0 * (double)t->n_chains;
+    for (int pass = 0; pass < 2; ++pass) /* sampler columns first, as pmhmc summary */
+        for (size_t j = 0; j < t->n_cols; ++j) {
+            int sampler = cli_is_sampler_column(t->names[j]);
+            if (sampler != (pass == 0))
+                continue;
+            const pmhmc_summary_stats *s = &stats[j];
+            fputs("<tr><td>", f);
+            esc(f, t->names[j]);
+            fputs("</td>", f);
+            cell(f, "%.4g", s->mean, 0);
+            cell(f, "%.2g", s->mcse_mean, 0);
+            cell(f, "%.3g", s->sd, 0);
+            cell(f, "%.3g", s->mad, 0);
+            cell(f, "%.4g", s->q5, 0);
+            cell(f, "%.4g", s->q50, 0);
+            cell(f, "%.4g", s->q95, 0);
+            cell(f, "%.0f", s->ess_bulk, !sampler && s->ess_bulk < min_ess);
+            cell(f, "%.0f", s->ess_tail, !sampler && s->ess_tail < min_ess);
+            cell(f, "%.3f", s->rhat, !sampler && s->rhat > 1.01);
+            if (truth) {
+                if (isnan(truth[j]))
+                    fputs("<td></td>", f);
+                else
+                    cell(f, "%.4g", truth[j], 0);
+            }
+            fputs("</tr>\n", f);
+        }
+    fputs("</table>\n", f);
+    fprintf(f,
+            "<p class=\"note\">The numbers are those of <code>pmhmc summary</code> (rank-normalized split R_hat, bulk and "
+            "tail ESS as ArviZ computes them), shown to 3&#8211;4 significant digits. Red: R_hat above 1.01 or ESS below "
+            "100 per chain (%.0f here).</p>\n",
+            min_ess);
+}
+
+static void legend(FILE *f, size_t K)
+{
+    fputs("<p class=\"legend\">", f);
+    for (size_t c = 0; c < K; ++c)
+        fprintf(f, "<span><span class=\"swatch\" style=\"background:%s\"></span>chain %zu</span>", report_chain_colour(c),
+                c + 1);
+    fputs("</p>\n", f);
+}
+
+/* accept_stat__ traces and, per chain, the energy__ distribution beside the
+ * distribution of its first differences, with E-BFMI. */
+static int sampler_section(FILE *f, const table *t, double *x)
+{
+    size_t K = t->n_chains, n = t->chains[0].n_rows;
+    long ja = find_column(t, "accept_stat__"), je = find_column(t, "energy__");
+    fputs("<h2>Sampler diagnostics</h2>\n", f);
+    if (ja < 0 && je < 0) {
+        fputs("<p>The files have no accept_stat__ or energy__ column.</p>\n", f);
+        return 0;
+    }
+    legend(f, K);
+    fputs("<div class=\"param\">\n", f);
+    if (ja >= 0) {
+        column(t, (size_t)ja, x);
+        report_svg_trace(f, "diag", "accept_stat__ (trace, per chain)", x, K, n, NAN);
+        report_series *s = malloc(K * sizeof *s);
+        if (!s)
+            return -1;
+        for (size_t c = 0; c < K; ++c)
+            s[c] = (report_series){x + c * n, n, report_chain_colour(c), NULL};
+        report_svg_hist(f, "diag", "accept_stat__ (histogram, per chain)", s, K, NAN);
+        free(s);
+    }
+    fputs("</div>\n", f);
+    if (je < 0)
+        return 0;
+    column(t, (size_t)je, x);
+    double *centred = malloc(n * sizeof *centred), *diff = malloc((n > 1 ? n - 1 : 1) * sizeof *diff);
+    if (!centred || !diff) {
+        free(centred);
+        free(diff);
+        return -1;
+    }
+    fputs("<p class=\"note\">Energy: per chain, the distribution of energy__ minus its mean beside the distribution of its "
+          "first differences (as ArviZ&#8217;s plot_energy). When the differences are much narrower than the energy "
+          "itself (E-BFMI below 0.3) the momentum resampling explores the energy levels slowly.</p>\n<div class=\"param\">\n",
+          f);
+    for (size_t c = 0; c < K; ++c) {
+        const double *e = x + c * n;
+        double mean = 0.0;
+        for (size_t i = 0; i < n; ++i)
+            mean += e[i];
+        mean /= (double)n;
+        double num = 0.0, den = 0.0;
+        for (size_t i = 0; i < n; ++i) {
+            centred[i] = e[i] - mean;
+            den += centred[i] * centred[i];
+            if (i > 0) {
+                diff[i - 1] = e[i] - e[i - 1];
+                num += diff[i - 1] * diff[i - 1];
+            }
+        }
+        double bfmi = den > 0.0 && n > 1 ? num / den : NAN;
+        char label[128];
+        snprintf(label, sizeof label, "energy, chain %zu: E-BFMI %.2f", c + 1, bfmi);
+        report_series s[2] = {{centred, n, "#4c72b0", "energy - mean"},
+                              {diff, n > 1 ? n - 1 : 0, "#dd8452", "first difference"}};
+        report_svg_hist(f, "energy", label, s, 2, NAN);
+    }
+    fputs("</div>\n", f);
+    free(centred);
+    free(diff);
+    return 0;
+}
+
+int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats, const double *truth,
+                      const char *truth_path)
+{
+    size_t K = t->n_chains, n = t->chains[0].n_rows;
+    double *x = malloc(K * n * sizeof *x);
+    if (!x)
+        return -1;
+    fputs("<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
+          "<title>pmhmc report</title>\n<style>\n",
+          f);
+    fputs(STYLE, f);
+    fputs("</style>\n</head>\n<body>\n<h1>pmhmc report</h1>\n<p>", f);
+    fprintf(f, "%zu chain%s, each with %zu draws; %zu draws in all. Files:", K, K == 1 ? "" : "s", n, K * n);
+    for (size_t c = 0; c < K; ++c) {
+        fputs(c ? ", " : " ", f);
+        fprintf(f, "<code style=\"color:%s\">", report_chain_colour(c));
+        esc(f, t->chains[c].path);
+        fputs("</code>", f);
+    }
+    fputs(".", f);
+    if (truth) {
+        fputs(" True values from <code>", f);
+        esc(f, truth_path);
+        fputs("</code> (dashed black lines).", f);
+    }
+    fputs("</p>\n", f);
+    size_t stride = (n + REPORT_MAX_POINTS - 1) / REPORT_MAX_POINTS;
+    if (stride > 1)
+        fprintf(f,
+                "<p class=\"note\">Trace plots are thinned: they show one draw in every %zu (at most %d points per chain); "
+                "the histograms and the table use every draw.</p>\n",
+                stride, REPORT_MAX_POINTS);
+
+    fputs("<h2>Summary</h2>\n", f);
+    summary_table(f, t, stats, truth);
+
+    fputs("<h2>Parameters</h2>\n<p class=\"note\">Left: trace of each chain; right: histogram of all chains pooled.</p>\n", f);
+    legend(f, K);
+    for (size_t j = 0; j < t->n_cols; ++j) {
+        if (cli_is_sampler_column(t->names[j]))
+            continue;
+        double tv = truth ? truth[j] : NAN;
+        column(t, j, x);
+        fputs("<div class=\"param\">\n", f);
+        report_svg_trace(f, "trace", t->names[j], x, K, n, tv);
+        report_series s = {x, K * n, "#4c72b0", NULL};
+        report_svg_hist(f, "hist", t->names[j], &s, 1, tv);
+        fputs("</div>\n", f);
+    }
+    int rc = sampler_section(f, t, x);
+    fputs("</body>\n</html>\n", f);
+    free(x);
+    return rc;
+}

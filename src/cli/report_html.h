@@ -1,0 +1,17 @@
+/* The page of `pmhmc report`: one self-contained XHTML-compatible HTML file
+ * (inline SVG and CSS, no scripts, no external resources). */
+#ifndef PMHMC_CLI_REPORT_HTML_H
+#define PMHMC_CLI_REPORT_HTML_H
+
+#include <stdio.h>
+
+#include "cli/draws_read.h"
+#include "pmhmc/diagnostics.h"
+
+/* stats[j] summarizes column j of t (as `pmhmc summary` does); truth is
+ * NULL without --truth, else truth[j] is column j's true value or NaN.
+ * Returns 0, or -1 when memory runs out. Write errors show in ferror(f). */
+int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats, const double *truth,
+                      const char *truth_path);
+
+#endif

@@ -1,0 +1,382 @@
+// `pmhmc report`: the HTML page is well-formed XML (XHTML-compatible), holds
+// one trace plot per parameter with one line per chain, marks the truth,
+// fetches nothing, shows pmhmc summary's numbers, and bad input leaves no
+// file behind.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_support.h"
+
+namespace fs = std::filesystem;
+using namespace pmhmc_cli_test;
+
+namespace {
+
+const fs::path FIXTURES = fs::path(PMHMC_SOURCE_DIR) / "tests" / "fixtures" / "summary";
+
+void write_text(const fs::path &path, const std::string &text)
+{
+    std::ofstream(path, std::ios::binary) << text;
+}
+
+size_t count_of(const std::string &s, const std::string &needle)
+{
+    size_t n = 0;
+    for (size_t at = s.find(needle); at != std::string::npos; at = s.find(needle, at + needle.size()))
+        ++n;
+    return n;
+}
+
+bool name_char(char c)
+{
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == ':' || c == '.';
+}
+
+// Checks text (between tags, or an attribute value) for XML: no raw '<',
+// every '&' starts an entity reference. Returns "" or the problem.
+std::string check_text(const std::string &s, size_t at)
+{
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '<')
+            return "raw '<' in text at " + std::to_string(at + i);
+        if (s[i] != '&')
+            continue;
+        size_t semi = s.find(';', i);
+        if (semi == std::string::npos)
+            return "unterminated entity at " + std::to_string(at + i);
+        std::string ent = s.substr(i + 1, semi - i - 1);
+        bool ok = ent == "amp" || ent == "lt" || ent == "gt" || ent == "quot" || ent == "apos";
+        if (!ok && ent.size() > 1 && ent[0] == '#') {
+            bool hex = ent[1] == 'x';
+            ok = ent.size() > (hex ? 2u : 1u);
+            for (size_t k = hex ? 2 : 1; k < ent.size() && ok; ++k)
+                ok = hex ? std::isxdigit(static_cast<unsigned char>(ent[k])) : std::isdigit(static_cast<unsigned char>(ent[k]));
+        }
+        if (!ok)
+            return "bad entity '&" + ent + ";' at " + std::to_string(at + i);
+    }
+    return "";
+}
+
+// A minimal XML well-formedness check: a DOCTYPE may lead; then every tag
+// is closed in order, attributes are quoted, names are names, text and
+// attribute values hold only the predefined or numeric entities, and there
+// is one root element. Returns "" or the first problem.
+std::string xml_problem(const std::string &doc)
+{
+    std::vector<std::string> open;
+    size_t i = 0, roots = 0;
+    if (doc.rfind("<!DOCTYPE html>", 0) == 0)
+        i = std::string("<!DOCTYPE html>").size();
+    while (i < doc.size()) {
+        size_t lt = doc.find('<', i);
+        std::string text = doc.substr(i, (lt == std::string::npos ? doc.size() : lt) - i);
+        if (std::string p = check_text(text, i); !p.empty())
+            return p;
+        if (open.empty() && text.find_first_not_of(" \t\r\n") != std::string::npos)
+            return "text outside the root element at " + std::to_string(i);
+        if (lt == std::string::npos)
+            break;
+        if (doc.compare(lt, 4, "<!--") == 0) {
+            size_t end = doc.find("-->", lt + 4);
+            if (end == std::string::npos)
+                return "unterminated comment";
+            i = end + 3;
+            continue;
+        }
+        size_t j = lt + 1;
+        bool closing = j < doc.size() && doc[j] == '/';
+        if (closing)
+            ++j;
+        size_t name_start = j;
+        while (j < doc.size() && name_char(doc[j]))
+            ++j;
+        std::string name = doc.substr(name_start, j - name_start);
+        if (name.empty() || !std::isalpha(static_cast<unsigned char>(name[0])))
+            return "bad tag name at " + std::to_string(lt);
+        std::vector<std::string> attrs;
+        bool self_closing = false;
+        for (;;) {
+            while (j < doc.size() && std::isspace(static_cast<unsigned char>(doc[j])))
+                ++j;
+            if (j >= doc.size())
+                return "unterminated tag <" + name;
+            if (doc[j] == '>') {
+                ++j;
+                break;
+            }
+            if (doc.compare(j, 2, "/>") == 0 && !closing) {
+                self_closing = true;
+                j += 2;
+                break;
+            }
+            if (closing)
+                return "attributes in closing tag </" + name;
+            size_t a = j;
+            while (j < doc.size() && name_char(doc[j]))
+                ++j;
+            std::string attr = doc.substr(a, j - a);
+            if (attr.empty() || j >= doc.size() || doc[j] != '=' || j + 1 >= doc.size() ||
+                (doc[j + 1] != '"' && doc[j + 1] != '\''))
+                return "unquoted or malformed attribute in <" + name + " at " + std::to_string(a);
+            if (std::find(attrs.begin(), attrs.end(), attr) != attrs.end())
+                return "attribute " + attr + " twice in <" + name;
+            attrs.push_back(attr);
+            char q = doc[j + 1];
+            size_t end = doc.find(q, j + 2);
+            if (end == std::string::npos)
+                return "unterminated attribute value in <" + name;
+            if (std::string p = check_text(doc.substr(j + 2, end - j - 2), j + 2); !p.empty())
+                return p;
+            j = end + 1;
+        }
+        if (closing) {
+            if (open.empty() || open.back() != name)
+                return "</" + name + "> closes " + (open.empty() ? std::string("nothing") : "<" + open.back() + ">") +
+                       " at " + std::to_string(lt);
+            open.pop_back();
+        } else {
+            if (open.empty())
+                ++roots;
+            if (!self_closing)
+                open.push_back(name);
+        }
+        i = j;
+    }
+    if (!open.empty())
+        return "<" + open.back() + "> never closed";
+    if (roots != 1)
+        return "expected one root element, found " + std::to_string(roots);
+    return "";
+}
+
+// The <svg> elements with class cls, each as its text.
+std::vector<std::string> svgs(const std::string &html, const std::string &cls)
+{
+    std::vector<std::string> out;
+    const std::string open = "class=\"" + cls + "\"";
+    for (size_t at = html.find("<svg"); at != std::string::npos; at = html.find("<svg", at + 1)) {
+        size_t end = html.find("</svg>", at);
+        size_t tag_end = html.find('>', at);
+        if (end == std::string::npos)
+            break;
+        if (html.substr(at, tag_end - at).find(open) != std::string::npos)
+            out.push_back(html.substr(at, end - at));
+    }
+    return out;
+}
+
+// The points of each polyline in svg.
+std::vector<size_t> polyline_points(const std::string &svg)
+{
+    std::vector<size_t> out;
+    for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) {
+        size_t p = svg.find("points=\"", at) + 8;
+        size_t end = svg.find('"', p);
+        std::string pts = svg.substr(p, end - p);
+        out.push_back(pts.empty() ? 0 : count_of(pts, " ") + 1);
+    }
+    return out;
+}
+
+void expect_no_urls(const std::string &html)
+{
+    for (size_t at = html.find("http"); at != std::string::npos; at = html.find("http", at + 1)) {
+        bool ns = html.compare(at, 26, "http://www.w3.org/2000/svg") == 0 ||
+                  html.compare(at, 28, "http://www.w3.org/1999/xhtml") == 0;
+        EXPECT_TRUE(ns) << html.substr(at, 60);
+    }
+    EXPECT_FALSE(contains(html, "<script"));
+    EXPECT_FALSE(contains(html, "src=\""));
+    EXPECT_FALSE(contains(html, "href="));
+}
+
+void expect_one_line_error(const Result &r, const std::string &names)
+{
+    EXPECT_EQ(r.rc, 1) << r.err;
+    EXPECT_EQ(r.err.rfind("pmhmc: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_TRUE(contains(r.err, names)) << r.err;
+}
+
+std::vector<std::string> chain_files(const std::string &name, size_t k)
+{
+    std::vector<std::string> files;
+    for (size_t c = 1; c <= k; ++c)
+        files.push_back((FIXTURES / name / ("chain" + std::to_string(c) + ".csv")).string());
+    return files;
+}
+
+class Report : public CliTest {
+protected:
+    std::vector<std::string> files() const
+    {
+        std::vector<std::string> names;
+        for (const auto &e : fs::directory_iterator(dir_))
+            names.push_back(e.path().filename().string());
+        std::sort(names.begin(), names.end());
+        return names;
+    }
+};
+
+} // namespace
+
+TEST(ReportXmlCheck, CatchesMalformedMarkup)
+{
+    EXPECT_EQ(xml_problem("<!DOCTYPE html>\n<html><p a=\"1\">x &amp; y<br/></p></html>\n"), "");
+    EXPECT_NE(xml_problem("<html><p>x</html>"), "");
+    EXPECT_NE(xml_problem("<html><br></html>"), "");
+    EXPECT_NE(xml_problem("<html>a & b</html>"), "");
+    EXPECT_NE(xml_problem("<html><p a=1/></html>"), "");
+    EXPECT_NE(xml_problem("<html></html><html></html>"), "");
+}
+
+TEST_F(Report, FixtureDrawsWithTruth)
+{
+    auto args = chain_files("mixed", 4);
+    write_text(dir_ / "truth.csv", "name,value\na,0.25\nb,4\nunrelated,9\n");
+    std::vector<std::string> cmd = {"report"};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    cmd.insert(cmd.end(), {"--truth", "truth.csv", "-o", "out/report.html"});
+    Result r = run(cmd);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    std::string html = read_text(dir_ / "out" / "report.html");
+    EXPECT_EQ(xml_problem(html), "");
+    expect_no_urls(html);
+    EXPECT_EQ(files(), (std::vector<std::string>{"out", "truth.csv"}));
+
+    auto traces = svgs(html, "trace");
+    ASSERT_EQ(traces.size(), 3u); // a, b, c; no sampler columns
+    const char *names[3] = {"a", "b", "c"};
+    for (size_t k = 0; k < 3; ++k) {
+        EXPECT_TRUE(contains(traces[k], std::string("<title>") + names[k] + "</title>")) << k;
+        EXPECT_EQ(polyline_points(traces[k]), (std::vector<size_t>(4, 100))) << names[k]; // 100 draws, not thinned
+        EXPECT_EQ(count_of(traces[k], "class=\"truth\""), k < 2 ? 1u : 0u) << names[k];
+        EXPECT_EQ(contains(traces[k], "stroke-dasharray"), k < 2) << names[k]; // no truth for c
+    }
+    auto hists = svgs(html, "hist");
+    ASSERT_EQ(hists.size(), 3u);
+    EXPECT_EQ(count_of(hists[0], "class=\"truth\""), 1u);
+    EXPECT_EQ(svgs(html, "energy").size(), 4u); // one per chain
+    EXPECT_TRUE(contains(html, "accept_stat__ (trace, per chain)"));
+    EXPECT_FALSE(contains(html, "thinned"));
+
+    // The table's numbers are pmhmc summary's.
+    std::vector<std::string> scmd = {"summary"};
+    scmd.insert(scmd.end(), args.begin(), args.end());
+    scmd.push_back("--csv");
+    Result s = run(scmd);
+    ASSERT_EQ(s.rc, 0) << s.err;
+    size_t rows = 0;
+    for (const auto &line : lines_of(s.out)) {
+        if (line.rfind("\"", 0) != 0)
+            continue;
+        std::string name = line.substr(1, line.find('"', 1) - 1);
+        std::vector<double> v;
+        std::stringstream ss(line.substr(line.find('"', 1) + 2));
+        for (std::string f; std::getline(ss, f, ',');)
+            v.push_back(std::strtod(f.c_str(), nullptr));
+        ASSERT_GE(v.size(), 9u);
+        char mean[64], ess[64];
+        std::snprintf(mean, sizeof mean, "%.4g", v[0]);
+        std::snprintf(ess, sizeof ess, "%.0f", v[7]);
+        size_t row = html.find("<tr><td>" + name + "</td>");
+        ASSERT_NE(row, std::string::npos) << name;
+        std::string tr = html.substr(row, html.find("</tr>", row) - row);
+        EXPECT_TRUE(contains(tr, std::string("<td>") + mean + "</td>")) << name << ": " << tr;
+        if (!std::isnan(v[7])) {
+            EXPECT_TRUE(contains(tr, ess)) << name << ": " << tr;
+        }
+        ++rows;
+    }
+    EXPECT_EQ(rows, 8u);
+}
+
+TEST_F(Report, NoTruthNoDashedLine)
+{
+    std::vector<std::string> cmd = {"report"};
+    auto args = chain_files("short5", 4);
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    cmd.insert(cmd.end(), {"-o", "r.html"});
+    Result r = run(cmd);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    std::string html = read_text(dir_ / "r.html");
+    EXPECT_EQ(xml_problem(html), "");
+    EXPECT_FALSE(contains(html, "class=\"truth\""));
+    EXPECT_FALSE(svgs(html, "trace").empty());
+}
+
+TEST_F(Report, EscapesNamesAndThinsLongTraces)
+{
+    // Column names with markup characters; 2500 draws, thinned to 834 points.
+    for (int c = 1; c <= 2; ++c) {
+        std::ostringstream s;
+        s << "# a <comment> & more\nlp__,accept_stat__,energy__,x<1>,a&b\n";
+        for (int i = 0; i < 2500; ++i)
+            s << -i * 0.001 << ',' << 0.5 + 0.4 * std::sin(i + c) << ',' << std::cos(0.37 * i * c) << ','
+              << std::sin(0.1 * i + c) << ',' << (i % 7) * c << '\n';
+        write_text(dir_ / ("c" + std::to_string(c) + ".csv"), s.str());
+    }
+    write_text(dir_ / "truth.csv", "name,value\nx<1>,0.5\n");
+    Result r = run({"report", "c1.csv", "c2.csv", "--truth", "truth.csv", "--output", "r.html"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    std::string html = read_text(dir_ / "r.html");
+    EXPECT_EQ(xml_problem(html), "");
+    EXPECT_FALSE(contains(html, "x<1>"));
+    EXPECT_TRUE(contains(html, "<title>x&lt;1&gt;</title>"));
+    EXPECT_TRUE(contains(html, "<title>a&amp;b</title>"));
+    auto traces = svgs(html, "trace");
+    ASSERT_EQ(traces.size(), 2u);
+    EXPECT_EQ(polyline_points(traces[0]), (std::vector<size_t>{834, 834}));
+    EXPECT_EQ(count_of(traces[0], "class=\"truth\""), 1u);
+    EXPECT_EQ(count_of(traces[1], "class=\"truth\""), 0u);
+    EXPECT_TRUE(contains(html, "one draw in every 3 (at most 1000 points per chain)"));
+}
+
+TEST_F(Report, SampledRun)
+{
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "10", "--n", "3", "--out", "sim"}).rc, 0);
+    write_text(dir_ / "run.ini", "[model]\nname = normal_re\ndata = sim/data.csv\nN = 8\n"
+                                 "[sampler]\nwarmup = 20\niterations = 60\nsteps = 5\nchains = 2\nbackend = cpu\n"
+                                 "[output]\nfile = draws.csv\nrefresh = 0\n");
+    Result s = run({"sample", "run.ini"});
+    ASSERT_EQ(s.rc, 0) << s.err;
+    Result r = run({"report", "draws_1.csv", "draws_2.csv", "--truth", "sim/truth.csv", "-o", "report.html"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    std::string html = read_text(dir_ / "report.html");
+    EXPECT_EQ(xml_problem(html), "");
+    expect_no_urls(html);
+    auto traces = svgs(html, "trace");
+    ASSERT_EQ(traces.size(), 3u); // mu, log_tau, tau
+    const char *names[3] = {"mu", "log_tau", "tau"};
+    for (size_t k = 0; k < 3; ++k) {
+        EXPECT_TRUE(contains(traces[k], std::string("<title>") + names[k] + "</title>")) << k;
+        EXPECT_EQ(polyline_points(traces[k]).size(), 2u) << names[k];
+        EXPECT_EQ(count_of(traces[k], "class=\"truth\""), 1u) << names[k];
+    }
+}
+
+TEST_F(Report, BadInputLeavesNoFile)
+{
+    auto good = chain_files("mixed", 2);
+    expect_one_line_error(run({"report", good[0], "missing.csv", "-o", "r.html"}), "missing.csv");
+    write_text(dir_ / "other.csv", "lp__,accept_stat__,energy__,z\n1,0.5,2,3\n");
+    expect_one_line_error(run({"report", good[0], "other.csv", "-o", "r.html"}), "other.csv");
+    write_text(dir_ / "bad_truth.csv", "name,value\na,oops\n");
+    expect_one_line_error(run({"report", good[0], good[1], "--truth", "bad_truth.csv", "-o", "r.html"}),
+                          "bad_truth.csv:2");
+    expect_one_line_error(run({"report", good[0], good[1], "--truth", "nowhere.csv", "-o", "r.html"}), "nowhere.csv");
+    expect_one_line_error(run({"report", good[0]}), "-o");
+    expect_one_line_error(run({"report", "-o", "r.html"}), "no draws files");
+    expect_one_line_error(run({"report", good[0], "--bogus", "-o", "r.html"}), "--bogus");
+    EXPECT_EQ(files(), (std::vector<std::string>{"bad_truth.csv", "other.csv"}));
+    EXPECT_EQ(run({"report", "--help"}).rc, 0);
+}
