@@ -157,6 +157,14 @@ const BadConfig BAD_CONFIGS[] = {
     {"ZeroChains", "[sampler]\nchains = 0\n", {}, {"bad.ini:6", "sampler.chains", "[1, 64]"}},
     {"NegativeJitter", "[sampler]\ninit_jitter = -0.5\n", {}, {"bad.ini:6", "sampler.init_jitter", ">= 0"}},
     {"InfiniteJitter", "", {"sampler.init_jitter=inf"}, {"bad.ini", "sampler.init_jitter", ">= 0"}},
+    // "did you mean": the nearest known key or section, in the file and on the command line.
+    {"MisspeltKey", "[sampler]\nstepsize = 0.1\n", {}, {"bad.ini:6", "stepsize", "did you mean sampler.step_size?"}},
+    {"MisspeltKeyOverride", "", {"sampler.stepsize=0.1"}, {"command-line", "did you mean sampler.step_size?"}},
+    {"MisspeltSection", "[sampelr]\nsteps = 5\n", {}, {"bad.ini:6", "[sampelr]", "did you mean sampler.steps?"}},
+    {"MisspeltSectionOverride", "", {"outptu.refresh=5"}, {"[outptu]", "did you mean output.refresh?"}},
+    {"KeyInTheWrongSection", "[sampler]\nrefresh = 5\n", {}, {"bad.ini:6", "did you mean output.refresh?"}},
+    {"MisspeltSectionOnly", "[sampelr]\nzzzzzz = 5\n", {}, {"bad.ini:6", "did you mean [sampler]?"}},
+    {"KeyCase", "", {"model.n=8"}, {"command-line", "did you mean model.N?"}},
 };
 
 class CliBadConfig : public Cli, public ::testing::WithParamInterface<BadConfig> {};
@@ -177,6 +185,59 @@ TEST_P(CliBadConfig, OneLineMessageNamingFileAndKeyAndNoOutput)
 
 INSTANTIATE_TEST_SUITE_P(Cli, CliBadConfig, ::testing::ValuesIn(BAD_CONFIGS),
                          [](const auto &info) { return std::string(info.param.name); });
+
+TEST_F(Cli, UnrelatedUnknownKeyGetsNoSuggestion)
+{
+    write_text(dir_ / "data.csv", "id,y\na,0.5\na,1.5\nb,-0.2\nb,0.1\n");
+    write_text(dir_ / "bad.ini", model_block("data.csv") + "[sampler]\ncolour = blue\n");
+    Result r = run({"sample", "bad.ini"});
+    expect_one_line_error(r, 1);
+    EXPECT_TRUE(contains(r.err, "colour")) << r.err;
+    EXPECT_FALSE(contains(r.err, "did you mean")) << r.err;
+    write_text(dir_ / "good.ini", model_block("data.csv"));
+    r = run({"sample", "good.ini", "--bogus"});
+    expect_one_line_error(r, 1);
+    EXPECT_TRUE(contains(r.err, "--bogus")) << r.err;
+}
+
+TEST_F(Cli, PrintConfigShowsEveryKeyAndRunsNothing)
+{
+    write_text(dir_ / "run.ini", model_block("data.csv") + "[sampler]\nsteps = 7\n[output]\nfile = out/d.csv\n");
+    // No data file: nothing is read or run, only the configuration printed.
+    Result r = run({"sample", "run.ini", "sampler.seed=9", "--print-config"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    auto lines = lines_of(r.out);
+    for (const char *want : {"[model]", "name = normal_re", "data = data.csv", "N = 4", "prior_var = 100  # (Default)",
+                             "[sampler]", "steps = 7", "seed = 9", "chains = 4  # (Default)",
+                             "iterations = 1000  # (Default)", "[output]", "file = out/d.csv",
+                             "refresh = 100  # (Default)"})
+        EXPECT_NE(std::find(lines.begin(), lines.end(), want), lines.end()) << want << " in\n" << r.out;
+    size_t keys = 0;
+    for (const auto &l : lines)
+        keys += contains(l, " = ") && l[0] != '#';
+    size_t documented = 0; // the keys `sample --help` lists
+    for (const auto &l : lines_of(run({"sample", "--help"}).out))
+        for (const char *sec : {"  model.", "  sampler.", "  output."})
+            documented += l.rfind(sec, 0) == 0;
+    EXPECT_EQ(keys, documented);
+    EXPECT_GT(keys, 15u);
+    EXPECT_EQ(files(), (std::vector<std::string>{"run.ini"}));
+
+    // It reads back as a config to the same configuration.
+    write_text(dir_ / "again.ini", r.out);
+    Result again = run({"sample", "again.ini", "--print-config"});
+    ASSERT_EQ(again.rc, 0) << again.err;
+    auto strip_first = [](const std::string &text) { return text.substr(text.find('\n')); };
+    std::string expected = strip_first(r.out);
+    // Every value is now set in the file, so nothing is marked as a default.
+    for (size_t at; (at = expected.find("  # (Default)")) != std::string::npos;)
+        expected.erase(at, 13);
+    EXPECT_EQ(strip_first(again.out), expected);
+
+    // A bad config is still an error.
+    expect_one_line_error(run({"sample", "run.ini", "sampler.stepz=1", "--print-config"}), 1);
+}
 
 // ---- simulate -----------------------------------------------------------------
 
@@ -463,9 +524,13 @@ TEST_F(Cli, SampleTruthPrintsTrueValuesBesideTheMeans)
     for (const std::string &line : lines_of(r.out)) {
         auto cols = split(line, ' ');
         cols.erase(std::remove(cols.begin(), cols.end(), ""), cols.end());
-        if (cols.size() == 5 && cols[0] == "mu") {
+        if (!cols.empty() && cols[0] == "parameter") { // the diagnostics, then the truth
+            EXPECT_EQ(cols, (std::vector<std::string>{"parameter", "Mean", "MCSE", "StdDev", "5%", "50%", "95%",
+                                                      "ESS_bulk", "ESS_tail", "R_hat", "truth", "(mean-truth)/sd"}));
+        }
+        if (cols.size() == 12 && cols[0] == "mu") {
             found = true;
-            EXPECT_EQ(cols[3], "0.75") << line; // the simulated mu, read back from truth.csv
+            EXPECT_EQ(cols[10], "0.75") << line; // the simulated mu, read back from truth.csv
         }
     }
     EXPECT_TRUE(found) << r.out;
@@ -568,16 +633,27 @@ TEST_F(CliChains, OneFilePerChainWithDistinctDrawsAndPooledSummary)
     EXPECT_NE(rows_of(read_text(dir_ / "out/draws_1.csv")), rows_of(read_text(dir_ / "out/draws_2.csv")));
     EXPECT_NE(rows_of(read_text(dir_ / "out/draws_2.csv")), rows_of(read_text(dir_ / "out/draws_3.csv")));
 
-    // Progress lines carry the chain, one whole line each; the summary
-    // reports every chain's acceptance and the pooled one.
-    for (const char *s : {"Chain [1] Iteration:", "Chain [2] Iteration:", "Chain [3] Iteration:",
-                          "chain 1: acceptance rate", "chain 3: acceptance rate", "60 saved draws"})
+    // Progress lines (on stderr, which is not a terminal here) carry the
+    // chain, one whole line each; the summary reports every chain's
+    // acceptance and the pooled one.
+    for (const char *s : {"Chain [1] Iteration:", "Chain [2] Iteration:", "Chain [3] Iteration:"})
+        EXPECT_TRUE(contains(r.err, s)) << s << " in " << r.err;
+    for (const char *s : {"chain 1: acceptance rate", "chain 3: acceptance rate", "60 saved draws"})
         EXPECT_TRUE(contains(r.out, s)) << s << " in " << r.out;
-    for (const auto &line : lines_of(r.out)) {
+    EXPECT_FALSE(contains(r.out, "Iteration:")) << r.out;
+    EXPECT_FALSE(contains(r.err, "\r")) << r.err;
+    size_t progress_lines = 0;
+    for (const auto &line : lines_of(r.err)) {
         if (contains(line, "Iteration:")) {
+            ++progress_lines;
             EXPECT_EQ(line.rfind("Chain [", 0), 0u) << line;
+            EXPECT_TRUE(contains(line, "/s  ETA ")) << line;
+            EXPECT_TRUE(contains(line, "  accept ")) << line;
+            EXPECT_TRUE(contains(line, "  divergent ")) << line;
         }
     }
+    // Iterations 1, 10, 20 and 30 of each chain (refresh = 10).
+    EXPECT_EQ(progress_lines, 12u) << r.err;
     EXPECT_TRUE(contains(r.out, "of 60 saved transitions")) << r.out;
 
     // jitter 0: every chain starts at the model's documented start.
@@ -590,6 +666,82 @@ TEST_F(CliChains, OneFilePerChainWithDistinctDrawsAndPooledSummary)
     };
     EXPECT_EQ(init_of(files[0]), "mu1=0, mu2=0, log_lambda1=0, log_lambda2=-2.3025850929940455, logit_w1=0");
     EXPECT_EQ(init_of(files[1]), init_of(files[0]));
+}
+
+// The table at the end of `sample` and `pmhmc summary` of its files agree.
+TEST_F(CliChains, EndTableHasTheDiagnosticsOfSummary)
+{
+    Result r;
+    chains(3, "OMP_NUM_THREADS=1", {}, &r);
+    // Cells of each row by header, for a whitespace-aligned table whose
+    // header row starts with `first` (or has no name cell when empty).
+    auto table = [](const std::string &text, const std::string &first) {
+        std::map<std::string, std::map<std::string, std::string>> rows;
+        std::vector<std::string> header;
+        for (const auto &line : lines_of(text)) {
+            auto cols = split(line, ' ');
+            cols.erase(std::remove(cols.begin(), cols.end(), ""), cols.end());
+            if (cols.empty())
+                continue;
+            if (header.empty()) {
+                if (cols[0] == (first.empty() ? "Mean" : first)) {
+                    header = cols;
+                    if (!first.empty())
+                        header.erase(header.begin());
+                }
+                continue;
+            }
+            if (cols.size() != header.size() + 1)
+                continue;
+            for (size_t k = 0; k < header.size(); ++k)
+                rows[cols[0]][header[k]] = cols[k + 1];
+        }
+        return rows;
+    };
+    auto mine = table(r.out, "parameter");
+    Result s = run({"summary", "out/draws_1.csv", "out/draws_2.csv", "out/draws_3.csv"});
+    ASSERT_EQ(s.rc, 0) << s.err;
+    auto theirs = table(s.out, "");
+    for (const char *name : {"beta.1", "mu2", "log_lambda1", "logit_w1", "lambda2", "w1"}) {
+        ASSERT_EQ(mine[name].size(), 9u) << name << "\n" << r.out;
+        for (const char *stat : {"Mean", "MCSE", "StdDev", "5%", "50%", "95%", "ESS_bulk", "ESS_tail", "R_hat"})
+            EXPECT_EQ(mine[name][stat], theirs[name][stat]) << name << " " << stat << "\n" << r.out << s.out;
+    }
+    // 20 draws of 3 chains from dispersed starts have not mixed.
+    EXPECT_TRUE(contains(r.out, "Warning: R_hat greater than 1.01 for: ")) << r.out;
+    EXPECT_TRUE(contains(r.out, "acceptance rate: ")) << r.out;
+}
+
+TEST_F(CliChains, ProgressLinesOnStderrAndQuietSilencesThem)
+{
+    // One chain: no "Chain [k]" prefix; every refresh transitions, the first
+    // and the last; the figures after the CmdStan-style part.
+    Result r;
+    const std::string one = "output.file=out/draws_1.csv"; // where chains() looks
+    auto loud = chains(1, "OMP_NUM_THREADS=1", {one, "output.refresh=15"}, &r);
+    std::vector<std::string> progress;
+    for (const auto &line : lines_of(r.err))
+        if (contains(line, "Iteration:"))
+            progress.push_back(line);
+    ASSERT_EQ(progress.size(), 3u) << r.err; // 1, 15, 30 of 30
+    EXPECT_EQ(progress[0].rfind("Iteration:  1 / 30 [  3%]  (Warmup)  ", 0), 0u) << progress[0];
+    EXPECT_EQ(progress[1].rfind("Iteration: 15 / 30 [ 50%]  (Sampling)  ", 0), 0u) << progress[1];
+    EXPECT_EQ(progress[2].rfind("Iteration: 30 / 30 [100%]  (Sampling)  ", 0), 0u) << progress[2];
+    EXPECT_TRUE(contains(progress[2], "ETA 0s")) << progress[2];
+    EXPECT_TRUE(contains(progress[2], "divergent 0")) << progress[2];
+
+    // --quiet: nothing on stderr, and the same draws.
+    auto quiet = chains(1, "OMP_NUM_THREADS=1", {one, "output.refresh=15", "--quiet"}, &r);
+    EXPECT_EQ(r.err, "");
+    EXPECT_FALSE(contains(r.out, "Iteration:")) << r.out;
+    EXPECT_EQ(quiet, loud);
+    // refresh = 0 (run.ini) is as quiet, and the draws do not change either.
+    auto silent = chains(1, "OMP_NUM_THREADS=1", {one}, &r);
+    EXPECT_EQ(r.err, "");
+    ASSERT_EQ(silent.size(), 1u);
+    silent[0].erase(std::remove(silent[0].begin(), silent[0].end(), "#   refresh = 0"), silent[0].end());
+    loud[0].erase(std::remove(loud[0].begin(), loud[0].end(), "#   refresh = 15"), loud[0].end());
+    EXPECT_EQ(silent, loud);
 }
 
 TEST_F(CliChains, SameSeedReproducesEveryChainWhateverTheThreadCount)

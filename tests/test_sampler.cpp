@@ -159,6 +159,9 @@ Chain run_chain(const pmhmc_model *model, pmhmc_backend *backend, const pmhmc_sa
         out.theta.emplace_back(draw.theta, draw.theta + dim);
         out.lp.push_back(draw.lp);
         accepted += draw.accepted;
+        if (draw.accept_stat > 0.0) { // a finite proposal energy
+            EXPECT_EQ(draw.divergent, 0);
+        }
     }
     EXPECT_EQ(pmhmc_sampler_iteration(s.get()), cfg.warmup + cfg.iterations);
     out.accept_rate = out.theta.empty() ? 0.0 : (double)accepted / out.theta.size();
@@ -508,6 +511,7 @@ TEST(Sampler, NonFiniteProposalIsARejection)
         ASSERT_PMHMC_OK(pmhmc_sampler_step(s.get(), &draw));
         EXPECT_EQ(draw.accepted, 0);
         EXPECT_EQ(draw.accept_stat, 0.0);
+        EXPECT_EQ(draw.divergent, 1); // told apart from an ordinary rejection
         ASSERT_TRUE(std::isfinite(draw.lp));
         EXPECT_TRUE(std::isfinite(draw.energy));
         for (size_t i = 0; i < dim; ++i)

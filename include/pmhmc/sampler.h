@@ -53,6 +53,10 @@ typedef struct pmhmc_draw {
     double int_time;    /* h L */
     double energy;      /* H of the kept state (with the momenta it ended with) */
     int accepted;
+    int divergent;      /* 1 when the proposal's energy H1 was not finite (the
+                           integrator diverged or log phat overflowed): a
+                           rejection with accept_stat 0, told apart from an
+                           ordinary one */
     int warmup;         /* 1 while in warm-up: do not save */
     const double *theta; /* [dim] */
 } pmhmc_draw;

@@ -27,7 +27,8 @@
 #include "pmhmc/pmhmc.h"
 
 static const char HELP[] =
-    "usage: pmhmc sample CONFIG.ini [section.key=value ...] [--truth TRUTH.csv]\n"
+    "usage: pmhmc sample CONFIG.ini [section.key=value ...] [--truth TRUTH.csv] [--print-config]\n"
+    "                    [--quiet]\n"
     "\n"
     "Runs sampler.chains chains (4 by default) in parallel, one thread each, with\n"
     "the settings in CONFIG.ini, and writes each chain's saved draws in CmdStan's\n"
@@ -41,16 +42,33 @@ static const char HELP[] =
     "model's documented start plus sampler.init_jitter * N(0, 1) per parameter; its\n"
     "draws depend only on the seed and the config, not on the number of chains or of\n"
     "threads. On the CPU backend the OpenMP threads are divided among the chains.\n"
-    "At the end prints each chain's acceptance rate and the posterior mean and sd of\n"
-    "every parameter pooled over the chains.\n"
+    "At the end prints each chain's acceptance rate and, for every parameter, the\n"
+    "diagnostics pmhmc summary prints (Mean, MCSE, StdDev, 5%, 50%, 95%, ESS_bulk,\n"
+    "ESS_tail, R_hat over all chains), with a warning when an R_hat exceeds 1.01;\n"
+    "when keeping the draws in memory for that would take more than 1 GiB, the\n"
+    "mean and sd only (run pmhmc summary on the files for the rest).\n"
     "\n"
     "CONFIG.ini holds [section] headers and 'key = value' lines; '#' or ';' at the\n"
     "start of a line or after a blank starts a comment. section.key=value arguments\n"
     "override the file. Relative paths in the file are relative to the file's\n"
-    "directory; on the command line, to the working directory.\n"
+    "directory; on the command line, to the working directory. An unknown section\n"
+    "or key is an error that suggests the nearest known one.\n"
     "\n"
     "--truth TRUTH.csv  print the true values (a name,value file such as the\n"
     "                   truth.csv of pmhmc simulate) beside the posterior means.\n"
+    "--print-config     print the effective configuration (the file with the\n"
+    "                   overrides applied; every key, defaults marked '(Default)')\n"
+    "                   as an INI file on stdout and exit without sampling.\n"
+    "--quiet            no progress output.\n"
+    "\n"
+    "Progress goes to stderr. On a terminal it is one line for all chains, rewritten\n"
+    "in place: transitions done of all, warm-up or sampling, transitions per second,\n"
+    "the time left, the acceptance rate so far and the number of divergent\n"
+    "transitions (proposals whose energy was not finite: rejections that signal a\n"
+    "step size too large for where the chain is). Otherwise every output.refresh\n"
+    "transitions each chain prints a line 'Chain [k] Iteration: i / n [ p%]\n"
+    "(Warmup|Sampling)' followed by the same figures for that chain.\n"
+    "output.refresh = 0 silences progress as --quiet does.\n"
     "\n"
     "keys (default in parentheses):\n";
 
@@ -96,6 +114,10 @@ typedef struct chain_state {
     char message[1024];
     pthread_t thread;
     int started;
+    /* Progress, written by the chain's thread, read by the live line. */
+    atomic_size_t done, accepted, divergent;
+    atomic_int finished;
+    double start_time;
 } chain_state;
 
 struct run_state {
@@ -112,7 +134,16 @@ struct run_state {
     atomic_int failed; /* set by the first chain that fails; the others stop */
     cli_summary summary; /* pooled */
     const char *truth_path; /* --truth, or NULL */
+    int print_config;       /* --print-config */
+    int quiet;              /* --quiet, or output.refresh = 0 */
+    int live;               /* stderr is a terminal: one line rewritten in place */
+    double start_time;
     const char **names;
+    /* Every saved draw, for the diagnostics at the end (NULL: too many; the
+     * mean and sd table instead): draws[(j * n_chains + k) * iterations + i]
+     * is column j, chain k, draw i. Each chain writes only its own slots. */
+    double *draws;
+    double draws_bytes; /* what keeping them takes (or would take) */
 };
 
 static void free_run(run_state *r)
@@ -131,6 +162,7 @@ static void free_run(run_state *r)
         pthread_mutex_destroy(&r->print_lock);
     cli_summary_free(&r->summary);
     free(r->names);
+    free(r->draws);
     pmhmc_backend_free(r->backend);
     pmhmc_model_free(r->model);
     pmhmc_dataset_free(r->data);
@@ -155,11 +187,46 @@ static int load_config(run_state *r, int argc, char **argv)
             r->truth_path = argv[++i];
             continue;
         }
+        if (strcmp(argv[i], "--print-config") == 0) {
+            r->print_config = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--quiet") == 0) {
+            r->quiet = 1;
+            continue;
+        }
+        if (argv[i][0] == '-' && argv[i][1] == '-')
+            return cli_fail(CLI_EXIT_USAGE, "sample: unknown option '%s' (see pmhmc sample --help)", argv[i]);
         st = pmhmc_config_override(cfg, argv[i], &err);
     }
     if (st == PMHMC_OK)
         st = pmhmc_config_check_required(cfg, &err);
     return st == PMHMC_OK ? CLI_EXIT_OK : fail_config(st, &err);
+}
+
+/* --print-config: the effective configuration as an INI file (paths as
+ * resolved, relative to the working directory); a value nobody set is
+ * marked "# (Default)", a comment, as the draws header marks it. */
+static int print_config(const run_state *r)
+{
+    printf("# effective configuration: %s", r->cfg.path);
+    int overridden = 0;
+    for (size_t i = 0; i < pmhmc_config_key_count(); ++i)
+        overridden |= r->cfg.values[i].origin == PMHMC_CONFIG_COMMAND_LINE;
+    printf("%s\n", overridden ? " with the command-line overrides" : "");
+    const char *section = "";
+    for (size_t i = 0; i < pmhmc_config_key_count(); ++i) {
+        pmhmc_config_key_info k;
+        pmhmc_config_key_describe(i, &k);
+        if (strcmp(section, k.section) != 0)
+            printf("%s[%s]\n", i ? "\n" : "", section = k.section);
+        const struct pmhmc_config_value *v = &r->cfg.values[i];
+        printf("%s = %s%s\n", k.name, v->text ? v->text : "",
+               v->origin == PMHMC_CONFIG_DEFAULT ? "  # (Default)" : "");
+    }
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return cli_fail(CLI_EXIT_RUNTIME, "sample: could not write the configuration to stdout");
+    return CLI_EXIT_OK;
 }
 
 static int load_model(run_state *r)
@@ -254,6 +321,9 @@ static void chain_start(const run_state *r, uint32_t k, double *theta, double *n
         theta[i] += jitter * noise[i];
 }
 
+/* Above this, the table at the end is the mean and sd only. */
+#define DRAWS_MEMORY_LIMIT (1024.0 * 1024.0 * 1024.0)
+
 static int prepare_chains(run_state *r)
 {
     size_t dim = pmhmc_model_dim(r->model), n_gen = pmhmc_model_n_generated(r->model);
@@ -266,6 +336,10 @@ static int prepare_chains(run_state *r)
         c->run = r;
         c->index = (uint32_t)k;
         c->out.slot = -1;
+        atomic_init(&c->done, 0);
+        atomic_init(&c->accepted, 0);
+        atomic_init(&c->divergent, 0);
+        atomic_init(&c->finished, 0);
         c->path = chain_path(r->cfg.output.file, r->n_chains, k);
         c->theta0 = malloc(dim * sizeof *c->theta0);
         c->values = malloc((dim + n_gen) * sizeof *c->values);
@@ -273,6 +347,11 @@ static int prepare_chains(run_state *r)
             return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
         chain_start(r, c->index, c->theta0, c->values);
     }
+    /* The draws for the diagnostics, when they fit in DRAWS_MEMORY_LIMIT. */
+    size_t n_iter = (size_t)r->cfg.sampler.iterations;
+    r->draws_bytes = (double)r->n_chains * (double)n_iter * (double)(dim + n_gen) * (double)sizeof(double);
+    if (r->draws_bytes <= DRAWS_MEMORY_LIMIT)
+        r->draws = malloc(r->n_chains * n_iter * (dim + n_gen) * sizeof *r->draws); /* NULL: the fallback too */
     /* The CPU backend's OpenMP threads are divided among the chains so K
      * chains do not oversubscribe the cores; the draws do not depend on it. */
     if (pmhmc_backend_get_kind(r->backend) == PMHMC_BACKEND_CPU) {
@@ -283,6 +362,8 @@ static int prepare_chains(run_state *r)
         return cli_fail(CLI_EXIT_RUNTIME, "cannot create a mutex");
     r->lock_ready = 1;
     atomic_init(&r->failed, 0);
+    r->quiet |= r->cfg.output.refresh == 0;
+    r->live = !r->quiet && isatty(STDERR_FILENO);
     return CLI_EXIT_OK;
 }
 
@@ -378,22 +459,83 @@ static int prepare_summary(run_state *r)
     return CLI_EXIT_OK;
 }
 
-/* One place prints, under the lock, so chains' lines never interleave;
- * "Chain [k] " before each line when there are several, as CmdStan does. */
+/* "12s", "3m05s", "1h02m"; "?" before there is a rate. */
+static void fmt_duration(char *buf, size_t len, double seconds)
+{
+    if (!isfinite(seconds) || seconds < 0.0) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    unsigned long long s = (unsigned long long)(seconds + 0.5);
+    if (s < 60)
+        snprintf(buf, len, "%llus", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%llum%02llus", s / 60, s % 60);
+    else
+        snprintf(buf, len, "%lluh%02llum", s / 3600, (s % 3600) / 60);
+}
+
+/* The figures both progress forms end with: rate, time left, acceptance
+ * and divergent transitions so far. */
+static void fmt_figures(char *buf, size_t len, size_t done, size_t total, size_t accepted, size_t divergent,
+                        double elapsed)
+{
+    double rate = elapsed > 0.0 ? (double)done / elapsed : NAN;
+    char eta[32];
+    fmt_duration(eta, sizeof eta, done == total ? 0.0 : (double)(total - done) / rate);
+    snprintf(buf, len, "%.3g/s  ETA %s  accept %.2f  divergent %zu", isfinite(rate) ? rate : 0.0, eta,
+             done ? (double)accepted / (double)done : 0.0, divergent);
+}
+
+/* Not a terminal: every output.refresh transitions (and the first and the
+ * last) one whole line per chain, under the lock so chains' lines never
+ * interleave; "Chain [k] " before each line when there are several, as
+ * CmdStan does. */
 static void progress(chain_state *c, size_t done, size_t total, int warmup)
 {
     run_state *r = c->run;
     uint64_t refresh = r->cfg.output.refresh;
-    if (refresh == 0 || (done % refresh != 0 && done != total && done != 1))
+    if (r->quiet || r->live || (done % refresh != 0 && done != total && done != 1))
         return;
-    char prefix[32] = "";
+    char prefix[32] = "", figures[160];
     if (r->n_chains > 1)
         snprintf(prefix, sizeof prefix, "Chain [%u] ", c->index + 1);
+    fmt_figures(figures, sizeof figures, done, total, atomic_load(&c->accepted), atomic_load(&c->divergent),
+                now_seconds() - c->start_time);
     pthread_mutex_lock(&r->print_lock);
-    printf("%sIteration: %*zu / %zu [%3d%%]  (%s)\n", prefix, (int)snprintf(NULL, 0, "%zu", total), done, total,
-           (int)(100.0 * (double)done / (double)total), warmup ? "Warmup" : "Sampling");
-    fflush(stdout);
+    fprintf(stderr, "%sIteration: %*zu / %zu [%3d%%]  (%s)  %s\n", prefix, (int)snprintf(NULL, 0, "%zu", total), done,
+            total, (int)(100.0 * (double)done / (double)total), warmup ? "Warmup" : "Sampling", figures);
+    fflush(stderr);
     pthread_mutex_unlock(&r->print_lock);
+}
+
+/* A terminal: the main thread redraws one line for all chains, in place. */
+static void draw_live_line(const run_state *r, int last)
+{
+    size_t warmup = (size_t)r->cfg.sampler.warmup, per = warmup + (size_t)r->cfg.sampler.iterations;
+    size_t done = 0, accepted = 0, divergent = 0, in_warmup = 0;
+    for (size_t k = 0; k < r->n_chains; ++k) {
+        const chain_state *c = &r->chains[k];
+        size_t d = atomic_load(&c->done);
+        done += d;
+        accepted += atomic_load(&c->accepted);
+        divergent += atomic_load(&c->divergent);
+        in_warmup += d < warmup;
+    }
+    size_t total = per * r->n_chains;
+    char phase[96], figures[160];
+    if (r->n_chains == 1)
+        snprintf(phase, sizeof phase, "%s", in_warmup ? "Warmup" : "Sampling");
+    else if (in_warmup == 0 || in_warmup == r->n_chains)
+        snprintf(phase, sizeof phase, "%zu chains, %s", r->n_chains, in_warmup ? "Warmup" : "Sampling");
+    else
+        snprintf(phase, sizeof phase, "%zu chains: %zu Warmup, %zu Sampling", r->n_chains, in_warmup,
+                 r->n_chains - in_warmup);
+    fmt_figures(figures, sizeof figures, done, total, accepted, divergent, now_seconds() - r->start_time);
+    /* \033[K clears what a longer previous line left. */
+    fprintf(stderr, "\rIteration: %*zu / %zu [%3d%%]  (%s)  %s\033[K%s", (int)snprintf(NULL, 0, "%zu", total), done,
+            total, (int)(100.0 * (double)done / (double)total), phase, figures, last ? "\n" : "");
+    fflush(stderr);
 }
 
 #if defined(__GNUC__)
@@ -412,9 +554,19 @@ static void chain_fail(chain_state *c, int code, const char *fmt, ...)
 /* A chain's thread: makes its sampler (with its share of the OpenMP
  * threads), writes its header, runs warm-up and sampling, writing saved
  * draws, and stops early when another chain has failed. */
+static void *run_chain_body(chain_state *c);
+
+/* The thread's entry: the body, then "finished" for the live line. */
 static void *run_chain(void *arg)
 {
     chain_state *c = arg;
+    run_chain_body(c);
+    atomic_store(&c->finished, 1);
+    return NULL;
+}
+
+static void *run_chain_body(chain_state *c)
+{
     run_state *r = c->run;
     if (r->omp_threads > 0)
         omp_set_num_threads(r->omp_threads);
@@ -433,6 +585,7 @@ static void *run_chain(void *arg)
     size_t dim = pmhmc_model_dim(r->model);
     size_t warmup = (size_t)r->cfg.sampler.warmup, total = warmup + (size_t)r->cfg.sampler.iterations;
     double start = now_seconds(), sampling_start = start;
+    c->start_time = start;
     for (size_t it = 0; it < total; ++it) {
         if (atomic_load_explicit(&r->failed, memory_order_relaxed)) {
             c->cancelled = 1;
@@ -455,7 +608,15 @@ static void *run_chain(void *arg)
                 return NULL;
             }
             cli_summary_add(&c->summary, c->values, draw.accepted);
+            if (r->draws) {
+                size_t n_iter = total - warmup, n_cols = dim + pmhmc_model_n_generated(r->model);
+                for (size_t j = 0; j < n_cols; ++j)
+                    r->draws[(j * r->n_chains + c->index) * n_iter + (it - warmup)] = c->values[j];
+            }
         }
+        atomic_fetch_add_explicit(&c->accepted, (size_t)(draw.accepted != 0), memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->divergent, (size_t)(draw.divergent != 0), memory_order_relaxed);
+        atomic_store_explicit(&c->done, it + 1, memory_order_relaxed);
         progress(c, it + 1, total, draw.warmup);
     }
     double end = now_seconds();
@@ -485,6 +646,19 @@ static int run_chains(run_state *r)
             break;
         }
         c->started = 1;
+    }
+    if (r->live && rc == CLI_EXIT_OK) { /* redraw until every chain is done */
+        const struct timespec pause = {0, 200000000};
+        for (;;) {
+            int all = 1;
+            for (size_t k = 0; k < r->n_chains; ++k)
+                all &= atomic_load(&r->chains[k].finished);
+            if (all)
+                break;
+            draw_live_line(r, 0);
+            nanosleep(&pause, NULL);
+        }
+        draw_live_line(r, 1);
     }
     for (size_t k = 0; k < r->n_chains; ++k)
         if (r->chains[k].started)
@@ -547,7 +721,13 @@ static void print_results(run_state *r, double wall)
                    chains[k].summary.n_accepted, chains[k].summary.n_draws);
     if (K > 1)
         printf("pooled over the %zu chains:\n", K);
-    cli_summary_print(&r->summary, stdout);
+    if (!r->draws || cli_summary_print_diagnostics(&r->summary, r->draws, K, (size_t)r->cfg.sampler.iterations,
+                                                   stdout) != 0) {
+        printf("(mean and sd only: keeping the draws for the diagnostics %s %.3g GB of memory; run pmhmc summary "
+               "on the files)\n",
+               r->draws_bytes > DRAWS_MEMORY_LIMIT ? "would take" : "failed to get", r->draws_bytes / 1e9);
+        cli_summary_print(&r->summary, stdout);
+    }
     if (K == 1)
         printf("elapsed: %.3g s warm-up, %.3g s sampling\n", slowest[0], slowest[1]);
     else
@@ -565,6 +745,11 @@ int cli_sample(int argc, char **argv)
     run_state r;
     memset(&r, 0, sizeof r);
     int rc = load_config(&r, argc, argv);
+    if (rc == CLI_EXIT_OK && r.print_config) {
+        rc = print_config(&r);
+        free_run(&r);
+        return rc;
+    }
     if (rc == CLI_EXIT_OK)
         rc = load_model(&r);
     if (rc == CLI_EXIT_OK)
@@ -575,7 +760,7 @@ int cli_sample(int argc, char **argv)
         rc = prepare_chains(&r);
     if (rc == CLI_EXIT_OK)
         rc = open_outputs(&r);
-    double start = now_seconds();
+    double start = r.start_time = now_seconds();
     if (rc == CLI_EXIT_OK)
         rc = run_chains(&r);
     if (rc == CLI_EXIT_OK)

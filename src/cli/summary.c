@@ -1,10 +1,12 @@
 #include "cli/summary.h"
+#include "cli/stat_format.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/truth_csv.h"
+#include "pmhmc/diagnostics.h"
 
 int cli_summary_init(cli_summary *s, size_t n_cols, const char **names)
 {
@@ -81,4 +83,87 @@ void cli_summary_print(const cli_summary *s, FILE *f)
     }
     fprintf(f, "acceptance rate: %.4f (%zu of %zu saved transitions)\n",
             s->n_draws ? (double)s->n_accepted / (double)s->n_draws : NAN, s->n_accepted, s->n_draws);
+}
+
+enum { N_DIAG = 11 }; /* 9 statistics, then truth and (mean-truth)/sd */
+static const char *const DIAG_HEADERS[N_DIAG] = {"Mean",     "MCSE",     "StdDev", "5%",    "50%",            "95%",
+                                                 "ESS_bulk", "ESS_tail", "R_hat",  "truth", "(mean-truth)/sd"};
+
+static void format_stats(const pmhmc_summary_stats *st, double truth, char cells[N_DIAG][32])
+{
+    cli_fmt_sig(cells[0], 32, st->mean);
+    cli_fmt_mcse(cells[1], 32, st->mcse_mean);
+    cli_fmt_sig(cells[2], 32, st->sd);
+    cli_fmt_sig(cells[3], 32, st->q5);
+    cli_fmt_sig(cells[4], 32, st->q50);
+    cli_fmt_sig(cells[5], 32, st->q95);
+    cli_fmt_ess(cells[6], 32, st->ess_bulk);
+    cli_fmt_ess(cells[7], 32, st->ess_tail);
+    cli_fmt_rhat(cells[8], 32, st->rhat);
+    snprintf(cells[9], 32, "%.6g", truth);
+    snprintf(cells[10], 32, "%.2f", (st->mean - truth) / st->sd);
+}
+
+int cli_summary_print_diagnostics(const cli_summary *s, const double *draws, size_t n_chains, size_t n_draws,
+                                  FILE *f)
+{
+    size_t n = n_chains * n_draws, n_cols = s->n_cols;
+    pmhmc_summary_stats *stats = calloc(n_cols ? n_cols : 1, sizeof *stats);
+    char(*cells)[N_DIAG][32] = calloc(n_cols ? n_cols : 1, sizeof *cells);
+    if (!stats || !cells) {
+        free(stats);
+        free(cells);
+        return -1;
+    }
+    for (size_t j = 0; j < n_cols; ++j) {
+        const double *x = draws + j * n;
+        if (pmhmc_summarize(x, n_chains, n_draws, &stats[j]) != PMHMC_OK) {
+            free(stats);
+            free(cells);
+            return -1;
+        }
+        int constant = 1;
+        for (size_t i = 1; i < n && constant; ++i)
+            constant = x[i] == x[0];
+        if (constant) { /* as `pmhmc summary` (and stansummary) shows it */
+            stats[j].mcse_mean = stats[j].ess_bulk = stats[j].ess_tail = stats[j].rhat = NAN;
+            stats[j].mean = x[0];
+            stats[j].sd = 0.0;
+        }
+    }
+    int n_shown = s->truth ? N_DIAG : N_DIAG - 2;
+    size_t w[N_DIAG], name_w = 9;
+    for (int k = 0; k < N_DIAG; ++k)
+        w[k] = strlen(DIAG_HEADERS[k]);
+    for (size_t j = 0; j < n_cols; ++j) {
+        format_stats(&stats[j], s->truth ? s->truth[j] : NAN, cells[j]);
+        size_t len = strlen(s->names[j]);
+        name_w = len > name_w ? len : name_w;
+        for (int k = 0; k < N_DIAG; ++k) {
+            size_t l = strlen(cells[j][k]);
+            w[k] = l > w[k] ? l : w[k];
+        }
+    }
+    fprintf(f, "%-*s", (int)name_w, "parameter");
+    for (int k = 0; k < n_shown; ++k)
+        fprintf(f, "  %*s", (int)w[k], DIAG_HEADERS[k]);
+    fputc('\n', f);
+    for (size_t j = 0; j < n_cols; ++j) {
+        fprintf(f, "%-*s", (int)name_w, s->names[j]);
+        for (int k = 0; k < n_shown; ++k)
+            fprintf(f, "  %*s", (int)w[k], cells[j][k]);
+        fputc('\n', f);
+    }
+    fprintf(f, "acceptance rate: %.4f (%zu of %zu saved transitions)\n",
+            s->n_draws ? (double)s->n_accepted / (double)s->n_draws : NAN, s->n_accepted, s->n_draws);
+    size_t bad = 0;
+    for (size_t j = 0; j < n_cols; ++j)
+        if (stats[j].rhat > 1.01)
+            fprintf(f, "%s%s", bad++ ? ", " : "Warning: R_hat greater than 1.01 for: ", s->names[j]);
+    if (bad)
+        fprintf(f, "\nThe chains have not mixed: estimates from them are unreliable. Run longer chains, more of "
+                   "them,\nor reparameterize the model.\n");
+    free(stats);
+    free(cells);
+    return 0;
 }

@@ -147,6 +147,98 @@ static void list_keys(const char *section, char *buf, size_t len)
             used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", KEYS[i].name);
 }
 
+/* ---- "did you mean" -------------------------------------------------------- */
+
+/* Optimal string alignment distance (Levenshtein plus adjacent
+ * transpositions), case-insensitive, of strings up to 63 characters;
+ * longer ones count as far apart. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 63 || m > 63)
+        return SIZE_MAX;
+    size_t d[64][64];
+    for (size_t i = 0; i <= n; ++i)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; ++j)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; ++i)
+        for (size_t j = 1; j <= m; ++j) {
+            int same = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]);
+            size_t best = d[i - 1][j - 1] + !same;
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == tolower((unsigned char)b[j - 1]) && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+/* The known key nearest to section.name, as " (did you mean S.K?)" in buf,
+ * or "" when none is close: within a third of the key's length (at least
+ * 2 edits), so a typo or a key put in the wrong section is caught and an
+ * unrelated word is not. A bare name that exists in exactly one other
+ * section is suggested there too. */
+static void suggest_key(const char *section, const char *name, char *buf, size_t len)
+{
+    char given[160];
+    snprintf(given, sizeof given, "%s.%s", section, name);
+    size_t best = SIZE_MAX;
+    int best_i = -1, name_matches = 0, name_i = -1;
+    for (int i = 0; i < N_KEYS; ++i) {
+        char full[160];
+        snprintf(full, sizeof full, "%s.%s", KEYS[i].section, KEYS[i].name);
+        size_t d = edit_distance(given, full);
+        size_t limit = strlen(full) / 3 > 2 ? strlen(full) / 3 : 2;
+        if (d <= limit && d < best) {
+            best = d;
+            best_i = i;
+        }
+        if (strcmp(KEYS[i].name, name) == 0) {
+            ++name_matches;
+            name_i = i;
+        }
+    }
+    if (best_i < 0 && name_matches == 1)
+        best_i = name_i;
+    if (best_i < 0)
+        buf[0] = '\0';
+    else
+        snprintf(buf, len, " (did you mean %s.%s?)", KEYS[best_i].section, KEYS[best_i].name);
+}
+
+/* The known section nearest to an unknown one, as " (did you mean [S]?)". */
+static void suggest_section(const char *section, char *buf, size_t len)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (int i = 0; i < N_KEYS; ++i) {
+        size_t d = edit_distance(section, KEYS[i].section);
+        size_t limit = strlen(KEYS[i].section) / 3 > 2 ? strlen(KEYS[i].section) / 3 : 2;
+        if (d <= limit && d < best_d) {
+            best_d = d;
+            best = KEYS[i].section;
+        }
+    }
+    if (best)
+        snprintf(buf, len, " (did you mean [%s]?)", best);
+    else
+        buf[0] = '\0';
+}
+
+/* The hint for an unknown section.name: the nearest key when one is close
+ * (covers a misspelt section with a right key), else the nearest section. */
+static void suggest(const char *section, const char *name, char *buf, size_t len)
+{
+    suggest_key(section, name, buf, len);
+    if (!buf[0] && !known_section(section))
+        suggest_section(section, buf, len);
+}
+
 /* ---- parsing one value --------------------------------------------------- */
 
 /* Returns 0 when text is a number in range; otherwise -1 (not a number) or
@@ -466,17 +558,21 @@ static int on_pair(void *user, const char *section, const char *name, const char
         return fail_pair(c, pmhmc_fail(c->err, PMHMC_ERR_CONFIG,
                                        "%s:%d: key '%s' is outside any section; expected it under %s",
                                        path, c->line, name, SECTIONS));
-    if (!known_section(section))
+    char hint[192];
+    if (!known_section(section)) {
+        suggest(section, name, hint, sizeof hint);
         return fail_pair(c, pmhmc_fail(c->err, PMHMC_ERR_CONFIG,
-                                       "%s:%d: unknown section [%s] (key '%s'); expected %s", path,
-                                       c->line, section, name, SECTIONS));
+                                       "%s:%d: unknown section [%s] (key '%s')%s; expected %s", path,
+                                       c->line, section, name, hint, SECTIONS));
+    }
     int i = find_key(section, name);
     if (i < 0) {
         char keys[256];
         list_keys(section, keys, sizeof keys);
+        suggest(section, name, hint, sizeof hint);
         return fail_pair(c, pmhmc_fail(c->err, PMHMC_ERR_CONFIG,
-                                       "%s:%d: unknown key '%s' in [%s]; expected one of: %s", path,
-                                       c->line, name, section, keys));
+                                       "%s:%d: unknown key '%s' in [%s]%s; expected one of: %s", path,
+                                       c->line, name, section, hint, keys));
     }
     if (c->cfg->values[i].origin == PMHMC_CONFIG_FILE)
         return fail_pair(c, pmhmc_fail(c->err, PMHMC_ERR_CONFIG,
@@ -555,17 +651,21 @@ pmhmc_status pmhmc_config_override(pmhmc_config *cfg, const char *arg, pmhmc_err
     section[sec_len] = '\0';
     memcpy(name, dot + 1, name_len);
     name[name_len] = '\0';
-    if (!known_section(section))
+    char hint[192];
+    if (!known_section(section)) {
+        suggest(section, name, hint, sizeof hint);
         return pmhmc_fail(err, PMHMC_ERR_CONFIG,
-                          "%s: command-line override '%s': unknown section [%s]; expected %s", file, arg,
-                          section, SECTIONS);
+                          "%s: command-line override '%s': unknown section [%s]%s; expected %s", file, arg,
+                          section, hint, SECTIONS);
+    }
     int i = find_key(section, name);
     if (i < 0) {
         char keys[256];
         list_keys(section, keys, sizeof keys);
+        suggest(section, name, hint, sizeof hint);
         return pmhmc_fail(err, PMHMC_ERR_CONFIG,
-                          "%s: command-line override '%s': unknown key '%s' in [%s]; expected one of: %s",
-                          file, arg, name, section, keys);
+                          "%s: command-line override '%s': unknown key '%s' in [%s]%s; expected one of: %s",
+                          file, arg, name, section, hint, keys);
     }
     if (cfg->values[i].origin == PMHMC_CONFIG_COMMAND_LINE)
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "%s: command-line override '%s': %s.%s is given twice",

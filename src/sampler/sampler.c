@@ -207,6 +207,7 @@ pmhmc_status pmhmc_sampler_step(pmhmc_sampler *s, pmhmc_draw *draw)
     draw->int_time = c->step_size * (double)c->steps;
     draw->energy = accepted ? H1 : H0;
     draw->accepted = accepted;
+    draw->divergent = !isfinite(H1);
     draw->warmup = it < c->warmup;
     draw->theta = s->theta;
     s->iteration++;
