@@ -57,7 +57,7 @@ for prec in float double; do
   echo "--- precision = $prec"
   timeout 120 "$build/pmhmc" sample "$root/configs/glmm_paper.ini" model.data="$paper/data.csv" \
     output.file="$paper/draws_$prec.csv" sampler.backend=cuda sampler.precision=$prec output.refresh=0 \
-    --truth "$paper/truth.csv" 2>&1 | tail -20 | tee -a "$out/bench_cuda.txt"
+    --truth "$paper/truth.csv" 2>&1 | tail -26 | tee -a "$out/bench_cuda.txt"
 done
 
 log "summary (bench_cuda: kernel variants, trajectory modes, K chains; paper run)"
