@@ -193,16 +193,6 @@ void check_chains(const pmhmc_model *model, pmhmc_backend *backend, pmhmc_sample
     }
 }
 
-Backend cuda_backend(pmhmc_precision precision, const char *mode)
-{
-    EnvGuard env("PMHMC_CUDA_TRAJECTORY", mode);
-    pmhmc_backend *b = nullptr;
-    pmhmc_error err{};
-    pmhmc_status st = pmhmc_backend_create(PMHMC_BACKEND_CUDA, precision, &b, &err);
-    EXPECT_EQ(st, PMHMC_OK) << err.message;
-    return Backend(b);
-}
-
 Dataset simulated_glmm(size_t T, uint64_t seed)
 {
     pmhmc_glmm_sim sim;

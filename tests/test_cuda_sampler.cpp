@@ -26,16 +26,6 @@ using namespace pmhmc_test;
 
 namespace {
 
-Backend cuda_backend(pmhmc_precision precision, const char *mode)
-{
-    EnvGuard env("PMHMC_CUDA_TRAJECTORY", mode);
-    pmhmc_backend *b = nullptr;
-    pmhmc_error err{};
-    pmhmc_status st = pmhmc_backend_create(PMHMC_BACKEND_CUDA, precision, &b, &err);
-    EXPECT_EQ(st, PMHMC_OK) << err.message;
-    return Backend(b);
-}
-
 struct Draws {
     std::vector<std::vector<double>> theta;
     std::vector<double> lp;

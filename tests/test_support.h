@@ -471,6 +471,18 @@ private:
     bool had_ = false;
 };
 
+// A CUDA backend whose trajectories run in `mode` (host, device or graph;
+// the mode is read when the backend is created).
+inline Backend cuda_backend(pmhmc_precision precision, const char *mode)
+{
+    EnvGuard env("PMHMC_CUDA_TRAJECTORY", mode);
+    pmhmc_backend *b = nullptr;
+    pmhmc_error err{};
+    pmhmc_status st = pmhmc_backend_create(PMHMC_BACKEND_CUDA, precision, &b, &err);
+    EXPECT_EQ(st, PMHMC_OK) << err.message;
+    return Backend(b);
+}
+
 } // namespace pmhmc_test
 
 // Skips the test, with the reason, when no GPU is usable; fails instead under
