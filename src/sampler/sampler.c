@@ -1,9 +1,6 @@
 /* PM-HMC (DESIGN §3): draw rho ~ N(0, M) and p ~ N(0, I), integrate L Strang
  * steps, accept (theta', u') with probability min(1, exp(H - H')); on
- * rejection keep (theta, u); never keep (rho, p).
- *
- * Workspace vectors: U (current u), P (its momentum), U_START (u at the start
- * of the transition, restored on rejection). */
+ * rejection keep (theta, u); never keep (rho, p). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,24 +10,20 @@
 #include "math/streams.h"
 #include "pmhmc/sampler.h"
 #include "sampler/integrator.h"
+#include "sampler/sampler_impl.h"
 
-enum { VEC_U, VEC_P, VEC_U_START, N_VECTORS };
-
-struct pmhmc_sampler {
-    const pmhmc_model *model;
-    pmhmc_workspace *ws;
-    pmhmc_sampler_config config;
-    pmhmc_integrator integ;
-    size_t dim;
-    size_t iteration;
-    double *theta;       /* [dim] current state */
-    double *theta_start; /* [dim] */
-    double *rho;         /* [dim] */
-    double *inv_mass;    /* [dim] */
-    double *sqrt_mass;   /* [dim] */
-    double *scratch;     /* [2 dim] integrator gradients */
-    double log_prior, log_phat;
-};
+void pmhmc_sampler_state_parts_of(pmhmc_sampler *s, pmhmc_sampler_state_parts *parts)
+{
+    memset(parts, 0, sizeof *parts);
+#define HOST_PART(field, count)                                                                   \
+    parts->host[parts->n_host++] = (pmhmc_state_host_part){#field, (void *)(field), (count) * sizeof *(field)}
+    HOST_PART(&s->iteration, 1);
+    HOST_PART(s->theta, s->dim);
+    HOST_PART(&s->log_prior, 1);
+    HOST_PART(&s->log_phat, 1);
+#undef HOST_PART
+    parts->vectors[parts->n_vectors++] = VEC_U;
+}
 
 void pmhmc_sampler_config_default(pmhmc_sampler_config *config)
 {
