@@ -346,6 +346,12 @@ static pmhmc_status cuda_scale(pmhmc_workspace *ws, int v, double alpha)
     return scale(vec(ws, v), cw->is_float, ws->length, alpha, cw->stream, cw->be->sm_count);
 }
 
+static pmhmc_status cuda_axpy(pmhmc_workspace *ws, int y, double alpha, int x)
+{
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    return axpy(vec(ws, y), vec(ws, x), cw->is_float, ws->length, alpha, cw->stream, cw->be->sm_count);
+}
+
 static pmhmc_status cuda_dot(pmhmc_workspace *ws, int a, int b, double *out)
 {
     CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
@@ -589,6 +595,7 @@ static const pmhmc_backend_ops CUDA_OPS = {
     cuda_normal,
     cuda_copy,
     cuda_scale,
+    cuda_axpy,
     cuda_dot,
     cuda_rotate,
     cuda_upload,
@@ -606,6 +613,7 @@ static const pmhmc_backend_ops CUDA_OPS_HOST_LOOP = {
     cuda_normal,
     cuda_copy,
     cuda_scale,
+    cuda_axpy,
     cuda_dot,
     cuda_rotate,
     cuda_upload,

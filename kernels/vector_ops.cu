@@ -43,6 +43,13 @@ __global__ void scale_kernel(T *x, size_t n, double alpha)
 }
 
 template <typename T>
+__global__ void axpy_kernel(T *y, const T *x, size_t n, double alpha)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        y[i] = (T)__dadd_rn((double)y[i], __dmul_rn(alpha, (double)x[i]));
+}
+
+template <typename T>
 __global__ void rotate_kernel(T *u, T *p, size_t n, double c, double s)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
@@ -130,6 +137,18 @@ pmhmc_status scale(void *x, int is_float, size_t n, double alpha, cudaStream_t s
     return PMHMC_OK;
 }
 
+pmhmc_status axpy(void *y, const void *x, int is_float, size_t n, double alpha, cudaStream_t stream,
+                  int sm_count)
+{
+    const unsigned blocks = elementwise_blocks(n, sm_count);
+    if (is_float)
+        axpy_kernel<float><<<blocks, ELEMENTWISE_THREADS, 0, stream>>>((float *)y, (const float *)x, n, alpha);
+    else
+        axpy_kernel<double><<<blocks, ELEMENTWISE_THREADS, 0, stream>>>((double *)y, (const double *)x, n, alpha);
+    PMHMC_CUDA_TRY(NULL, cudaGetLastError());
+    return PMHMC_OK;
+}
+
 pmhmc_status rotate(void *u, void *p, int is_float, size_t n, double c, double s, cudaStream_t stream,
                     int sm_count)
 {
@@ -190,6 +209,7 @@ static cudaError_t preload_typed(void)
     cudaError_t rc;
     if ((rc = cudaFuncGetAttributes(&attr, normal_kernel<T>)) != cudaSuccess ||
         (rc = cudaFuncGetAttributes(&attr, scale_kernel<T>)) != cudaSuccess ||
+        (rc = cudaFuncGetAttributes(&attr, axpy_kernel<T>)) != cudaSuccess ||
         (rc = cudaFuncGetAttributes(&attr, rotate_kernel<T>)) != cudaSuccess ||
         (rc = cudaFuncGetAttributes(&attr, dot_kernel<T>)) != cudaSuccess ||
         (rc = cudaFuncGetAttributes(&attr, to_storage_kernel<T>)) != cudaSuccess)

@@ -11,6 +11,8 @@
  *             rounded operations only). In double the result is the CPU's
  *             cpu_normal bit for bit; in float it is that double rounded once.
  *   scale     x <- x alpha, computed in double and rounded to T.
+ *   axpy      y <- y + alpha x, in double with separately rounded multiply
+ *             and add (no fma), rounded to T: the CPU's bits in double.
  *   rotate    (u, p) <- (u c + p s, p c - u s) with c = cos a, s = sin a from
  *             the host (double, as on the CPU); computed in double without
  *             fma contraction, so the double path matches the CPU bit for bit.
@@ -38,6 +40,8 @@ constexpr int DOT_THREADS = 256;
 pmhmc_status normal_fill(void *x, int is_float, size_t n, uint64_t seed, uint32_t chain, uint64_t step,
                          cudaStream_t stream, int sm_count);
 pmhmc_status scale(void *x, int is_float, size_t n, double alpha, cudaStream_t stream, int sm_count);
+pmhmc_status axpy(void *y, const void *x, int is_float, size_t n, double alpha, cudaStream_t stream,
+                  int sm_count);
 pmhmc_status rotate(void *u, void *p, int is_float, size_t n, double c, double s, cudaStream_t stream,
                     int sm_count);
 /* rr: partials [DOT_BLOCKS], chunk_sums and counters for DOT_BLOCKS rows,

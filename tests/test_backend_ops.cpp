@@ -646,6 +646,30 @@ TEST_P(BackendOps, ScaleAndRotate)
     }
 }
 
+TEST_P(BackendOps, Axpy)
+{
+    VectorSetup v;
+    ASSERT_NO_FATAL_FAILURE(make_vectors(backend_.get(), ref_.get(), 13, 41, 2, &v));
+    const size_t n = pmhmc_workspace_length(v.ws.get());
+    const std::vector<double> x = stored(random_vector(n, 43)), y = stored(random_vector(n, 44, 2.0));
+    std::vector<double> got(n), want(n);
+    const double alphas[] = {-0.731, 0.0125, 3.0};
+    for (double alpha : alphas) {
+        ASSERT_EQ(pmhmc_ws_upload(v.ws.get(), 0, y.data()), PMHMC_OK);
+        ASSERT_EQ(pmhmc_ws_upload(v.ws.get(), 1, x.data()), PMHMC_OK);
+        ASSERT_EQ(pmhmc_ws_axpy(v.ws.get(), 0, alpha, 1), PMHMC_OK);
+        ASSERT_EQ(pmhmc_ws_download(v.ws.get(), 0, got.data()), PMHMC_OK);
+        // Independent answer: the same two roundings in double on the host,
+        // then once to the storage type.
+        for (size_t e = 0; e < n; ++e) {
+            volatile double product = alpha * x[e];
+            want[e] = stored(y[e] + product);
+            ASSERT_TRUE(same_bits(got[e], want[e])) << "axpy " << alpha << " element " << e;
+        }
+    }
+    EXPECT_EQ(pmhmc_ws_axpy(v.ws.get(), 0, 1.0, 0), PMHMC_ERR_ARG) << "x and y must differ";
+}
+
 TEST_P(BackendOps, DotIsDoubleAccurateAndDeterministic)
 {
     const size_t shapes[][2] = {{3, 5}, {64, 1000}, {700, 3000}}; // 15, 64000, 2.1e6 elements

@@ -75,6 +75,9 @@ pmhmc_status pmhmc_ws_normal(pmhmc_workspace *ws, int v, uint64_t seed, uint32_t
                              uint64_t step);
 pmhmc_status pmhmc_ws_copy(pmhmc_workspace *ws, int dst, int src);
 pmhmc_status pmhmc_ws_scale(pmhmc_workspace *ws, int v, double alpha);
+/* y <- y + alpha x, each element rounded once from double (no fused
+ * multiply-add, so every backend gives the CPU's bits in double). */
+pmhmc_status pmhmc_ws_axpy(pmhmc_workspace *ws, int y, double alpha, int x);
 pmhmc_status pmhmc_ws_dot(pmhmc_workspace *ws, int a, int b, double *out);
 /* (u, p) <- (u cos a + p sin a, p cos a - u sin a). */
 pmhmc_status pmhmc_ws_rotate(pmhmc_workspace *ws, int u, int p, double angle);

@@ -108,6 +108,13 @@ pmhmc_status pmhmc_ws_scale(pmhmc_workspace *ws, int v, double alpha)
     return ws->backend->ops->scale(ws, v, alpha);
 }
 
+pmhmc_status pmhmc_ws_axpy(pmhmc_workspace *ws, int y, double alpha, int x)
+{
+    if (!ws || bad_vec(ws, y) || bad_vec(ws, x) || x == y)
+        return PMHMC_ERR_ARG;
+    return ws->backend->ops->axpy(ws, y, alpha, x);
+}
+
 pmhmc_status pmhmc_ws_dot(pmhmc_workspace *ws, int a, int b, double *out)
 {
     if (!ws || !out || bad_vec(ws, a) || bad_vec(ws, b))

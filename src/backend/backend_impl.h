@@ -36,6 +36,7 @@ typedef struct pmhmc_backend_ops {
     pmhmc_status (*normal)(pmhmc_workspace *ws, int v, uint64_t seed, uint32_t chain, uint64_t step);
     pmhmc_status (*copy)(pmhmc_workspace *ws, int dst, int src);
     pmhmc_status (*scale)(pmhmc_workspace *ws, int v, double alpha);
+    pmhmc_status (*axpy)(pmhmc_workspace *ws, int y, double alpha, int x);
     pmhmc_status (*dot)(pmhmc_workspace *ws, int a, int b, double *out);
     pmhmc_status (*rotate)(pmhmc_workspace *ws, int u, int p, double angle);
     pmhmc_status (*upload)(pmhmc_workspace *ws, int v, const double *host);

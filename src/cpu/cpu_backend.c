@@ -126,6 +126,15 @@ static pmhmc_status cpu_scale(pmhmc_workspace *ws, int v, double alpha)
     return PMHMC_OK;
 }
 
+static pmhmc_status cpu_axpy(pmhmc_workspace *ws, int y, double alpha, int x)
+{
+    double *dst = vec(ws, y);
+    const double *src = vec(ws, x);
+    for (size_t i = 0; i < ws->length; ++i)
+        dst[i] += alpha * src[i];
+    return PMHMC_OK;
+}
+
 static pmhmc_status cpu_dot(pmhmc_workspace *ws, int a, int b, double *out)
 {
     cpu_workspace *cw = ws->impl;
@@ -218,6 +227,7 @@ const pmhmc_backend_ops pmhmc_cpu_backend_ops = {
     .normal = cpu_normal,
     .copy = cpu_copy,
     .scale = cpu_scale,
+    .axpy = cpu_axpy,
     .dot = cpu_dot,
     .rotate = cpu_rotate,
     .upload = cpu_upload,
