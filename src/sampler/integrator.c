@@ -68,6 +68,39 @@ pmhmc_status pmhmc_integrate(const pmhmc_integrator *integ, pmhmc_phase_point *z
     return PMHMC_OK;
 }
 
+pmhmc_status pmhmc_kdk_evaluate(const pmhmc_integrator *integ, pmhmc_kdk_point *x)
+{
+    const size_t dim = pmhmc_model_dim(integ->model);
+    pmhmc_estimate_request req = {.theta = x->z.theta, .u = x->z.u, .p = -1, .grad_u = x->grad_u};
+    pmhmc_status st = pmhmc_ws_estimate(integ->ws, &req, &x->z.log_phat, integ->grad);
+    if (st != PMHMC_OK || !isfinite(x->z.log_phat))
+        return st;
+    x->z.log_prior = pmhmc_model_log_prior(integ->model, x->z.theta, integ->prior_grad);
+    for (size_t i = 0; i < dim; ++i)
+        x->grad[i] = integ->grad[i] + integ->prior_grad[i];
+    return PMHMC_OK;
+}
+
+static pmhmc_status kick(const pmhmc_integrator *integ, pmhmc_kdk_point *x, double t)
+{
+    const size_t dim = pmhmc_model_dim(integ->model);
+    for (size_t i = 0; i < dim; ++i)
+        x->z.rho[i] += t * x->grad[i];
+    return pmhmc_ws_axpy(integ->ws, x->z.p, t, x->grad_u);
+}
+
+pmhmc_status pmhmc_kdk_step(const pmhmc_integrator *integ, pmhmc_kdk_point *x, double h)
+{
+    pmhmc_status st;
+    if ((st = kick(integ, x, 0.5 * h)) != PMHMC_OK)
+        return st;
+    drift(integ, &x->z, h);
+    if ((st = pmhmc_ws_rotate(integ->ws, x->z.u, x->z.p, h)) != PMHMC_OK ||
+        (st = pmhmc_kdk_evaluate(integ, x)) != PMHMC_OK || !isfinite(x->z.log_phat))
+        return st;
+    return kick(integ, x, 0.5 * h);
+}
+
 pmhmc_status pmhmc_hamiltonian(const pmhmc_integrator *integ, const pmhmc_phase_point *z, double *H)
 {
     size_t dim = pmhmc_model_dim(integ->model);

@@ -38,6 +38,30 @@ typedef struct pmhmc_integrator {
  * trajectory early with PMHMC_OK and a non-finite z->log_phat. */
 pmhmc_status pmhmc_integrate(const pmhmc_integrator *integ, pmhmc_phase_point *z, double h, size_t steps);
 
+/* The same splitting in the other order, kick-drift-kick, for NUTS:
+ *
+ *   B(h/2) A(h) B(h/2)
+ *
+ * Equally symmetric, reversible and volume-preserving (Strang splitting with
+ * the roles swapped), and h may be negative (the time-reversed step, for
+ * building a tree backwards). It evaluates the estimator once per step, at
+ * the step's end point, which is also where NUTS needs the energy; the A-B-A
+ * order needs a second, value-only pass there. The point carries its
+ * gradients so the next step's first kick needs no pass either. */
+typedef struct pmhmc_kdk_point {
+    pmhmc_phase_point z;
+    double *grad; /* [dim] d/dtheta [log p(theta) + log phat] at (theta, u) */
+    int grad_u;   /* workspace vector: d log phat / du at (theta, u) */
+} pmhmc_kdk_point;
+
+/* Evaluates log phat, log p(theta) and both gradients at (theta, u). */
+pmhmc_status pmhmc_kdk_evaluate(const pmhmc_integrator *integ, pmhmc_kdk_point *x);
+
+/* One step of size h (either sign) in place. A non-finite log phat at the
+ * end point returns PMHMC_OK with a non-finite x->z.log_phat and the rest of
+ * the point unusable (the caller stops there: a divergence). */
+pmhmc_status pmhmc_kdk_step(const pmhmc_integrator *integ, pmhmc_kdk_point *x, double h);
+
 /* H(theta, rho, u, p) = -log p(theta) - log phat + rho'M^-1 rho/2 + u'u/2 + p'p/2. */
 pmhmc_status pmhmc_hamiltonian(const pmhmc_integrator *integ, const pmhmc_phase_point *z, double *H);
 

@@ -1,15 +1,12 @@
-/* PM-HMC (DESIGN §3): draw rho ~ N(0, M) and p ~ N(0, I), integrate L Strang
- * steps, accept (theta', u') with probability min(1, exp(H - H')); on
- * rejection keep (theta, u); never keep (rho, p). */
+/* A chain: the state, the transition of the configured algorithm (hmc.c,
+ * nuts.c) and warm-up adaptation (adapt.c) around it. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
-#include "math/philox.h"
 #include "math/streams.h"
 #include "pmhmc/sampler.h"
-#include "sampler/integrator.h"
 #include "sampler/sampler_impl.h"
 
 void pmhmc_sampler_state_parts_of(pmhmc_sampler *s, pmhmc_sampler_state_parts *parts)
@@ -21,8 +18,26 @@ void pmhmc_sampler_state_parts_of(pmhmc_sampler *s, pmhmc_sampler_state_parts *p
     HOST_PART(s->theta, s->dim);
     HOST_PART(&s->log_prior, 1);
     HOST_PART(&s->log_phat, 1);
-#undef HOST_PART
+    HOST_PART(&s->step_size, 1);
+    HOST_PART(s->inv_mass, s->dim);
+    HOST_PART(s->sqrt_mass, s->dim);
+    if (s->config.adapt.engaged) {
+        HOST_PART(&s->adapt.settings, 1);
+        HOST_PART(&s->adapt.da, 1);
+        HOST_PART(&s->adapt.window_counter, 1);
+        HOST_PART(&s->adapt.window_size, 1);
+        HOST_PART(&s->adapt.next_window, 1);
+        HOST_PART(&s->adapt.n_samples, 1);
+        HOST_PART(s->adapt_mean, s->dim);
+        HOST_PART(s->adapt_m2, s->dim);
+        HOST_PART(&s->n_searches, 1);
+    }
     parts->vectors[parts->n_vectors++] = VEC_U;
+    if (s->nuts) {
+        HOST_PART(s->grad, s->dim);
+        parts->vectors[parts->n_vectors++] = VEC_GRAD_U;
+    }
+#undef HOST_PART
 }
 
 void pmhmc_sampler_config_default(pmhmc_sampler_config *config)
@@ -37,11 +52,18 @@ void pmhmc_sampler_config_default(pmhmc_sampler_config *config)
     config->mass_diag = NULL;
     config->seed = 1;
     config->chain = 0;
+    config->max_depth = 10;
+    config->max_delta_h = 1000.0;
+    config->uturn = PMHMC_UTURN_EXTENDED;
+    config->adapt = (pmhmc_adapt_config){
+        .engaged = 0, .metric = 1, .delta = 0.8, .gamma = 0.05, .kappa = 0.75, .t0 = 10.0,
+        .init_buffer = 75, .term_buffer = 50, .window = 25,
+    };
 }
 
 static pmhmc_status check_config(const pmhmc_sampler_config *c, size_t dim, pmhmc_error *err)
 {
-    if (c->algorithm != PMHMC_ALGORITHM_PMHMC)
+    if (c->algorithm != PMHMC_ALGORITHM_PMHMC && c->algorithm != PMHMC_ALGORITHM_PMNUTS)
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "unknown sampler algorithm %d", (int)c->algorithm);
     if (!(c->step_size > 0.0) || !isfinite(c->step_size))
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "sampler.step_size must be positive and finite");
@@ -54,11 +76,79 @@ static pmhmc_status check_config(const pmhmc_sampler_config *c, size_t dim, pmhm
     } else if (!(c->mass > 0.0) || !isfinite(c->mass)) {
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "sampler.mass must be positive and finite");
     }
+    if (c->algorithm == PMHMC_ALGORITHM_PMNUTS) {
+        if (c->max_depth < 1 || c->max_depth > 30)
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "nuts.max_depth must be in [1, 30]");
+        if (!(c->max_delta_h > 0.0))
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "nuts.max_delta_h must be positive");
+        if (c->uturn != PMHMC_UTURN_EXTENDED && c->uturn != PMHMC_UTURN_THETA)
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "unknown nuts.uturn %d", (int)c->uturn);
+    }
+    const pmhmc_adapt_config *a = &c->adapt;
+    if (a->engaged && (!(a->delta > 0.0 && a->delta < 1.0) || !(a->gamma > 0.0) || !(a->kappa > 0.0) ||
+                       !(a->t0 >= 0.0) || a->window < 1))
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG,
+                          "adapt: delta must be in (0, 1), gamma and kappa positive, t0 >= 0, window >= 1");
+    return PMHMC_OK;
+}
+
+static void set_mass(pmhmc_sampler *s, const pmhmc_sampler_config *config)
+{
+    for (size_t i = 0; i < s->dim; ++i) {
+        double m = config->mass_diag ? config->mass_diag[i] : config->mass;
+        s->inv_mass[i] = 1.0 / m;
+        s->sqrt_mass[i] = sqrt(m);
+    }
+}
+
+static pmhmc_nuts_state current_state(pmhmc_sampler *s)
+{
+    return (pmhmc_nuts_state){s->theta, s->grad, s->log_prior, s->log_phat, VEC_U, VEC_GRAD_U};
+}
+
+/* Stan's init_stepsize (base_hmc.hpp): from the current state, one step with
+ * fresh momenta; double h while the energy change stays above log 0.8, or
+ * halve it while it is below, and stop at the first crossing. */
+static pmhmc_status search_step_size(pmhmc_sampler *s)
+{
+    const pmhmc_sampler_config *c = &s->config;
+    const uint64_t search = (uint64_t)s->n_searches;
+    s->n_searches += 1.0;
+    pmhmc_nuts_state cur = current_state(s);
+    double h = s->step_size;
+    int direction = 0;
+    for (uint64_t attempt = 0;; ++attempt) {
+        const uint64_t rho_step = pmhmc_stream_search_step(search, attempt, PMHMC_DRAW_RHO);
+        const uint64_t p_step = pmhmc_stream_search_step(search, attempt, PMHMC_DRAW_P);
+        double delta_H;
+        pmhmc_status st = s->nuts ? pmhmc_nuts_trial_step(s->nuts, &cur, h, c->seed, c->chain, rho_step, p_step,
+                                                          &delta_H)
+                                  : pmhmc_hmc_trial_step(s, h, rho_step, p_step, &delta_H);
+        if (st != PMHMC_OK)
+            return st;
+        if (direction == 0) {
+            direction = delta_H > log(0.8) ? 1 : -1;
+            continue; /* as Stan: the first try only picks the direction */
+        }
+        if (direction == 1 ? !(delta_H > log(0.8)) : !(delta_H < log(0.8)))
+            break;
+        h = direction == 1 ? 2.0 * h : 0.5 * h;
+        if (h > 1e7 || h == 0.0 || attempt > 2000)
+            return PMHMC_ERR_NUMERIC; /* improper posterior, or no step small enough */
+    }
+    s->step_size = h;
     return PMHMC_OK;
 }
 
 static pmhmc_status evaluate_current(pmhmc_sampler *s)
 {
+    if (s->nuts) {
+        pmhmc_kdk_point x = {.z = {.theta = s->theta, .u = VEC_U}, .grad = s->grad, .grad_u = VEC_GRAD_U};
+        pmhmc_status st = pmhmc_kdk_evaluate(&s->integ, &x);
+        s->log_phat = x.z.log_phat;
+        s->log_prior = pmhmc_model_log_prior(s->model, s->theta, NULL);
+        return st;
+    }
     pmhmc_estimate_request req = {.theta = s->theta, .u = VEC_U, .p = -1, .grad_u = -1};
     pmhmc_status st = pmhmc_ws_estimate(s->ws, &req, &s->log_phat, NULL);
     s->log_prior = pmhmc_model_log_prior(s->model, s->theta, NULL);
@@ -86,7 +176,8 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
     s->config = *config;
     s->config.mass_diag = NULL;
     s->dim = dim;
-    double *block = calloc(7 * dim, sizeof *block);
+    s->step_size = config->step_size;
+    double *block = calloc(10 * dim, sizeof *block);
     if (!block) {
         free(s);
         return PMHMC_ERR_NOMEM;
@@ -96,14 +187,15 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
     s->rho = block + 2 * dim;
     s->inv_mass = block + 3 * dim;
     s->sqrt_mass = block + 4 * dim;
-    s->scratch = block + 5 * dim;
-    for (size_t i = 0; i < dim; ++i) {
-        double m = config->mass_diag ? config->mass_diag[i] : config->mass;
-        s->inv_mass[i] = 1.0 / m;
-        s->sqrt_mass[i] = sqrt(m);
-    }
+    s->scratch = block + 5 * dim; /* 2 dim */
+    s->grad = block + 7 * dim;
+    s->adapt_mean = block + 8 * dim;
+    s->adapt_m2 = block + 9 * dim;
+    set_mass(s, config);
 
-    st = pmhmc_workspace_create(backend, model, N_VECTORS, &s->ws, err);
+    const int nuts = config->algorithm == PMHMC_ALGORITHM_PMNUTS;
+    const int n_vectors = N_FIXED_VECTORS + (nuts ? pmhmc_nuts_vectors(config->max_depth, config->uturn) : 0);
+    st = pmhmc_workspace_create(backend, model, n_vectors, &s->ws, err);
     if (st != PMHMC_OK) {
         pmhmc_sampler_free(s);
         return st;
@@ -112,6 +204,11 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
         .model = model, .ws = s->ws, .inv_mass = s->inv_mass,
         .grad = s->scratch, .prior_grad = s->scratch + dim,
     };
+    if (nuts && (st = pmhmc_nuts_create(&s->integ, s->sqrt_mass, config->max_depth, config->max_delta_h,
+                                        config->uturn, N_FIXED_VECTORS, &s->nuts)) != PMHMC_OK) {
+        pmhmc_sampler_free(s);
+        return st;
+    }
     if (theta0)
         memcpy(s->theta, theta0, dim * sizeof *s->theta);
     else
@@ -122,6 +219,13 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
         st = evaluate_current(s);
     if (st == PMHMC_OK && !isfinite(s->log_phat + s->log_prior))
         st = pmhmc_fail(err, PMHMC_ERR_NUMERIC, "the log density is not finite at the initial values");
+    if (st == PMHMC_OK && config->adapt.engaged && config->warmup > 0) {
+        st = search_step_size(s);
+        if (st == PMHMC_ERR_NUMERIC)
+            pmhmc_fail(err, st, "the step-size search found no acceptable step size from %g (the posterior may be "
+                                "improper, or not continuous)", config->step_size);
+        pmhmc_adapt_init(&s->adapt, &config->adapt, dim, config->warmup, s->step_size, s->adapt_mean, s->adapt_m2);
+    }
     if (st != PMHMC_OK) {
         pmhmc_sampler_free(s);
         return st;
@@ -134,6 +238,7 @@ void pmhmc_sampler_free(pmhmc_sampler *s)
 {
     if (!s)
         return;
+    pmhmc_nuts_free(s->nuts);
     pmhmc_workspace_free(s->ws);
     free(s->theta);
     free(s);
@@ -141,67 +246,64 @@ void pmhmc_sampler_free(pmhmc_sampler *s)
 
 size_t pmhmc_sampler_iteration(const pmhmc_sampler *s) { return s->iteration; }
 
-static void draw_rho(pmhmc_sampler *s, uint64_t step)
+double pmhmc_sampler_step_size(const pmhmc_sampler *s) { return s->step_size; }
+
+void pmhmc_sampler_inv_metric(const pmhmc_sampler *s, double *out)
 {
-    pmhmc_stream_normals(s->config.seed, s->config.chain, step, s->dim, s->rho);
-    for (size_t i = 0; i < s->dim; ++i)
-        s->rho[i] *= s->sqrt_mass[i];
+    memcpy(out, s->inv_mass, s->dim * sizeof *out);
 }
 
-/* Back to the transition's start after a failure part-way through, so a
- * caller that goes on after a backend error still samples the right target. */
-static pmhmc_status restore_start(pmhmc_sampler *s, pmhmc_status st)
+static pmhmc_status nuts_transition(pmhmc_sampler *s, pmhmc_draw *draw)
 {
-    memcpy(s->theta, s->theta_start, s->dim * sizeof *s->theta);
-    pmhmc_ws_copy(s->ws, VEC_U, VEC_U_START);
-    return st;
+    pmhmc_nuts_state cur = current_state(s);
+    pmhmc_nuts_result r;
+    pmhmc_status st = pmhmc_nuts_transition(s->nuts, &cur, s->step_size, s->config.seed, s->config.chain,
+                                            s->iteration, &r);
+    if (st != PMHMC_OK)
+        return st;
+    s->log_prior = cur.log_prior;
+    s->log_phat = cur.log_phat;
+    draw->accept_stat = r.accept_stat;
+    draw->int_time = NAN;
+    draw->energy = r.energy;
+    draw->treedepth = r.depth;
+    draw->n_leapfrog = r.n_leapfrog;
+    draw->accepted = r.depth > 0 && memcmp(s->theta_start, s->theta, s->dim * sizeof *s->theta) != 0;
+    draw->divergent = r.divergent;
+    return PMHMC_OK;
+}
+
+/* After a warm-up transition: Stan's adapt_*_nuts / adapt_*_static_hmc. */
+static pmhmc_status adapt(pmhmc_sampler *s, double accept_stat)
+{
+    if (pmhmc_adapt_learn(&s->adapt, accept_stat, s->theta, &s->step_size, s->inv_mass)) {
+        for (size_t i = 0; i < s->dim; ++i)
+            s->sqrt_mass[i] = sqrt(1.0 / s->inv_mass[i]);
+        pmhmc_status st = search_step_size(s);
+        if (st != PMHMC_OK)
+            return st;
+        pmhmc_adapt_restart_step_size(&s->adapt, s->step_size);
+    }
+    if (s->iteration + 1 == s->config.warmup)
+        s->step_size = pmhmc_adapt_final_step_size(&s->adapt);
+    return PMHMC_OK;
 }
 
 pmhmc_status pmhmc_sampler_step(pmhmc_sampler *s, pmhmc_draw *draw)
 {
     if (!s || !draw)
         return PMHMC_ERR_ARG;
-    const pmhmc_sampler_config *c = &s->config;
-    const uint64_t it = s->iteration;
-    pmhmc_status st;
-
-    draw_rho(s, pmhmc_stream_step(it, PMHMC_DRAW_RHO));
-    if ((st = pmhmc_ws_normal(s->ws, VEC_P, c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_P))) != PMHMC_OK)
-        return st;
-    if ((st = pmhmc_ws_copy(s->ws, VEC_U_START, VEC_U)) != PMHMC_OK)
-        return st;
+    const double h = s->step_size;
     memcpy(s->theta_start, s->theta, s->dim * sizeof *s->theta);
-
-    pmhmc_phase_point z = {
-        .theta = s->theta, .rho = s->rho, .u = VEC_U, .p = VEC_P,
-        .log_prior = s->log_prior, .log_phat = s->log_phat,
-    };
-    double H0, H1 = NAN;
-    if ((st = pmhmc_hamiltonian(&s->integ, &z, &H0)) != PMHMC_OK ||
-        (st = pmhmc_integrate(&s->integ, &z, c->step_size, c->steps)) != PMHMC_OK ||
-        (isfinite(z.log_phat) && (st = pmhmc_hamiltonian(&s->integ, &z, &H1)) != PMHMC_OK))
-        return restore_start(s, st);
-
-    double accept_stat = isfinite(H1) ? fmin(1.0, exp(H0 - H1)) : 0.0;
-    double uniform = pmhmc_stream_uniform(c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_ACCEPT), 0);
-    int accepted = uniform < accept_stat;
-    if (accepted) {
-        s->log_prior = z.log_prior;
-        s->log_phat = z.log_phat;
-    } else {
-        memcpy(s->theta, s->theta_start, s->dim * sizeof *s->theta);
-        if ((st = pmhmc_ws_copy(s->ws, VEC_U, VEC_U_START)) != PMHMC_OK)
-            return st;
-    }
-
+    pmhmc_status st = s->nuts ? nuts_transition(s, draw) : pmhmc_hmc_transition(s, draw);
+    if (st != PMHMC_OK)
+        return st;
+    const int warmup = s->iteration < s->config.warmup;
+    if (warmup && s->config.adapt.engaged && (st = adapt(s, draw->accept_stat)) != PMHMC_OK)
+        return st;
     draw->lp = s->log_prior + s->log_phat;
-    draw->accept_stat = accept_stat;
-    draw->stepsize = c->step_size;
-    draw->int_time = c->step_size * (double)c->steps;
-    draw->energy = accepted ? H1 : H0;
-    draw->accepted = accepted;
-    draw->divergent = !isfinite(H1);
-    draw->warmup = it < c->warmup;
+    draw->stepsize = h;
+    draw->warmup = warmup;
     draw->theta = s->theta;
     s->iteration++;
     return PMHMC_OK;

@@ -1,0 +1,95 @@
+/* PM-HMC (DESIGN §3): draw rho ~ N(0, M) and p ~ N(0, I), integrate L Strang
+ * steps, accept (theta', u') with probability min(1, exp(H - H')); on
+ * rejection keep (theta, u); never keep (rho, p). */
+#include <math.h>
+#include <string.h>
+
+#include "math/philox.h"
+#include "math/streams.h"
+#include "sampler/sampler_impl.h"
+
+static void draw_rho(pmhmc_sampler *s, uint64_t step)
+{
+    pmhmc_stream_normals(s->config.seed, s->config.chain, step, s->dim, s->rho);
+    for (size_t i = 0; i < s->dim; ++i)
+        s->rho[i] *= s->sqrt_mass[i];
+}
+
+/* Back to the transition's start after a failure part-way through, so a
+ * caller that goes on after a backend error still samples the right target. */
+static pmhmc_status restore_start(pmhmc_sampler *s, pmhmc_status st)
+{
+    memcpy(s->theta, s->theta_start, s->dim * sizeof *s->theta);
+    pmhmc_status copied = pmhmc_ws_copy(s->ws, VEC_U, VEC_U_START);
+    return st != PMHMC_OK ? st : copied;
+}
+
+/* From the current state with momenta from streams rho_step and p_step,
+ * L = steps steps of h; *H0 and *H1 the energies at both ends (H1 NaN when
+ * log phat went non-finite). Leaves the end point in theta, U. */
+static pmhmc_status trajectory(pmhmc_sampler *s, double h, size_t steps, uint64_t rho_step, uint64_t p_step,
+                               pmhmc_phase_point *z, double *H0, double *H1)
+{
+    const pmhmc_sampler_config *c = &s->config;
+    pmhmc_status st;
+    draw_rho(s, rho_step);
+    if ((st = pmhmc_ws_normal(s->ws, VEC_P, c->seed, c->chain, p_step)) != PMHMC_OK)
+        return st;
+    if ((st = pmhmc_ws_copy(s->ws, VEC_U_START, VEC_U)) != PMHMC_OK)
+        return st;
+    memcpy(s->theta_start, s->theta, s->dim * sizeof *s->theta);
+
+    *z = (pmhmc_phase_point){
+        .theta = s->theta, .rho = s->rho, .u = VEC_U, .p = VEC_P,
+        .log_prior = s->log_prior, .log_phat = s->log_phat,
+    };
+    *H1 = NAN;
+    if ((st = pmhmc_hamiltonian(&s->integ, z, H0)) != PMHMC_OK ||
+        (st = pmhmc_integrate(&s->integ, z, h, steps)) != PMHMC_OK ||
+        (isfinite(z->log_phat) && (st = pmhmc_hamiltonian(&s->integ, z, H1)) != PMHMC_OK))
+        return restore_start(s, st);
+    return PMHMC_OK;
+}
+
+pmhmc_status pmhmc_hmc_transition(pmhmc_sampler *s, pmhmc_draw *draw)
+{
+    const pmhmc_sampler_config *c = &s->config;
+    const uint64_t it = s->iteration;
+    const double h = s->step_size;
+    pmhmc_phase_point z;
+    double H0, H1;
+    pmhmc_status st = trajectory(s, h, c->steps, pmhmc_stream_step(it, PMHMC_DRAW_RHO),
+                                 pmhmc_stream_step(it, PMHMC_DRAW_P), &z, &H0, &H1);
+    if (st != PMHMC_OK)
+        return st;
+
+    double accept_stat = isfinite(H1) ? fmin(1.0, exp(H0 - H1)) : 0.0;
+    double uniform = pmhmc_stream_uniform(c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_ACCEPT), 0);
+    int accepted = uniform < accept_stat;
+    if (accepted) {
+        s->log_prior = z.log_prior;
+        s->log_phat = z.log_phat;
+    } else if ((st = restore_start(s, PMHMC_OK)) != PMHMC_OK) {
+        return st;
+    }
+
+    draw->accept_stat = accept_stat;
+    draw->int_time = h * (double)c->steps;
+    draw->energy = accepted ? H1 : H0;
+    draw->treedepth = 0;
+    draw->n_leapfrog = c->steps;
+    draw->accepted = accepted;
+    draw->divergent = !isfinite(H1);
+    return PMHMC_OK;
+}
+
+pmhmc_status pmhmc_hmc_trial_step(pmhmc_sampler *s, double h, uint64_t rho_step, uint64_t p_step, double *delta_H)
+{
+    pmhmc_phase_point z;
+    double H0, H1;
+    pmhmc_status st = trajectory(s, h, 1, rho_step, p_step, &z, &H0, &H1);
+    if (st != PMHMC_OK)
+        return st;
+    *delta_H = isfinite(H1) ? H0 - H1 : -INFINITY;
+    return restore_start(s, PMHMC_OK);
+}
