@@ -27,36 +27,68 @@ extern "C" {
 #endif
 
 typedef enum pmhmc_algorithm {
-    PMHMC_ALGORITHM_PMHMC = 0 /* pseudo-marginal HMC, fixed h and L */
+    PMHMC_ALGORITHM_PMHMC = 0, /* pseudo-marginal HMC: L steps of size h */
+    PMHMC_ALGORITHM_PMNUTS = 1 /* pseudo-marginal NUTS (Stan's multinomial NUTS on (theta, u)) */
 } pmhmc_algorithm;
+
+/* What the NUTS U-turn criterion looks at (DESIGN §4): both are valid
+ * termination rules. */
+typedef enum pmhmc_uturn {
+    PMHMC_UTURN_EXTENDED = 0, /* theta and u together, as the source report does */
+    PMHMC_UTURN_THETA = 1     /* theta only */
+} pmhmc_uturn;
+
+/* Warm-up adaptation as in Stan (DESIGN §4): dual averaging of the step
+ * size towards an average acceptance statistic delta, and the diagonal of
+ * M^-1 for theta from windows of warm-up (u keeps unit mass). */
+typedef struct pmhmc_adapt_config {
+    int engaged;        /* adapt during warm-up */
+    int metric;         /* learn the diagonal metric too (else the step size only) */
+    double delta;       /* target acceptance statistic, in (0, 1) */
+    double gamma, kappa, t0;
+    size_t init_buffer; /* iterations before the first metric window */
+    size_t term_buffer; /* iterations after the last one (step size only) */
+    size_t window;      /* the first metric window; each next one doubles */
+} pmhmc_adapt_config;
 
 typedef struct pmhmc_sampler_config {
     pmhmc_algorithm algorithm;
     size_t warmup;      /* transitions run first and not saved */
     size_t iterations;  /* saved transitions */
-    double step_size;   /* h */
-    size_t steps;       /* L, integrator steps per transition */
+    double step_size;   /* h; with adaptation, where the step-size search starts */
+    size_t steps;       /* PM-HMC: L, integrator steps per transition */
     double mass;        /* scalar mass m (M = m I), used when mass_diag is NULL */
     const double *mass_diag; /* [dim] diagonal of M, or NULL; copied at create */
     uint64_t seed;
     uint32_t chain;     /* chain index: selects the Philox stream */
+    /* PM-NUTS */
+    size_t max_depth;   /* at most 2^max_depth leaves per transition */
+    double max_delta_h; /* a leaf with H - H0 above this is a divergence */
+    pmhmc_uturn uturn;
+    pmhmc_adapt_config adapt;
 } pmhmc_sampler_config;
 
-/* The source report's settings: h = 0.025, L = 20, m = 10, 1000 warm-up,
- * 1000 saved, seed 1, chain 0. */
+/* The source report's settings: PM-HMC, h = 0.025, L = 20, m = 10, 1000
+ * warm-up, 1000 saved, seed 1, chain 0, no adaptation; for PM-NUTS (when
+ * the algorithm is changed) Stan's defaults: max_depth 10, max_delta_h 1000,
+ * the extended U-turn, and adaptation settings delta 0.8, gamma 0.05,
+ * kappa 0.75, t0 10, windows 75 / 25 / 50 with the metric learned. */
 void pmhmc_sampler_config_default(pmhmc_sampler_config *config);
 
 typedef struct pmhmc_draw {
     double lp;          /* log p(theta) + log phat(y | theta, u) of the kept state */
-    double accept_stat; /* min(1, exp(H0 - H1)) of this transition */
-    double stepsize;
-    double int_time;    /* h L */
-    double energy;      /* H of the kept state (with the momenta it ended with) */
-    int accepted;
-    int divergent;      /* 1 when the proposal's energy H1 was not finite (the
-                           integrator diverged or log phat overflowed): a
+    double accept_stat; /* PM-HMC: min(1, exp(H0 - H1)); PM-NUTS: the mean of
+                           that over the trajectory's leaves (Stan's) */
+    double stepsize;    /* the h this transition used */
+    double int_time;    /* PM-HMC: h L */
+    double energy;      /* H of the kept state (with the momenta it had) */
+    size_t treedepth;   /* PM-NUTS: doublings; PM-HMC: 0 */
+    size_t n_leapfrog;  /* integrator steps (estimator passes with gradients) */
+    int accepted;       /* PM-HMC: the proposal was kept; PM-NUTS: the state moved */
+    int divergent;      /* PM-HMC: the proposal's energy was not finite (a
                            rejection with accept_stat 0, told apart from an
-                           ordinary one */
+                           ordinary one); PM-NUTS: a leaf had H - H0 above
+                           max_delta_h, which ended the tree */
     int warmup;         /* 1 while in warm-up: do not save */
     const double *theta; /* [dim] */
 } pmhmc_draw;
@@ -77,6 +109,32 @@ pmhmc_status pmhmc_sampler_step(pmhmc_sampler *sampler, pmhmc_draw *draw);
 
 /* Transitions done so far (warm-up included). */
 size_t pmhmc_sampler_iteration(const pmhmc_sampler *sampler);
+
+/* The step size the next transition will use: the adapted one after
+ * warm-up. */
+double pmhmc_sampler_step_size(const pmhmc_sampler *sampler);
+
+/* The diagonal of M^-1 now (adapted during warm-up when adapt.metric). */
+void pmhmc_sampler_inv_metric(const pmhmc_sampler *sampler, double *out /* [dim] */);
+
+/* ---- saving and restoring a chain's state (checkpoints) ---------------------
+ * A chain's whole state (theta, u, the iteration, which keys every random draw
+ * that follows, and whatever else the algorithm carries) as a byte string:
+ * a sampler created from the same model, data and config that loads it then
+ * steps exactly as the saved one would have, bit for bit. The string names
+ * each part and its size; loading one from another model or config fails
+ * with PMHMC_ERR_CONFIG and a message naming the part, a damaged one with
+ * PMHMC_ERR_PARSE, and leaves the sampler unchanged. Part contents are in
+ * the host's own representation: read them back on the same kind of machine
+ * (pmhmc's checkpoint files check that). */
+
+/* Bytes pmhmc_sampler_save_state writes; fixed for a given sampler. */
+size_t pmhmc_sampler_state_size(pmhmc_sampler *sampler);
+/* Writes the state into buf (at least pmhmc_sampler_state_size bytes). */
+pmhmc_status pmhmc_sampler_save_state(pmhmc_sampler *sampler, void *buf, size_t bytes, pmhmc_error *err);
+/* Restores a state pmhmc_sampler_save_state wrote (bytes: its exact size). */
+pmhmc_status pmhmc_sampler_load_state(pmhmc_sampler *sampler, const void *buf, size_t bytes, pmhmc_error *err);
+/* ---- end of saving and restoring -------------------------------------------- */
 
 #ifdef __cplusplus
 }
