@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "cuda_backend.cuh"
+#include "gaussian_estimator.cuh"
 #include "glmm_estimator.cuh"
 #include "vector_ops.cuh"
 
@@ -45,6 +46,8 @@ static const pmhmc_cuda_estimator ESTIMATORS[] = {
      pmhmc_cuda_glmm_preload},
     {&pmhmc_normal_re_ops, pmhmc_cuda_normal_re_setup, pmhmc_cuda_normal_re_launch, pmhmc_cuda_normal_re_derive,
      pmhmc_cuda_normal_re_preload},
+    {&pmhmc_gaussian_ops, pmhmc_cuda_gaussian_setup, pmhmc_cuda_gaussian_launch, pmhmc_cuda_gaussian_derive,
+     pmhmc_cuda_gaussian_preload},
 };
 
 static const pmhmc_cuda_estimator *find_estimator(const pmhmc_model *model)

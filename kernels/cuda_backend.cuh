@@ -32,7 +32,7 @@
  *                  intrinsics, but every sum across threads, blocks and groups
  *                  (log phat, theta gradients, dot products) is double.
  *   estimators     chosen by model: model->ops compared against the table in
- *                  cuda_backend.cu (glmm, normal_re); another model fails
+ *                  cuda_backend.cu (glmm, normal_re, gaussian); another model fails
  *                  workspace creation with PMHMC_ERR_UNSUPPORTED.
  *   one estimate   = (theta copy only when dim > 64) + ONE kernel (a block per
  *                  group plus the in-kernel fixed-order reduction across
@@ -73,8 +73,9 @@
  *               for upload/download, in chunks)
  *   theta_dev   [dim] double and a pinned twin, only when dim > 64
  *   plus whatever the estimator's setup allocates (normal_re: group
- *   statistics [G, 4]; glmm: a global stash [G, N] when 2 N sizeof(T) is too
- *   large for shared memory). */
+ *   statistics [G, 4]; gaussian: mean and precision [dim + dim^2]; glmm:
+ *   a global stash [G, N] when 2 N sizeof(T) is too large for shared
+ *   memory). */
 #ifndef PMHMC_KERNELS_CUDA_BACKEND_CUH
 #define PMHMC_KERNELS_CUDA_BACKEND_CUH
 

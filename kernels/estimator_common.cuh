@@ -1,12 +1,12 @@
 /* What the CUDA backend hands a model's estimator family (glmm_estimator.cu,
- * normal_re_estimator.cu), and what each family provides.
+ * normal_re_estimator.cu, gaussian_estimator.cu), and what each family provides.
  *
  * Tensor shapes (T = storage type: float or double, per backend precision)
  *   group_start  [G + 1]  size_t   rows of group g: [group_start[g], group_start[g+1])
  *   y            [R]      T        responses
  *   z            [R, p]   T        covariates, row-major
  *   zb           [R]      T        scratch: z_j'beta, rewritten by every call
- *   u, p, grad_u [G, N]   T        workspace vectors (p_u = 1 for both models)
+ *   u, p, grad_u [G, N]   T        workspace vectors (p_u = 1 for every model)
  *   partials     [G, D]   double   per-group log phat_i (column 0) and, when
  *                                  the theta gradient is wanted, its dim
  *                                  components (columns 1..dim); D = dim + 1 or 1
