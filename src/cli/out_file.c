@@ -173,3 +173,47 @@ void cli_out_abort(cli_out *out)
         unlink(out->tmp);
     release(out);
 }
+
+pmhmc_status cli_out_resume(cli_out *out, const char *path, const char *tmp, long long length, pmhmc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->slot = -1;
+    out->path = strdup(path);
+    out->tmp = strdup(tmp);
+    if (!out->path || !out->tmp) {
+        release(out);
+        return PMHMC_ERR_NOMEM;
+    }
+    out->slot = register_pending(out->tmp);
+    int fd = open(tmp, O_WRONLY);
+    struct stat sb;
+    pmhmc_status st = PMHMC_OK;
+    if (fd < 0)
+        st = pmhmc_fail(err, PMHMC_ERR_IO, "%s: cannot open the draws so far, '%s': %s", path, tmp, strerror(errno));
+    else if (fstat(fd, &sb) != 0 || (long long)sb.st_size < length)
+        st = pmhmc_fail(err, PMHMC_ERR_IO, "%s: the draws so far, '%s', have %lld bytes; the checkpoint needs %lld",
+                        path, tmp, (long long)sb.st_size, length);
+    else if (ftruncate(fd, (off_t)length) != 0 || lseek(fd, 0, SEEK_END) < 0)
+        st = pmhmc_fail(err, PMHMC_ERR_IO, "%s: cannot truncate '%s': %s", path, tmp, strerror(errno));
+    else if (!(out->f = fdopen(fd, "w")))
+        st = PMHMC_ERR_NOMEM;
+    if (st != PMHMC_OK) {
+        if (fd >= 0)
+            close(fd);
+        release(out); /* never removes the file: the checkpoint still refers to it */
+    }
+    return st;
+}
+
+int cli_out_keep(cli_out *out)
+{
+    int rc = 0;
+    if (out->f) {
+        rc = ferror(out->f) ? -1 : 0;
+        if (fclose(out->f) != 0)
+            rc = -1;
+        out->f = NULL;
+    }
+    release(out);
+    return rc;
+}

@@ -32,6 +32,17 @@ pmhmc_status cli_out_commit(cli_out *out, pmhmc_error *err);
  * and after cli_out_close. */
 void cli_out_abort(cli_out *out);
 
+/* For a resumed run (pmhmc sample --resume): takes over the temporary file
+ * `tmp` an interrupted run left for `path`, keeps its first `length` bytes
+ * (what the checkpoint vouches for) and opens it for appending. Fails when
+ * the file is missing or shorter than length. */
+pmhmc_status cli_out_resume(cli_out *out, const char *path, const char *tmp, long long length, pmhmc_error *err);
+
+/* Flushes, closes and releases, keeping the temporary file where it is (an
+ * interrupted run whose checkpoint refers to it); returns -1 on a write
+ * error. */
+int cli_out_keep(cli_out *out);
+
 /* mkdir -p. */
 pmhmc_status cli_make_dirs(const char *dir, pmhmc_error *err);
 
