@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: simulate the source report's GLMM data (T = 500, n = 6, p = 8),
 # sample it with PM-HMC (configs/glmm_quick.ini), and print the posterior
-# means beside the true values.
+# means beside the true values. The sample command also writes the HTML
+# report (output.report, on by default) beside the draws:
+# out/paper/draws_quick.html.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/deps.sh"
