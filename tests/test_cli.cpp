@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli_support.h"
+#include "xml_check.h"
 #include "pmhmc/pmhmc.h"
 
 namespace fs = std::filesystem;
@@ -218,7 +219,7 @@ TEST_F(Cli, PrintConfigShowsEveryKeyAndRunsNothing)
         keys += contains(l, " = ") && l[0] != '#';
     size_t documented = 0; // the keys `sample --help` lists
     for (const auto &l : lines_of(run({"sample", "--help"}).out))
-        for (const char *sec : {"  model.", "  sampler.", "  output."})
+        for (const char *sec : {"  model.", "  sampler.", "  nuts.", "  adapt.", "  output."})
             documented += l.rfind(sec, 0) == 0;
     EXPECT_EQ(keys, documented);
     EXPECT_GT(keys, 15u);
@@ -433,7 +434,7 @@ TEST_F(Cli, SampleWritesCmdStanCsv)
     write_text(dir_ / "run.ini",
                "# a tiny normal_re run\n"
                "[model]\nname = normal_re\ndata = sim/data.csv\nN = 16\n"
-               "[sampler]\nwarmup = 20\niterations = 30\nstep_size = 0.1\nsteps = 10\nmass = 1\nseed = 7\n"
+               "[sampler]\nalgorithm = pmhmc\nwarmup = 20\niterations = 30\nstep_size = 0.1\nsteps = 10\nmass = 1\nseed = 7\n"
                "chains = 1\n"
                "[output]\nfile = out/draws.csv\n");
     Result r = run({"sample", "run.ini", "output.refresh=0", "sampler.backend=cpu"});
@@ -442,7 +443,8 @@ TEST_F(Cli, SampleWritesCmdStanCsv)
     EXPECT_TRUE(contains(r.out, "acceptance rate")) << r.out;
     for (const char *name : {"mu", "log_tau", "tau"})
         EXPECT_TRUE(contains(r.out, name)) << r.out;
-    EXPECT_EQ(files(), (std::vector<std::string>{"out/draws.csv", "run.ini", "sim/data.csv", "sim/truth.csv"}));
+    EXPECT_EQ(files(), (std::vector<std::string>{"out/draws.csv", "out/draws.html", "run.ini", "sim/data.csv",
+                                                 "sim/truth.csv"}));
 
     auto lines = lines_of(read_text(dir_ / "out/draws.csv"));
     size_t i = 0;
@@ -491,7 +493,7 @@ TEST_F(Cli, BackendAutoFallsBackToCpuWithNoticeAndCudaFailsCleanly)
     ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "10", "--n", "3", "--out", "sim"}).rc, 0);
     write_text(dir_ / "run.ini",
                "[model]\nname = normal_re\ndata = sim/data.csv\nN = 8\n"
-               "[sampler]\nwarmup = 5\niterations = 5\nstep_size = 0.1\nsteps = 5\nmass = 1\nchains = 1\n"
+               "[sampler]\nalgorithm = pmhmc\nwarmup = 5\niterations = 5\nstep_size = 0.1\nsteps = 5\nmass = 1\nchains = 1\n"
                "[output]\nfile = draws.csv\nrefresh = 0\n");
 
     Result automatic = run({"sample", "run.ini"}); // backend defaults to auto
@@ -515,7 +517,7 @@ TEST_F(Cli, SampleTruthPrintsTrueValuesBesideTheMeans)
     ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "15", "--n", "3", "--mu", "0.75", "--out", "sim"}).rc, 0);
     write_text(dir_ / "run.ini",
                "[model]\nname = normal_re\ndata = sim/data.csv\nN = 16\n"
-               "[sampler]\nwarmup = 10\niterations = 20\nstep_size = 0.1\nsteps = 10\nmass = 1\n"
+               "[sampler]\nalgorithm = pmhmc\nwarmup = 10\niterations = 20\nstep_size = 0.1\nsteps = 10\nmass = 1\n"
                "[output]\nfile = draws.csv\nrefresh = 0\n");
     Result r = run({"sample", "run.ini", "--truth", "sim/truth.csv"});
     ASSERT_EQ(r.rc, 0) << r.err;
@@ -545,7 +547,7 @@ TEST_F(Cli, SampleSameSeedGivesIdenticalDrawsWhateverTheThreadCount)
     ASSERT_EQ(run({"simulate", "--T", "40", "--n", "3", "--p", "2", "--out", "sim"}).rc, 0);
     write_text(dir_ / "run.ini",
                "[model]\ndata = sim/data.csv\nN = 16\n"
-               "[sampler]\nwarmup = 10\niterations = 20\nsteps = 5\nseed = 11\nchains = 1\n"
+               "[sampler]\nalgorithm = pmhmc\nwarmup = 10\niterations = 20\nsteps = 5\nseed = 11\nchains = 1\n"
                "[output]\nfile = draws.csv\nrefresh = 0\n");
     auto draws = [&](const std::string &env, const std::vector<std::string> &extra = {}) {
         std::vector<std::string> args = {"sample", "run.ini"};
@@ -587,7 +589,7 @@ protected:
         ASSERT_EQ(run({"simulate", "--T", "40", "--n", "3", "--p", "2", "--out", "sim"}).rc, 0);
         write_text(dir_ / "run.ini",
                    "[model]\ndata = sim/data.csv\nN = 16\n"
-                   "[sampler]\nwarmup = 10\niterations = 20\nsteps = 5\nseed = 11\nbackend = cpu\n"
+                   "[sampler]\nalgorithm = pmhmc\nwarmup = 10\niterations = 20\nsteps = 5\nseed = 11\nbackend = cpu\n"
                    "[output]\nfile = out/draws.csv\nrefresh = 0\n");
     }
 
@@ -615,8 +617,8 @@ TEST_F(CliChains, OneFilePerChainWithDistinctDrawsAndPooledSummary)
 {
     Result r;
     auto files = chains(3, "OMP_NUM_THREADS=1", {"output.refresh=10"}, &r);
-    EXPECT_EQ(this->files(), (std::vector<std::string>{"out/draws_1.csv", "out/draws_2.csv", "out/draws_3.csv",
-                                                       "run.ini", "sim/data.csv", "sim/truth.csv"}));
+    EXPECT_EQ(this->files(), (std::vector<std::string>{"out/draws.html", "out/draws_1.csv", "out/draws_2.csv",
+                                                       "out/draws_3.csv", "run.ini", "sim/data.csv", "sim/truth.csv"}));
     std::vector<std::string> inits;
     for (size_t k = 0; k < files.size(); ++k) {
         const auto &lines = files[k];
@@ -810,8 +812,55 @@ TEST_F(CliChains, OutputNamesFollowCmdStan)
     ASSERT_EQ(r.rc, 0) << r.err;
     r = run({"sample", "run.ini", "sampler.chains=1", "output.file=one.csv"});
     ASSERT_EQ(r.rc, 0) << r.err;
-    EXPECT_EQ(files(), (std::vector<std::string>{"a.b/noext_1", "a.b/noext_2", "one.csv", "run.ini", "sim/data.csv",
-                                                 "sim/truth.csv", "x/d.v2_1.csv", "x/d.v2_2.csv"}));
+    // The report takes output.file's stem, without the chain suffix.
+    EXPECT_EQ(files(), (std::vector<std::string>{"a.b/noext.html", "a.b/noext_1", "a.b/noext_2", "one.csv", "one.html",
+                                                 "run.ini", "sim/data.csv", "sim/truth.csv", "x/d.v2.html",
+                                                 "x/d.v2_1.csv", "x/d.v2_2.csv"}));
+}
+
+// output.report (default true): the page of `pmhmc report` beside the draws.
+TEST_F(CliChains, SampleWritesTheReportBesideTheDraws)
+{
+    Result r;
+    chains(2, "OMP_NUM_THREADS=1", {"--truth", "sim/truth.csv"}, &r);
+    ASSERT_TRUE(fs::exists(dir_ / "out/draws.html")) << r.out;
+    EXPECT_TRUE(contains(r.out, "report: written to out/draws.html\n")) << r.out;
+    std::string html = read_text(dir_ / "out/draws.html");
+    EXPECT_EQ(pmhmc_xml_check::xml_problem(html), "");
+    EXPECT_TRUE(contains(html, "<title>logit_w1</title>"));
+    EXPECT_TRUE(contains(html, "class=\"truth\"")); // --truth reaches the page
+    EXPECT_TRUE(contains(html, "sim/truth.csv"));
+    // The same page `pmhmc report` writes from the same files.
+    Result rep = run({"report", "out/draws_1.csv", "out/draws_2.csv", "--truth", "sim/truth.csv", "-o", "again.html"});
+    ASSERT_EQ(rep.rc, 0) << rep.err;
+    EXPECT_EQ(read_text(dir_ / "again.html"), html);
+    fs::remove(dir_ / "again.html");
+
+    // output.report = false: no page, no line about it, the same draws.
+    auto before = chains(2, "OMP_NUM_THREADS=1");
+    fs::remove(dir_ / "out/draws.html");
+    auto after = chains(2, "OMP_NUM_THREADS=1", {"output.report=false"}, &r);
+    EXPECT_FALSE(fs::exists(dir_ / "out/draws.html"));
+    EXPECT_FALSE(contains(r.out, "report:")) << r.out;
+    for (auto &lines : after)
+        std::replace(lines.begin(), lines.end(), std::string("#   report = false"),
+                     std::string("#   report = true (Default)"));
+    EXPECT_EQ(after, before);
+    EXPECT_TRUE(contains(run({"sample", "--help"}).out, "output.report (true)"));
+    expect_one_line_error(run({"sample", "run.ini", "output.report=yes"}), 1);
+
+    // A page that would replace the draws, or a directory in its way, is
+    // refused before anything runs.
+    Result clash = run({"sample", "run.ini", "sampler.chains=1", "output.file=out/d.html"});
+    expect_one_line_error(clash, 1);
+    EXPECT_TRUE(contains(clash.err, "output.report")) << clash.err;
+    EXPECT_FALSE(fs::exists(dir_ / "out/d.html"));
+    EXPECT_EQ(run({"sample", "run.ini", "sampler.chains=1", "output.file=out/d.html", "output.report=false"}).rc, 0);
+    fs::create_directories(dir_ / "blocked/d.html");
+    Result dir = run({"sample", "run.ini", "sampler.chains=2", "output.file=blocked/d.csv"});
+    expect_one_line_error(dir, 1);
+    EXPECT_TRUE(contains(dir.err, "blocked/d.html")) << dir.err;
+    EXPECT_FALSE(fs::exists(dir_ / "blocked/d_1.csv"));
 }
 
 }  // namespace

@@ -432,6 +432,21 @@ private:
     int saved_;
 };
 
+// PM-NUTS with Stan's adaptation from unit mass and step size 1: no tuning.
+inline pmhmc_sampler_config nuts_test_config(size_t warmup, size_t iterations, uint64_t seed)
+{
+    pmhmc_sampler_config cfg;
+    pmhmc_sampler_config_default(&cfg);
+    cfg.algorithm = PMHMC_ALGORITHM_PMNUTS;
+    cfg.adapt.engaged = 1;
+    cfg.warmup = warmup;
+    cfg.iterations = iterations;
+    cfg.step_size = 1.0;
+    cfg.mass = 1.0;
+    cfg.seed = seed;
+    return cfg;
+}
+
 // ---- GPU cases ---------------------------------------------------------------------
 
 // PMHMC_REQUIRE_GPU=1 (set by bench/gpu-check.sh) turns a GPU test's skip

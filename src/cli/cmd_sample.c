@@ -7,6 +7,7 @@
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -17,8 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/checkpoint_run.h"
 #include "cli/cli.h"
 #include "cli/out_file.h"
+#include "cli/report_write.h"
 #include "cli/summary.h"
 #include "io/config.h"
 #include "io/draws_csv.h"
@@ -28,7 +31,7 @@
 
 static const char HELP[] =
     "usage: pmhmc sample CONFIG.ini [section.key=value ...] [--truth TRUTH.csv] [--print-config]\n"
-    "                    [--quiet]\n"
+    "                    [--quiet] [--resume CHECKPOINT]\n"
     "\n"
     "Runs sampler.chains chains (4 by default) in parallel, one thread each, with\n"
     "the settings in CONFIG.ini, and writes each chain's saved draws in CmdStan's\n"
@@ -47,6 +50,9 @@ static const char HELP[] =
     "ESS_tail, R_hat over all chains), with a warning when an R_hat exceeds 1.01;\n"
     "when keeping the draws in memory for that would take more than 1 GiB, the\n"
     "mean and sd only (run pmhmc summary on the files for the rest).\n"
+    "With output.report = true (the default) it then writes the HTML page of\n"
+    "pmhmc report beside the draws (output.file out.csv: out.html; with --truth, the\n"
+    "true values are on it) and prints its path; output.report = false skips it.\n"
     "\n"
     "CONFIG.ini holds [section] headers and 'key = value' lines; '#' or ';' at the\n"
     "start of a line or after a blank starts a comment. section.key=value arguments\n"
@@ -60,12 +66,30 @@ static const char HELP[] =
     "                   overrides applied; every key, defaults marked '(Default)')\n"
     "                   as an INI file on stdout and exit without sampling.\n"
     "--quiet            no progress output.\n"
+    "--resume FILE      continue the run a checkpoint FILE (output.checkpoint)\n"
+    "                   saved; CONFIG.ini and the overrides must give the same\n"
+    "                   settings (the [output] keys other than output.file may\n"
+    "                   differ) and the same data. The draws files come out\n"
+    "                   byte-identical to an uninterrupted run's, apart from the\n"
+    "                   elapsed times; the '#' header is the first run's.\n"
+    "\n"
+    "Checkpoints: with output.checkpoint = FILE, every output.checkpoint_every\n"
+    "transitions of each chain, FILE is rewritten atomically with every chain's\n"
+    "state (format version, checksum; refused on resume when damaged or from\n"
+    "another config). SIGINT, SIGTERM or SIGHUP make each chain finish its\n"
+    "transition; then FILE is written, the draws so far are kept in their\n"
+    "temporary files (out_k.csv.tmp.PID, recorded in FILE) and pmhmc exits with\n"
+    "128 + the signal (130, 143, 129). Without output.checkpoint a signal stops\n"
+    "the run the same way and leaves no files. A second signal ends it at once.\n"
+    "A completed run removes its checkpoint.\n"
     "\n"
     "Progress goes to stderr. On a terminal it is one line for all chains, rewritten\n"
     "in place: transitions done of all, warm-up or sampling, transitions per second,\n"
     "the time left, the acceptance rate so far and the number of divergent\n"
-    "transitions (proposals whose energy was not finite: rejections that signal a\n"
-    "step size too large for where the chain is). Otherwise every output.refresh\n"
+    "transitions (PM-HMC: proposals whose energy was not finite; PM-NUTS: a step\n"
+    "whose energy rose by more than nuts.max_delta_h; both signal a step size too\n"
+    "large for where the chain is), and for PM-NUTS the transitions whose tree\n"
+    "reached nuts.max_depth (trajectories cut short). Otherwise every output.refresh\n"
     "transitions each chain prints a line 'Chain [k] Iteration: i / n [ p%]\n"
     "(Warmup|Sampling)' followed by the same figures for that chain.\n"
     "output.refresh = 0 silences progress as --quiet does.\n"
@@ -75,7 +99,9 @@ static const char HELP[] =
 static const char EXIT_CODES[] =
     "\n"
     "exit codes: 0 success; 1 bad command line, config or input file (nothing was\n"
-    "run); 2 a failure while sampling or writing the draws.\n";
+    "run); 2 a failure while sampling or writing the draws or the report (when\n"
+    "only the report failed, the draws files are complete and stay); 130, 143,\n"
+    "129 stopped by SIGINT, SIGTERM, SIGHUP.\n";
 
 static void print_help(void)
 {
@@ -111,11 +137,12 @@ typedef struct chain_state {
     double times[2];  /* warm-up and sampling seconds */
     int rc;           /* CLI_EXIT_OK, or the failure's exit code */
     int cancelled;    /* stopped because another chain failed */
+    int stopped;      /* stopped by SIGINT/SIGTERM/SIGHUP (cli/checkpoint_run.h) */
     char message[1024];
     pthread_t thread;
     int started;
     /* Progress, written by the chain's thread, read by the live line. */
-    atomic_size_t done, accepted, divergent;
+    atomic_size_t done, accepted, divergent, max_depth; /* max_depth: PM-NUTS transitions that hit nuts.max_depth */
     atomic_int finished;
     double start_time;
 } chain_state;
@@ -134,6 +161,8 @@ struct run_state {
     atomic_int failed; /* set by the first chain that fails; the others stop */
     cli_summary summary; /* pooled */
     const char *truth_path; /* --truth, or NULL */
+    const char *resume_path; /* --resume, or NULL */
+    ckpt_run *ckpt;
     int print_config;       /* --print-config */
     int quiet;              /* --quiet, or output.refresh = 0 */
     int live;               /* stderr is a terminal: one line rewritten in place */
@@ -158,6 +187,7 @@ static void free_run(run_state *r)
         free(c->values);
     }
     free(r->chains);
+    ckpt_run_free(r->ckpt);
     if (r->lock_ready)
         pthread_mutex_destroy(&r->print_lock);
     cli_summary_free(&r->summary);
@@ -185,6 +215,12 @@ static int load_config(run_state *r, int argc, char **argv)
             if (i + 1 == argc)
                 return cli_fail(CLI_EXIT_USAGE, "sample: --truth needs a file name");
             r->truth_path = argv[++i];
+            continue;
+        }
+        if (strcmp(argv[i], "--resume") == 0) {
+            if (i + 1 == argc)
+                return cli_fail(CLI_EXIT_USAGE, "sample: --resume needs a checkpoint file");
+            r->resume_path = argv[++i];
             continue;
         }
         if (strcmp(argv[i], "--print-config") == 0) {
@@ -339,6 +375,7 @@ static int prepare_chains(run_state *r)
         atomic_init(&c->done, 0);
         atomic_init(&c->accepted, 0);
         atomic_init(&c->divergent, 0);
+        atomic_init(&c->max_depth, 0);
         atomic_init(&c->finished, 0);
         c->path = chain_path(r->cfg.output.file, r->n_chains, k);
         c->theta0 = malloc(dim * sizeof *c->theta0);
@@ -392,13 +429,87 @@ static int open_outputs(run_state *r)
     return CLI_EXIT_OK;
 }
 
+/* --resume: each chain's draws file as the interrupted run left it, cut
+ * back to what the checkpoint vouches for, with its saved draws fed to the
+ * end-of-run table (as read back from the file: %.9g, as pmhmc summary sees
+ * them). */
+static int resume_outputs(run_state *r)
+{
+    size_t n_values = pmhmc_model_dim(r->model) + pmhmc_model_n_generated(r->model);
+    for (size_t k = 0; k < r->n_chains; ++k) {
+        chain_state *c = &r->chains[k];
+        ckpt_counters n = {0, 0, 0, 0};
+        int rc = ckpt_resume_chain(r->ckpt, k, &c->out, c->path, n_values, &c->summary, r->draws, r->n_chains,
+                                   (size_t)r->cfg.sampler.iterations, &n);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+        atomic_store(&c->accepted, (size_t)n.accepted);
+        atomic_store(&c->divergent, (size_t)n.divergent);
+        atomic_store(&c->max_depth, (size_t)n.max_depth);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* The draws files stay where they are: a checkpoint refers to them. */
+static void keep_outputs(run_state *r)
+{
+    for (size_t k = 0; r->chains && k < r->n_chains; ++k)
+        cli_out_keep(&r->chains[k].out);
+}
+
+/* After a signal: when it stopped any chain, the checkpoint (when
+ * output.checkpoint is set) and exit 128 + the signal; without a
+ * checkpoint no draws are kept. A signal that came after every chain had
+ * finished stops nothing: the run completes as usual. */
+static int finish_interrupted(run_state *r)
+{
+    int sig = ckpt_stop_signal(), stopped = 0;
+    for (size_t k = 0; k < r->n_chains; ++k)
+        stopped |= r->chains[k].stopped;
+    if (!stopped)
+        return CLI_EXIT_OK;
+    const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
+    if (!ckpt_enabled(r->ckpt)) {
+        cli_fail(128 + sig, "interrupted by %s; no draws were written (set output.checkpoint to be able to resume)",
+                 name);
+        return 128 + sig;
+    }
+    int rc = ckpt_write_final(r->ckpt);
+    keep_outputs(r); /* even when that failed: the previous checkpoint still matches them */
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    cli_fail(128 + sig, "interrupted by %s; checkpoint written to %s; continue with: pmhmc sample %s --resume %s", name,
+             ckpt_path(r->ckpt), r->cfg.path, ckpt_path(r->ckpt));
+    return 128 + sig;
+}
+
 /* Runs on the chain's thread. */
+static pmhmc_algorithm algorithm_of(const pmhmc_config *cfg)
+{
+    return strcmp(cfg->sampler.algorithm, "pmnuts") == 0 ? PMHMC_ALGORITHM_PMNUTS : PMHMC_ALGORITHM_PMHMC;
+}
+
+static int adaptation_engaged(const pmhmc_config *cfg)
+{
+    return strcmp(cfg->adapt.engaged, "true") == 0 ||
+           (strcmp(cfg->adapt.engaged, "auto") == 0 && algorithm_of(cfg) == PMHMC_ALGORITHM_PMNUTS);
+}
+
 static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
 {
     const pmhmc_config *cfg = &c->run->cfg;
     pmhmc_sampler_config sc;
     pmhmc_sampler_config_default(&sc);
-    sc.algorithm = PMHMC_ALGORITHM_PMHMC; /* the only sampler.algorithm so far */
+    sc.algorithm = algorithm_of(cfg);
+    sc.max_depth = (size_t)cfg->nuts.max_depth;
+    sc.max_delta_h = cfg->nuts.max_delta_h;
+    sc.uturn = strcmp(cfg->nuts.uturn, "theta") == 0 ? PMHMC_UTURN_THETA : PMHMC_UTURN_EXTENDED;
+    sc.adapt = (pmhmc_adapt_config){
+        .engaged = adaptation_engaged(cfg), .metric = cfg->adapt.metric, .delta = cfg->adapt.delta,
+        .gamma = cfg->adapt.gamma, .kappa = cfg->adapt.kappa, .t0 = cfg->adapt.t0,
+        .init_buffer = (size_t)cfg->adapt.init_buffer, .term_buffer = (size_t)cfg->adapt.term_buffer,
+        .window = (size_t)cfg->adapt.window,
+    };
     sc.warmup = (size_t)cfg->sampler.warmup;
     sc.iterations = (size_t)cfg->sampler.iterations;
     sc.step_size = cfg->sampler.step_size;
@@ -437,7 +548,7 @@ static void write_header(const chain_state *c)
     for (size_t i = 0; i < pmhmc_model_dim(r->model); ++i)
         fprintf(f, "%s%s=%.17g", i ? ", " : "", pmhmc_model_param_name(r->model, i), c->theta0[i]);
     fputc('\n', f);
-    pmhmc_draws_columns(f, r->model);
+    pmhmc_draws_columns(f, r->model, algorithm_of(&r->cfg));
 }
 
 static int prepare_summary(run_state *r)
@@ -475,16 +586,24 @@ static void fmt_duration(char *buf, size_t len, double seconds)
         snprintf(buf, len, "%lluh%02llum", s / 3600, (s % 3600) / 60);
 }
 
-/* The figures both progress forms end with: rate, time left, acceptance
- * and divergent transitions so far. */
+/* The figures both progress forms end with: rate, time left, acceptance,
+ * divergent transitions so far and, for PM-NUTS (max_depth != SIZE_MAX),
+ * transitions that reached the maximum tree depth. */
 static void fmt_figures(char *buf, size_t len, size_t done, size_t total, size_t accepted, size_t divergent,
-                        double elapsed)
+                        size_t max_depth, double elapsed)
 {
     double rate = elapsed > 0.0 ? (double)done / elapsed : NAN;
     char eta[32];
     fmt_duration(eta, sizeof eta, done == total ? 0.0 : (double)(total - done) / rate);
-    snprintf(buf, len, "%.3g/s  ETA %s  accept %.2f  divergent %zu", isfinite(rate) ? rate : 0.0, eta,
-             done ? (double)accepted / (double)done : 0.0, divergent);
+    int n = snprintf(buf, len, "%.3g/s  ETA %s  accept %.2f  divergent %zu", isfinite(rate) ? rate : 0.0, eta,
+                     done ? (double)accepted / (double)done : 0.0, divergent);
+    if (max_depth != SIZE_MAX && n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, "  max depth %zu", max_depth);
+}
+
+static size_t max_depth_figure(const run_state *r, size_t hits)
+{
+    return strcmp(r->cfg.sampler.algorithm, "pmnuts") == 0 ? hits : SIZE_MAX;
 }
 
 /* Not a terminal: every output.refresh transitions (and the first and the
@@ -501,7 +620,7 @@ static void progress(chain_state *c, size_t done, size_t total, int warmup)
     if (r->n_chains > 1)
         snprintf(prefix, sizeof prefix, "Chain [%u] ", c->index + 1);
     fmt_figures(figures, sizeof figures, done, total, atomic_load(&c->accepted), atomic_load(&c->divergent),
-                now_seconds() - c->start_time);
+                max_depth_figure(r, atomic_load(&c->max_depth)), now_seconds() - c->start_time);
     pthread_mutex_lock(&r->print_lock);
     fprintf(stderr, "%sIteration: %*zu / %zu [%3d%%]  (%s)  %s\n", prefix, (int)snprintf(NULL, 0, "%zu", total), done,
             total, (int)(100.0 * (double)done / (double)total), warmup ? "Warmup" : "Sampling", figures);
@@ -513,13 +632,14 @@ static void progress(chain_state *c, size_t done, size_t total, int warmup)
 static void draw_live_line(const run_state *r, int last)
 {
     size_t warmup = (size_t)r->cfg.sampler.warmup, per = warmup + (size_t)r->cfg.sampler.iterations;
-    size_t done = 0, accepted = 0, divergent = 0, in_warmup = 0;
+    size_t done = 0, accepted = 0, divergent = 0, max_depth = 0, in_warmup = 0;
     for (size_t k = 0; k < r->n_chains; ++k) {
         const chain_state *c = &r->chains[k];
         size_t d = atomic_load(&c->done);
         done += d;
         accepted += atomic_load(&c->accepted);
         divergent += atomic_load(&c->divergent);
+        max_depth += atomic_load(&c->max_depth);
         in_warmup += d < warmup;
     }
     size_t total = per * r->n_chains;
@@ -531,7 +651,8 @@ static void draw_live_line(const run_state *r, int last)
     else
         snprintf(phase, sizeof phase, "%zu chains: %zu Warmup, %zu Sampling", r->n_chains, in_warmup,
                  r->n_chains - in_warmup);
-    fmt_figures(figures, sizeof figures, done, total, accepted, divergent, now_seconds() - r->start_time);
+    fmt_figures(figures, sizeof figures, done, total, accepted, divergent, max_depth_figure(r, max_depth),
+                now_seconds() - r->start_time);
     /* \033[K clears what a longer previous line left. */
     fprintf(stderr, "\rIteration: %*zu / %zu [%3d%%]  (%s)  %s\033[K%s", (int)snprintf(NULL, 0, "%zu", total), done,
             total, (int)(100.0 * (double)done / (double)total), phase, figures, last ? "\n" : "");
@@ -549,6 +670,20 @@ static void chain_fail(chain_state *c, int code, const char *fmt, ...)
     va_end(ap);
     c->rc = code;
     atomic_store(&c->run->failed, 1);
+}
+
+/* After `done` transitions (and when leaving the loop): the checkpoint's
+ * snapshot when one is due (cli/checkpoint_run.h). */
+static int chain_point(chain_state *c, size_t done, int leaving)
+{
+    ckpt_counters n = {c->summary.n_accepted, atomic_load(&c->accepted), atomic_load(&c->divergent),
+                       atomic_load(&c->max_depth)};
+    char msg[768];
+    if (ckpt_chain_point(c->run->ckpt, c->index, c->sampler, c->out.f, c->out.tmp, &n, done, leaving, msg,
+                         sizeof msg) == 0)
+        return 0;
+    chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: %s", c->index + 1, msg);
+    return -1;
 }
 
 /* A chain's thread: makes its sampler (with its share of the OpenMP
@@ -581,14 +716,28 @@ static void *run_chain_body(chain_state *c)
             chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: %s", c->index + 1, why);
         return NULL;
     }
-    write_header(c);
+    if (r->resume_path)
+        st = ckpt_load_chain(r->ckpt, c->index, c->sampler, &err);
+    else
+        write_header(c);
+    if (st != PMHMC_OK) {
+        chain_fail(c, CLI_EXIT_USAGE, "chain %u: %s", c->index + 1, err.message);
+        return NULL;
+    }
     size_t dim = pmhmc_model_dim(r->model);
     size_t warmup = (size_t)r->cfg.sampler.warmup, total = warmup + (size_t)r->cfg.sampler.iterations;
     double start = now_seconds(), sampling_start = start;
     c->start_time = start;
-    for (size_t it = 0; it < total; ++it) {
+    size_t first = pmhmc_sampler_iteration(c->sampler); /* > 0 when resumed */
+    atomic_store(&c->done, first);
+    for (size_t it = first; it < total; ++it) {
         if (atomic_load_explicit(&r->failed, memory_order_relaxed)) {
             c->cancelled = 1;
+            return NULL;
+        }
+        if (ckpt_stop_signal()) {
+            c->stopped = 1;
+            chain_point(c, it, 1);
             return NULL;
         }
         if (it == warmup && it > 0)
@@ -603,7 +752,7 @@ static void *run_chain_body(chain_state *c)
         if (!draw.warmup) {
             memcpy(c->values, draw.theta, dim * sizeof *c->values);
             pmhmc_model_generated(r->model, draw.theta, c->values + dim);
-            if (pmhmc_draws_row(c->out.f, r->model, &draw, c->values + dim) != 0) {
+            if (pmhmc_draws_row(c->out.f, r->model, algorithm_of(&r->cfg), &draw, c->values + dim) != 0) {
                 chain_fail(c, CLI_EXIT_RUNTIME, "%s: write error while saving draw %zu", c->out.tmp, it + 1 - warmup);
                 return NULL;
             }
@@ -614,11 +763,24 @@ static void *run_chain_body(chain_state *c)
                     r->draws[(j * r->n_chains + c->index) * n_iter + (it - warmup)] = c->values[j];
             }
         }
+        if (it + 1 == warmup && adaptation_engaged(&r->cfg)) {
+            pmhmc_sampler_inv_metric(c->sampler, c->values);
+            if (pmhmc_draws_adaptation(c->out.f, pmhmc_sampler_step_size(c->sampler), c->values, dim) != 0) {
+                chain_fail(c, CLI_EXIT_RUNTIME, "%s: write error after warm-up", c->out.tmp);
+                return NULL;
+            }
+        }
         atomic_fetch_add_explicit(&c->accepted, (size_t)(draw.accepted != 0), memory_order_relaxed);
         atomic_fetch_add_explicit(&c->divergent, (size_t)(draw.divergent != 0), memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->max_depth, (size_t)(draw.treedepth == (size_t)r->cfg.nuts.max_depth),
+                                  memory_order_relaxed);
         atomic_store_explicit(&c->done, it + 1, memory_order_relaxed);
         progress(c, it + 1, total, draw.warmup);
+        if (chain_point(c, it + 1, 0) != 0)
+            return NULL;
     }
+    if (chain_point(c, total, 1) != 0) /* a finished chain in a checkpoint: its draws without the footer */
+        return NULL;
     double end = now_seconds();
     if (warmup == total)
         sampling_start = end;
@@ -719,6 +881,16 @@ static void print_results(run_state *r, double wall)
                    chains[k].summary.n_draws ? (double)chains[k].summary.n_accepted / (double)chains[k].summary.n_draws
                                              : NAN,
                    chains[k].summary.n_accepted, chains[k].summary.n_draws);
+    if (strcmp(r->cfg.sampler.algorithm, "pmnuts") == 0) {
+        size_t divergent = 0, max_depth = 0;
+        for (size_t k = 0; k < K; ++k) {
+            divergent += atomic_load(&chains[k].divergent);
+            max_depth += atomic_load(&chains[k].max_depth);
+        }
+        printf("divergent transitions: %zu; at the maximum tree depth (nuts.max_depth = %llu): %zu "
+               "(warm-up included)\n",
+               divergent, (unsigned long long)r->cfg.nuts.max_depth, max_depth);
+    }
     if (K > 1)
         printf("pooled over the %zu chains:\n", K);
     if (!r->draws || cli_summary_print_diagnostics(&r->summary, r->draws, K, (size_t)r->cfg.sampler.iterations,
@@ -734,6 +906,83 @@ static void print_results(run_state *r, double wall)
         printf("elapsed: %.3g s wall clock for %zu chains in parallel (slowest chain: %.3g s warm-up, %.3g s "
                "sampling)\n",
                wall, K, slowest[0], slowest[1]);
+}
+
+/* output.report's page goes beside the draws: output.file with its
+ * extension (of the last path component) replaced by .html, or .html
+ * appended when it has none; chain suffixes are not part of it. */
+static char *report_path(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    const char *base = slash ? slash + 1 : file;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot != base ? (size_t)(dot - file) : strlen(file);
+    char *path = malloc(stem + sizeof ".html");
+    if (path)
+        snprintf(path, stem + sizeof ".html", "%.*s.html", (int)stem, file);
+    return path;
+}
+
+/* Before anything runs, as open_outputs does for the draws: a page that
+ * would replace a chain's draws file (output.file = x.html) or a directory
+ * in its way is a config error, not a failure after hours of sampling. */
+static int check_report_path(const run_state *r)
+{
+    if (!r->cfg.output.report)
+        return CLI_EXIT_OK;
+    char *path = report_path(r->cfg.output.file);
+    if (!path)
+        return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    const char *why = NULL;
+    struct stat sb;
+    for (size_t k = 0; k < r->n_chains && !why; ++k)
+        if (strcmp(path, r->chains[k].path) == 0)
+            why = "is a draws file of this run";
+    if (!why && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        why = "is a directory";
+    int rc = CLI_EXIT_OK;
+    if (why) {
+        pmhmc_error keyed = {{0}};
+        rc = fail_config(pmhmc_config_key_error(&r->cfg, "output.file", &keyed,
+                                                "the report '%s' (output.report = true) %s; use another extension "
+                                                "or output.report = false",
+                                                path, why),
+                         &keyed);
+    }
+    free(path);
+    return rc;
+}
+
+/* output.report: the page of `pmhmc report` over the committed files, read
+ * back by the same code, so the two commands' pages are the same. A failure
+ * here leaves the draws in place (they are complete) but is still exit 2,
+ * so scripts that expect the page notice. */
+static int write_report(const run_state *r)
+{
+    if (!r->cfg.output.report)
+        return CLI_EXIT_OK;
+    if (r->draws_bytes > DRAWS_MEMORY_LIMIT) { /* reading the files back would take as much */
+        printf("report: not written: the draws would take %.3g GB of memory; run pmhmc report on the files\n",
+               r->draws_bytes / 1e9);
+        return CLI_EXIT_OK;
+    }
+    char *path = report_path(r->cfg.output.file);
+    char **paths = malloc(r->n_chains * sizeof *paths);
+    int rc = CLI_EXIT_OK;
+    if (!path || !paths) {
+        rc = cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    } else {
+        for (size_t k = 0; k < r->n_chains; ++k)
+            paths[k] = r->chains[k].path;
+        fflush(stdout); /* the table before any error line */
+        if (cli_report_write("sample: report", r->n_chains, paths, r->truth_path, path) != CLI_EXIT_OK)
+            rc = CLI_EXIT_RUNTIME;
+        else
+            printf("report: written to %s\n", path);
+    }
+    free(paths);
+    free(path);
+    return rc;
 }
 
 int cli_sample(int argc, char **argv)
@@ -759,14 +1008,30 @@ int cli_sample(int argc, char **argv)
     if (rc == CLI_EXIT_OK)
         rc = prepare_chains(&r);
     if (rc == CLI_EXIT_OK)
-        rc = open_outputs(&r);
+        rc = check_report_path(&r);
+    if (rc == CLI_EXIT_OK)
+        rc = ckpt_run_create(&r.cfg, pmhmc_backend_name(r.backend),
+                             r.precision == PMHMC_PRECISION_FLOAT ? "float" : "double", r.n_chains, r.resume_path,
+                             &r.ckpt);
+    if (rc == CLI_EXIT_OK)
+        rc = r.resume_path ? resume_outputs(&r) : open_outputs(&r);
+    if (rc == CLI_EXIT_OK)
+        ckpt_signals_install(ckpt_enabled(r.ckpt));
     double start = r.start_time = now_seconds();
     if (rc == CLI_EXIT_OK)
         rc = run_chains(&r);
+    if (rc == CLI_EXIT_OK && ckpt_stop_signal())
+        rc = finish_interrupted(&r);
     if (rc == CLI_EXIT_OK)
         rc = commit_outputs(&r);
     if (rc == CLI_EXIT_OK)
+        ckpt_run_completed(r.ckpt);
+    if (rc != CLI_EXIT_OK && r.resume_path) /* a failed resume leaves its checkpoint usable */
+        keep_outputs(&r);
+    if (rc == CLI_EXIT_OK)
         print_results(&r, now_seconds() - start);
+    if (rc == CLI_EXIT_OK)
+        rc = write_report(&r);
     free_run(&r); /* removes every temporary file left */
     return rc;
 }

@@ -18,8 +18,17 @@
 
 /* KEY_POSITIVE: a finite number > 0; KEY_POSITIVE_LIST: a comma-separated
  * list of them; KEY_NONNEGATIVE: a finite number >= 0 (sampler.init_jitter,
- * where 0 means "no jitter"). */
-typedef enum key_type { KEY_INT, KEY_POSITIVE, KEY_POSITIVE_LIST, KEY_NONNEGATIVE, KEY_CHOICE, KEY_PATH } key_type;
+ * where 0 means "no jitter"); KEY_BOOL: true or false, CmdStan's spelling, into
+ * an int. */
+typedef enum key_type {
+    KEY_INT,
+    KEY_POSITIVE,
+    KEY_POSITIVE_LIST,
+    KEY_NONNEGATIVE,
+    KEY_CHOICE,
+    KEY_PATH,
+    KEY_BOOL
+} key_type;
 
 typedef struct key_spec {
     const char *section;
@@ -33,7 +42,9 @@ typedef struct key_spec {
 } key_spec;
 
 static const char *const MODEL_NAMES[] = {"glmm", "normal_re", NULL};
-static const char *const ALGORITHMS[] = {"pmhmc", NULL};
+static const char *const ALGORITHMS[] = {"pmnuts", "pmhmc", NULL};
+static const char *const UTURNS[] = {"extended", "theta", NULL};
+static const char *const ENGAGED[] = {"auto", "true", "false", NULL};
 static const char *const BACKENDS[] = {"cpu", "auto", "cuda", NULL};
 static const char *const PRECISIONS[] = {"auto", "double", "float", NULL};
 
@@ -45,6 +56,8 @@ static const char *const PRECISIONS[] = {"auto", "double", "float", NULL};
     {sec, key, KEY_CHOICE, def, 0, 0, choices, offsetof(pmhmc_config, field), doc}
 #define PATH_KEY(sec, key, def, field, doc) \
     {sec, key, KEY_PATH, def, 0, 0, NULL, offsetof(pmhmc_config, field), doc}
+#define BOOL_KEY(sec, key, def, field, doc) \
+    {sec, key, KEY_BOOL, def, 0, 0, NULL, offsetof(pmhmc_config, field), doc}
 
 static const key_spec KEYS[] = {
     CHOICE_KEY("model", "name", "glmm", MODEL_NAMES, model.name, "the model"),
@@ -54,16 +67,16 @@ static const key_spec KEYS[] = {
                  "s, scale of the GLMM's importance proposal X = s u"),
     POSITIVE_KEY("model", "prior_var", KEY_POSITIVE, "100", model.prior_var,
                  "sigma0^2 of the N(0, sigma0^2) prior on every parameter"),
-    CHOICE_KEY("sampler", "algorithm", "pmhmc", ALGORITHMS, sampler.algorithm,
-               "pmhmc: pseudo-marginal HMC with fixed step size and steps"),
+    CHOICE_KEY("sampler", "algorithm", "pmnuts", ALGORITHMS, sampler.algorithm,
+               "pmnuts: pseudo-marginal NUTS with Stan's adaptation (the [nuts] and [adapt] keys); pmhmc: pseudo-marginal HMC with sampler.steps steps of sampler.step_size"),
     INT_KEY("sampler", "iterations", "1000", 1, 1000000000, sampler.iterations,
             "saved draws"),
     INT_KEY("sampler", "warmup", "1000", 0, 1000000000, sampler.warmup,
             "transitions run before the saved ones and not saved"),
     POSITIVE_KEY("sampler", "step_size", KEY_POSITIVE, "0.025", sampler.step_size,
-                 "h, the integrator step size"),
+                 "h, the integrator step size; with adaptation, where the step-size search starts"),
     INT_KEY("sampler", "steps", "20", 1, 1000000, sampler.steps,
-            "L, integrator steps per transition"),
+            "pmhmc: L, integrator steps per transition"),
     POSITIVE_KEY("sampler", "mass", KEY_POSITIVE_LIST, "10", sampler.mass,
                  "mass matrix of theta: one value m (M = m I) or one per parameter (diagonal M)"),
     INT_KEY("sampler", "seed", "1", 0, UINT64_MAX, sampler.seed,
@@ -76,14 +89,41 @@ static const key_spec KEYS[] = {
                "auto: cuda when a GPU is usable, else cpu with a one-line notice; cpu; cuda (error without a usable GPU)"),
     CHOICE_KEY("sampler", "precision", "auto", PRECISIONS, sampler.precision,
                "auto: double on cpu, float on cuda"),
+    INT_KEY("nuts", "max_depth", "10", 1, 30, nuts.max_depth,
+            "at most 2^max_depth integrator steps per transition; reaching it is reported"),
+    POSITIVE_KEY("nuts", "max_delta_h", KEY_POSITIVE, "1000", nuts.max_delta_h,
+                 "a step with H - H0 above this is a divergence and ends the trajectory"),
+    CHOICE_KEY("nuts", "uturn", "extended", UTURNS, nuts.uturn,
+               "what the U-turn criterion looks at: extended (theta and u) or theta (theta only)"),
+    CHOICE_KEY("adapt", "engaged", "auto", ENGAGED, adapt.engaged,
+               "adapt the step size (and metric) during warm-up; auto: true for pmnuts, false for pmhmc"),
+    BOOL_KEY("adapt", "metric", "true", adapt.metric,
+             "also learn the diagonal inverse metric of theta from windows of warm-up (u keeps unit mass)"),
+    POSITIVE_KEY("adapt", "delta", KEY_POSITIVE, "0.8", adapt.delta,
+                 "target average acceptance statistic, below 1"),
+    POSITIVE_KEY("adapt", "gamma", KEY_POSITIVE, "0.05", adapt.gamma, "dual averaging: adaptation regularization scale"),
+    POSITIVE_KEY("adapt", "kappa", KEY_POSITIVE, "0.75", adapt.kappa, "dual averaging: relaxation exponent"),
+    POSITIVE_KEY("adapt", "t0", KEY_NONNEGATIVE, "10", adapt.t0, "dual averaging: adaptation iteration offset"),
+    INT_KEY("adapt", "init_buffer", "75", 0, 1000000000, adapt.init_buffer,
+            "warm-up iterations before the first metric window"),
+    INT_KEY("adapt", "term_buffer", "50", 0, 1000000000, adapt.term_buffer,
+            "warm-up iterations after the last metric window (step size only)"),
+    INT_KEY("adapt", "window", "25", 1, 1000000000, adapt.window,
+            "the first metric window; each next one is twice as long, the last stretched to the terminal buffer"),
     PATH_KEY("output", "file", "output.csv", output.file, "the draws CSV (CmdStan layout)"),
     INT_KEY("output", "refresh", "100", 0, 1000000000, output.refresh,
             "print progress every this many transitions; 0: never"),
+    PATH_KEY("output", "checkpoint", "", output.checkpoint,
+             "checkpoint file, rewritten atomically every output.checkpoint_every transitions and on SIGINT/SIGTERM; resume with pmhmc sample CONFIG --resume FILE; empty: none"),
+    INT_KEY("output", "checkpoint_every", "100", 1, 1000000000, output.checkpoint_every,
+            "transitions of each chain between checkpoints"),
+    BOOL_KEY("output", "report", "true", output.report,
+             "write the HTML page of pmhmc report beside the draws (out.csv: out.html) when sampling succeeds"),
 };
 enum { N_KEYS = sizeof KEYS / sizeof KEYS[0] };
 _Static_assert(N_KEYS <= PMHMC_CONFIG_MAX_KEYS, "raise PMHMC_CONFIG_MAX_KEYS");
 
-static const char *const SECTIONS = "[model], [sampler] or [output]";
+static const char *const SECTIONS = "[model], [sampler], [nuts], [adapt] or [output]";
 
 /* ---- the table's expectations, for messages and --help ------------------ */
 
@@ -115,7 +155,10 @@ static void describe_expected(const key_spec *k, char *buf, size_t len)
         break;
     }
     case KEY_PATH:
-        snprintf(buf, len, "a file path");
+        snprintf(buf, len, k->default_text && !*k->default_text ? "a file path, or nothing for none" : "a file path");
+        break;
+    case KEY_BOOL:
+        snprintf(buf, len, "true or false");
         break;
     }
 }
@@ -407,7 +450,18 @@ static pmhmc_status set_value(pmhmc_config *cfg, int i, const char *text, pmhmc_
                 rc = 0;
             }
         break;
+    case KEY_BOOL:
+        rc = strcmp(text, "true") == 0 || strcmp(text, "false") == 0 ? 0 : -1;
+        if (rc == 0)
+            *(int *)field(cfg, k) = text[0] == 't';
+        break;
     case KEY_PATH: {
+        if (!*text && k->default_text && !*k->default_text) { /* an optional path: "" turns it off */
+            char **dst = field(cfg, k);
+            free(*dst);
+            *dst = NULL;
+            break;
+        }
         if (!*text) {
             rc = -1;
             break;

@@ -21,7 +21,7 @@
 #include "pmhmc/status.h"
 
 /* Room for the per-key bookkeeping; config.c checks its table fits. */
-#define PMHMC_CONFIG_MAX_KEYS 32
+#define PMHMC_CONFIG_MAX_KEYS 64
 
 typedef enum pmhmc_config_origin {
     PMHMC_CONFIG_DEFAULT = 0,
@@ -44,7 +44,7 @@ typedef struct pmhmc_config {
         double prior_var;
     } model;
     struct {
-        const char *algorithm; /* pmhmc */
+        const char *algorithm; /* pmnuts | pmhmc */
         uint64_t iterations;
         uint64_t warmup;
         double step_size;
@@ -57,8 +57,22 @@ typedef struct pmhmc_config {
         const char *precision; /* auto | double | float */
     } sampler;
     struct {
+        uint64_t max_depth;
+        double max_delta_h;
+        const char *uturn; /* extended | theta */
+    } nuts;
+    struct {
+        const char *engaged; /* auto | true | false */
+        int metric;
+        double delta, gamma, kappa, t0;
+        uint64_t init_buffer, term_buffer, window;
+    } adapt;
+    struct {
         char *file;
         uint64_t refresh;
+        char *checkpoint;          /* NULL: no checkpoints */
+        uint64_t checkpoint_every; /* transitions of each chain between them */
+        int report; /* write the HTML report beside the draws */
     } output;
 
     char *path; /* the config file as given on the command line */

@@ -2,7 +2,9 @@
 
 #include <stdarg.h>
 
-static const char *const SAMPLER_COLUMNS = "lp__,accept_stat__,stepsize__,int_time__,energy__";
+/* CmdStan's sampler columns: static HMC's for PM-HMC, NUTS's for PM-NUTS. */
+static const char *const HMC_COLUMNS = "lp__,accept_stat__,stepsize__,int_time__,energy__";
+static const char *const NUTS_COLUMNS = "lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__";
 
 static int status_of(FILE *f) { return ferror(f) ? -1 : 0; }
 
@@ -17,9 +19,9 @@ int pmhmc_draws_comment(FILE *f, const char *fmt, ...)
     return status_of(f);
 }
 
-int pmhmc_draws_columns(FILE *f, const pmhmc_model *model)
+int pmhmc_draws_columns(FILE *f, const pmhmc_model *model, pmhmc_algorithm algorithm)
 {
-    fputs(SAMPLER_COLUMNS, f);
+    fputs(algorithm == PMHMC_ALGORITHM_PMNUTS ? NUTS_COLUMNS : HMC_COLUMNS, f);
     for (size_t i = 0; i < pmhmc_model_dim(model); ++i)
         fprintf(f, ",%s", pmhmc_model_param_name(model, i));
     for (size_t i = 0; i < pmhmc_model_n_generated(model); ++i)
@@ -28,14 +30,31 @@ int pmhmc_draws_columns(FILE *f, const pmhmc_model *model)
     return status_of(f);
 }
 
-int pmhmc_draws_row(FILE *f, const pmhmc_model *model, const pmhmc_draw *draw, const double *generated)
+int pmhmc_draws_row(FILE *f, const pmhmc_model *model, pmhmc_algorithm algorithm, const pmhmc_draw *draw,
+                    const double *generated)
 {
-    fprintf(f, "%.9g,%.9g,%.9g,%.9g,%.9g", draw->lp, draw->accept_stat, draw->stepsize, draw->int_time,
-            draw->energy);
+    if (algorithm == PMHMC_ALGORITHM_PMNUTS)
+        fprintf(f, "%.9g,%.9g,%.9g,%zu,%zu,%d,%.9g", draw->lp, draw->accept_stat, draw->stepsize, draw->treedepth,
+                draw->n_leapfrog, draw->divergent != 0, draw->energy);
+    else
+        fprintf(f, "%.9g,%.9g,%.9g,%.9g,%.9g", draw->lp, draw->accept_stat, draw->stepsize, draw->int_time,
+                draw->energy);
     for (size_t i = 0; i < pmhmc_model_dim(model); ++i)
         fprintf(f, ",%.9g", draw->theta[i]);
     for (size_t i = 0; i < pmhmc_model_n_generated(model); ++i)
         fprintf(f, ",%.9g", generated[i]);
+    fputc('\n', f);
+    return status_of(f);
+}
+
+/* CmdStan's exact layout (ArviZ's from_cmdstan reads the step size and the
+ * metric from it). */
+int pmhmc_draws_adaptation(FILE *f, double step_size, const double *inv_metric, size_t dim)
+{
+    fprintf(f, "# Adaptation terminated\n# Step size = %g\n# Diagonal elements of inverse mass matrix:\n# ",
+            step_size);
+    for (size_t i = 0; i < dim; ++i)
+        fprintf(f, "%s%g", i ? ", " : "", inv_metric[i]);
     fputc('\n', f);
     return status_of(f);
 }

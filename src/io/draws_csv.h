@@ -2,6 +2,9 @@
  *
  *   # comment lines (program version, every config value)
  *   lp__,accept_stat__,stepsize__,int_time__,energy__,<params>,<generated>
+ *     (PM-NUTS: lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,
+ *      divergent__,energy__ first, as CmdStan's NUTS)
+ *   with adaptation, the "# Adaptation terminated" block
  *   one row per saved draw
  *   #
  *   #  Elapsed Time: X seconds (Warm-up)
@@ -28,10 +31,18 @@ int pmhmc_draws_comment(FILE *f, const char *fmt, ...);
 
 /* The column header: sampler columns, then the model's parameters, then its
  * generated quantities. */
-int pmhmc_draws_columns(FILE *f, const pmhmc_model *model);
+int pmhmc_draws_columns(FILE *f, const pmhmc_model *model, pmhmc_algorithm algorithm);
 
 /* One saved draw; generated has pmhmc_model_n_generated(model) values. */
-int pmhmc_draws_row(FILE *f, const pmhmc_model *model, const pmhmc_draw *draw, const double *generated);
+int pmhmc_draws_row(FILE *f, const pmhmc_model *model, pmhmc_algorithm algorithm, const pmhmc_draw *draw,
+                    const double *generated);
+
+/* After warm-up with adaptation, CmdStan's block:
+ *   # Adaptation terminated
+ *   # Step size = h
+ *   # Diagonal elements of inverse mass matrix:
+ *   # v1, v2, ...                                                          */
+int pmhmc_draws_adaptation(FILE *f, double step_size, const double *inv_metric, size_t dim);
 
 int pmhmc_draws_elapsed(FILE *f, double warmup_seconds, double sampling_seconds);
 

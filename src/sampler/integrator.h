@@ -17,6 +17,10 @@
 #include "pmhmc/backend.h"
 #include "pmhmc/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct pmhmc_phase_point {
     double *theta;   /* [dim] */
     double *rho;     /* [dim] */
@@ -65,4 +69,7 @@ pmhmc_status pmhmc_kdk_step(const pmhmc_integrator *integ, pmhmc_kdk_point *x, d
 /* H(theta, rho, u, p) = -log p(theta) - log phat + rho'M^-1 rho/2 + u'u/2 + p'p/2. */
 pmhmc_status pmhmc_hamiltonian(const pmhmc_integrator *integ, const pmhmc_phase_point *z, double *H);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

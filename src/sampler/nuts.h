@@ -31,6 +31,10 @@
 #include "pmhmc/sampler.h"
 #include "sampler/integrator.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum pmhmc_nuts_stop {
     PMHMC_NUTS_STOP_UTURN = 0,      /* the criterion failed, at the top or inside the new subtree */
     PMHMC_NUTS_STOP_DIVERGENCE = 1, /* a leaf had H - H0 > max_delta_h (or a non-finite H) */
@@ -96,4 +100,7 @@ void pmhmc_nuts_set_leaf_fn(pmhmc_nuts *nuts, pmhmc_nuts_leaf_fn fn, void *ctx);
 pmhmc_status pmhmc_nuts_trial_step(pmhmc_nuts *nuts, const pmhmc_nuts_state *current, double h, uint64_t seed,
                                    uint32_t chain, uint64_t rho_step, uint64_t p_step, double *delta_H);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
