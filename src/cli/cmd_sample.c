@@ -18,11 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/checkpoint_run.h"
 #include "cli/cli.h"
-#include "cli/out_file.h"
-#include "cli/report_write.h"
-#include "cli/summary.h"
+#include "cli/sample_run.h"
 #include "io/config.h"
 #include "io/draws_csv.h"
 #include "math/philox.h"
@@ -114,66 +111,6 @@ static void print_help(void)
     }
     fputs(EXIT_CODES, stdout);
 }
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-typedef struct run_state run_state;
-
-/* One chain: its sampler, output file and summary, driven by its own thread. */
-typedef struct chain_state {
-    run_state *run;
-    uint32_t index;   /* 0-based: the Philox chain id; users see index + 1 */
-    pmhmc_sampler *sampler;
-    cli_out out;
-    char *path;       /* this chain's draws file */
-    double *theta0;   /* [dim] its start */
-    double *values;   /* [dim + n_generated] of one draw */
-    cli_summary summary;
-    double times[2];  /* warm-up and sampling seconds */
-    int rc;           /* CLI_EXIT_OK, or the failure's exit code */
-    int cancelled;    /* stopped because another chain failed */
-    int stopped;      /* stopped by SIGINT/SIGTERM/SIGHUP (cli/checkpoint_run.h) */
-    char message[1024];
-    pthread_t thread;
-    int started;
-    /* Progress, written by the chain's thread, read by the live line. */
-    atomic_size_t done, accepted, divergent, max_depth; /* max_depth: PM-NUTS transitions that hit nuts.max_depth */
-    atomic_int finished;
-    double start_time;
-} chain_state;
-
-struct run_state {
-    pmhmc_config cfg;
-    pmhmc_dataset *data;
-    pmhmc_model *model;
-    pmhmc_backend *backend;
-    pmhmc_precision precision;
-    size_t n_chains;
-    chain_state *chains;
-    int omp_threads;  /* per chain on the CPU backend; 0: leave alone */
-    pthread_mutex_t print_lock;
-    int lock_ready;
-    atomic_int failed; /* set by the first chain that fails; the others stop */
-    cli_summary summary; /* pooled */
-    const char *truth_path; /* --truth, or NULL */
-    const char *resume_path; /* --resume, or NULL */
-    ckpt_run *ckpt;
-    int print_config;       /* --print-config */
-    int quiet;              /* --quiet, or output.refresh = 0 */
-    int live;               /* stderr is a terminal: one line rewritten in place */
-    double start_time;
-    const char **names;
-    /* Every saved draw, for the diagnostics at the end (NULL: too many; the
-     * mean and sd table instead): draws[(j * n_chains + k) * iterations + i]
-     * is column j, chain k, draw i. Each chain writes only its own slots. */
-    double *draws;
-    double draws_bytes; /* what keeping them takes (or would take) */
-};
 
 static void free_run(run_state *r)
 {
@@ -358,7 +295,6 @@ static void chain_start(const run_state *r, uint32_t k, double *theta, double *n
 }
 
 /* Above this, the table at the end is the mean and sd only. */
-#define DRAWS_MEMORY_LIMIT (1024.0 * 1024.0 * 1024.0)
 
 static int prepare_chains(run_state *r)
 {
@@ -571,94 +507,6 @@ static int prepare_summary(run_state *r)
 }
 
 /* "12s", "3m05s", "1h02m"; "?" before there is a rate. */
-static void fmt_duration(char *buf, size_t len, double seconds)
-{
-    if (!isfinite(seconds) || seconds < 0.0) {
-        snprintf(buf, len, "?");
-        return;
-    }
-    unsigned long long s = (unsigned long long)(seconds + 0.5);
-    if (s < 60)
-        snprintf(buf, len, "%llus", s);
-    else if (s < 3600)
-        snprintf(buf, len, "%llum%02llus", s / 60, s % 60);
-    else
-        snprintf(buf, len, "%lluh%02llum", s / 3600, (s % 3600) / 60);
-}
-
-/* The figures both progress forms end with: rate, time left, acceptance,
- * divergent transitions so far and, for PM-NUTS (max_depth != SIZE_MAX),
- * transitions that reached the maximum tree depth. */
-static void fmt_figures(char *buf, size_t len, size_t done, size_t total, size_t accepted, size_t divergent,
-                        size_t max_depth, double elapsed)
-{
-    double rate = elapsed > 0.0 ? (double)done / elapsed : NAN;
-    char eta[32];
-    fmt_duration(eta, sizeof eta, done == total ? 0.0 : (double)(total - done) / rate);
-    int n = snprintf(buf, len, "%.3g/s  ETA %s  accept %.2f  divergent %zu", isfinite(rate) ? rate : 0.0, eta,
-                     done ? (double)accepted / (double)done : 0.0, divergent);
-    if (max_depth != SIZE_MAX && n > 0 && (size_t)n < len)
-        snprintf(buf + n, len - (size_t)n, "  max depth %zu", max_depth);
-}
-
-static size_t max_depth_figure(const run_state *r, size_t hits)
-{
-    return strcmp(r->cfg.sampler.algorithm, "pmnuts") == 0 ? hits : SIZE_MAX;
-}
-
-/* Not a terminal: every output.refresh transitions (and the first and the
- * last) one whole line per chain, under the lock so chains' lines never
- * interleave; "Chain [k] " before each line when there are several, as
- * CmdStan does. */
-static void progress(chain_state *c, size_t done, size_t total, int warmup)
-{
-    run_state *r = c->run;
-    uint64_t refresh = r->cfg.output.refresh;
-    if (r->quiet || r->live || (done % refresh != 0 && done != total && done != 1))
-        return;
-    char prefix[32] = "", figures[160];
-    if (r->n_chains > 1)
-        snprintf(prefix, sizeof prefix, "Chain [%u] ", c->index + 1);
-    fmt_figures(figures, sizeof figures, done, total, atomic_load(&c->accepted), atomic_load(&c->divergent),
-                max_depth_figure(r, atomic_load(&c->max_depth)), now_seconds() - c->start_time);
-    pthread_mutex_lock(&r->print_lock);
-    fprintf(stderr, "%sIteration: %*zu / %zu [%3d%%]  (%s)  %s\n", prefix, (int)snprintf(NULL, 0, "%zu", total), done,
-            total, (int)(100.0 * (double)done / (double)total), warmup ? "Warmup" : "Sampling", figures);
-    fflush(stderr);
-    pthread_mutex_unlock(&r->print_lock);
-}
-
-/* A terminal: the main thread redraws one line for all chains, in place. */
-static void draw_live_line(const run_state *r, int last)
-{
-    size_t warmup = (size_t)r->cfg.sampler.warmup, per = warmup + (size_t)r->cfg.sampler.iterations;
-    size_t done = 0, accepted = 0, divergent = 0, max_depth = 0, in_warmup = 0;
-    for (size_t k = 0; k < r->n_chains; ++k) {
-        const chain_state *c = &r->chains[k];
-        size_t d = atomic_load(&c->done);
-        done += d;
-        accepted += atomic_load(&c->accepted);
-        divergent += atomic_load(&c->divergent);
-        max_depth += atomic_load(&c->max_depth);
-        in_warmup += d < warmup;
-    }
-    size_t total = per * r->n_chains;
-    char phase[96], figures[160];
-    if (r->n_chains == 1)
-        snprintf(phase, sizeof phase, "%s", in_warmup ? "Warmup" : "Sampling");
-    else if (in_warmup == 0 || in_warmup == r->n_chains)
-        snprintf(phase, sizeof phase, "%zu chains, %s", r->n_chains, in_warmup ? "Warmup" : "Sampling");
-    else
-        snprintf(phase, sizeof phase, "%zu chains: %zu Warmup, %zu Sampling", r->n_chains, in_warmup,
-                 r->n_chains - in_warmup);
-    fmt_figures(figures, sizeof figures, done, total, accepted, divergent, max_depth_figure(r, max_depth),
-                now_seconds() - r->start_time);
-    /* \033[K clears what a longer previous line left. */
-    fprintf(stderr, "\rIteration: %*zu / %zu [%3d%%]  (%s)  %s\033[K%s", (int)snprintf(NULL, 0, "%zu", total), done,
-            total, (int)(100.0 * (double)done / (double)total), phase, figures, last ? "\n" : "");
-    fflush(stderr);
-}
-
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
@@ -726,7 +574,7 @@ static void *run_chain_body(chain_state *c)
     }
     size_t dim = pmhmc_model_dim(r->model);
     size_t warmup = (size_t)r->cfg.sampler.warmup, total = warmup + (size_t)r->cfg.sampler.iterations;
-    double start = now_seconds(), sampling_start = start;
+    double start = sample_now(), sampling_start = start;
     c->start_time = start;
     size_t first = pmhmc_sampler_iteration(c->sampler); /* > 0 when resumed */
     atomic_store(&c->done, first);
@@ -741,7 +589,7 @@ static void *run_chain_body(chain_state *c)
             return NULL;
         }
         if (it == warmup && it > 0)
-            sampling_start = now_seconds();
+            sampling_start = sample_now();
         pmhmc_draw draw;
         st = pmhmc_sampler_step(c->sampler, &draw);
         if (st != PMHMC_OK) {
@@ -775,13 +623,13 @@ static void *run_chain_body(chain_state *c)
         atomic_fetch_add_explicit(&c->max_depth, (size_t)(draw.treedepth == (size_t)r->cfg.nuts.max_depth),
                                   memory_order_relaxed);
         atomic_store_explicit(&c->done, it + 1, memory_order_relaxed);
-        progress(c, it + 1, total, draw.warmup);
+        sample_progress_line(c, it + 1, total, draw.warmup);
         if (chain_point(c, it + 1, 0) != 0)
             return NULL;
     }
     if (chain_point(c, total, 1) != 0) /* a finished chain in a checkpoint: its draws without the footer */
         return NULL;
-    double end = now_seconds();
+    double end = sample_now();
     if (warmup == total)
         sampling_start = end;
     c->times[0] = sampling_start - start;
@@ -817,10 +665,10 @@ static int run_chains(run_state *r)
                 all &= atomic_load(&r->chains[k].finished);
             if (all)
                 break;
-            draw_live_line(r, 0);
+            sample_live_line(r, 0);
             nanosleep(&pause, NULL);
         }
-        draw_live_line(r, 1);
+        sample_live_line(r, 1);
     }
     for (size_t k = 0; k < r->n_chains; ++k)
         if (r->chains[k].started)
@@ -857,134 +705,6 @@ static int commit_outputs(run_state *r)
     return CLI_EXIT_OK;
 }
 
-static void print_results(run_state *r, double wall)
-{
-    const chain_state *chains = r->chains;
-    size_t K = r->n_chains;
-    double slowest[2] = {0.0, 0.0};
-    for (size_t k = 0; k < K; ++k) {
-        cli_summary_merge(&r->summary, &chains[k].summary);
-        for (int t = 0; t < 2; ++t)
-            if (chains[k].times[t] > slowest[t])
-                slowest[t] = chains[k].times[t];
-    }
-    if (K == 1)
-        printf("\n%zu saved draws after %llu warm-up; written to %s\n", r->summary.n_draws,
-               (unsigned long long)r->cfg.sampler.warmup, chains[0].path);
-    else
-        printf("\n%zu saved draws (%zu chains x %llu, each after %llu warm-up); written to %s .. %s\n",
-               r->summary.n_draws, K, (unsigned long long)r->cfg.sampler.iterations,
-               (unsigned long long)r->cfg.sampler.warmup, chains[0].path, chains[K - 1].path);
-    if (K > 1)
-        for (size_t k = 0; k < K; ++k)
-            printf("chain %zu: acceptance rate %.4f (%zu of %zu saved transitions)\n", k + 1,
-                   chains[k].summary.n_draws ? (double)chains[k].summary.n_accepted / (double)chains[k].summary.n_draws
-                                             : NAN,
-                   chains[k].summary.n_accepted, chains[k].summary.n_draws);
-    if (strcmp(r->cfg.sampler.algorithm, "pmnuts") == 0) {
-        size_t divergent = 0, max_depth = 0;
-        for (size_t k = 0; k < K; ++k) {
-            divergent += atomic_load(&chains[k].divergent);
-            max_depth += atomic_load(&chains[k].max_depth);
-        }
-        printf("divergent transitions: %zu; at the maximum tree depth (nuts.max_depth = %llu): %zu "
-               "(warm-up included)\n",
-               divergent, (unsigned long long)r->cfg.nuts.max_depth, max_depth);
-    }
-    if (K > 1)
-        printf("pooled over the %zu chains:\n", K);
-    if (!r->draws || cli_summary_print_diagnostics(&r->summary, r->draws, K, (size_t)r->cfg.sampler.iterations,
-                                                   stdout) != 0) {
-        printf("(mean and sd only: keeping the draws for the diagnostics %s %.3g GB of memory; run pmhmc summary "
-               "on the files)\n",
-               r->draws_bytes > DRAWS_MEMORY_LIMIT ? "would take" : "failed to get", r->draws_bytes / 1e9);
-        cli_summary_print(&r->summary, stdout);
-    }
-    if (K == 1)
-        printf("elapsed: %.3g s warm-up, %.3g s sampling\n", slowest[0], slowest[1]);
-    else
-        printf("elapsed: %.3g s wall clock for %zu chains in parallel (slowest chain: %.3g s warm-up, %.3g s "
-               "sampling)\n",
-               wall, K, slowest[0], slowest[1]);
-}
-
-/* output.report's page goes beside the draws: output.file with its
- * extension (of the last path component) replaced by .html, or .html
- * appended when it has none; chain suffixes are not part of it. */
-static char *report_path(const char *file)
-{
-    const char *slash = strrchr(file, '/');
-    const char *base = slash ? slash + 1 : file;
-    const char *dot = strrchr(base, '.');
-    size_t stem = dot && dot != base ? (size_t)(dot - file) : strlen(file);
-    char *path = malloc(stem + sizeof ".html");
-    if (path)
-        snprintf(path, stem + sizeof ".html", "%.*s.html", (int)stem, file);
-    return path;
-}
-
-/* Before anything runs, as open_outputs does for the draws: a page that
- * would replace a chain's draws file (output.file = x.html) or a directory
- * in its way is a config error, not a failure after hours of sampling. */
-static int check_report_path(const run_state *r)
-{
-    if (!r->cfg.output.report)
-        return CLI_EXIT_OK;
-    char *path = report_path(r->cfg.output.file);
-    if (!path)
-        return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
-    const char *why = NULL;
-    struct stat sb;
-    for (size_t k = 0; k < r->n_chains && !why; ++k)
-        if (strcmp(path, r->chains[k].path) == 0)
-            why = "is a draws file of this run";
-    if (!why && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        why = "is a directory";
-    int rc = CLI_EXIT_OK;
-    if (why) {
-        pmhmc_error keyed = {{0}};
-        rc = fail_config(pmhmc_config_key_error(&r->cfg, "output.file", &keyed,
-                                                "the report '%s' (output.report = true) %s; use another extension "
-                                                "or output.report = false",
-                                                path, why),
-                         &keyed);
-    }
-    free(path);
-    return rc;
-}
-
-/* output.report: the page of `pmhmc report` over the committed files, read
- * back by the same code, so the two commands' pages are the same. A failure
- * here leaves the draws in place (they are complete) but is still exit 2,
- * so scripts that expect the page notice. */
-static int write_report(const run_state *r)
-{
-    if (!r->cfg.output.report)
-        return CLI_EXIT_OK;
-    if (r->draws_bytes > DRAWS_MEMORY_LIMIT) { /* reading the files back would take as much */
-        printf("report: not written: the draws would take %.3g GB of memory; run pmhmc report on the files\n",
-               r->draws_bytes / 1e9);
-        return CLI_EXIT_OK;
-    }
-    char *path = report_path(r->cfg.output.file);
-    char **paths = malloc(r->n_chains * sizeof *paths);
-    int rc = CLI_EXIT_OK;
-    if (!path || !paths) {
-        rc = cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
-    } else {
-        for (size_t k = 0; k < r->n_chains; ++k)
-            paths[k] = r->chains[k].path;
-        fflush(stdout); /* the table before any error line */
-        if (cli_report_write("sample: report", r->n_chains, paths, r->truth_path, path) != CLI_EXIT_OK)
-            rc = CLI_EXIT_RUNTIME;
-        else
-            printf("report: written to %s\n", path);
-    }
-    free(paths);
-    free(path);
-    return rc;
-}
-
 int cli_sample(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -1008,7 +728,7 @@ int cli_sample(int argc, char **argv)
     if (rc == CLI_EXIT_OK)
         rc = prepare_chains(&r);
     if (rc == CLI_EXIT_OK)
-        rc = check_report_path(&r);
+        rc = sample_check_report_path(&r);
     if (rc == CLI_EXIT_OK)
         rc = ckpt_run_create(&r.cfg, pmhmc_backend_name(r.backend),
                              r.precision == PMHMC_PRECISION_FLOAT ? "float" : "double", r.n_chains, r.resume_path,
@@ -1017,7 +737,7 @@ int cli_sample(int argc, char **argv)
         rc = r.resume_path ? resume_outputs(&r) : open_outputs(&r);
     if (rc == CLI_EXIT_OK)
         ckpt_signals_install(ckpt_enabled(r.ckpt));
-    double start = r.start_time = now_seconds();
+    double start = r.start_time = sample_now();
     if (rc == CLI_EXIT_OK)
         rc = run_chains(&r);
     if (rc == CLI_EXIT_OK && ckpt_stop_signal())
@@ -1029,9 +749,9 @@ int cli_sample(int argc, char **argv)
     if (rc != CLI_EXIT_OK && r.resume_path) /* a failed resume leaves its checkpoint usable */
         keep_outputs(&r);
     if (rc == CLI_EXIT_OK)
-        print_results(&r, now_seconds() - start);
+        sample_print_results(&r, sample_now() - start);
     if (rc == CLI_EXIT_OK)
-        rc = write_report(&r);
+        rc = sample_write_report(&r);
     free_run(&r); /* removes every temporary file left */
     return rc;
 }

@@ -1,0 +1,139 @@
+/* The end of pmhmc sample (cli/sample_run.h): the table pooled over the
+ * chains, and output.report's page beside the draws. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "cli/report_write.h"
+#include "cli/sample_run.h"
+
+void sample_print_results(run_state *r, double wall)
+{
+    const chain_state *chains = r->chains;
+    size_t K = r->n_chains;
+    double slowest[2] = {0.0, 0.0};
+    for (size_t k = 0; k < K; ++k) {
+        cli_summary_merge(&r->summary, &chains[k].summary);
+        for (int t = 0; t < 2; ++t)
+            if (chains[k].times[t] > slowest[t])
+                slowest[t] = chains[k].times[t];
+    }
+    if (K == 1)
+        printf("\n%zu saved draws after %llu warm-up; written to %s\n", r->summary.n_draws,
+               (unsigned long long)r->cfg.sampler.warmup, chains[0].path);
+    else
+        printf("\n%zu saved draws (%zu chains x %llu, each after %llu warm-up); written to %s .. %s\n",
+               r->summary.n_draws, K, (unsigned long long)r->cfg.sampler.iterations,
+               (unsigned long long)r->cfg.sampler.warmup, chains[0].path, chains[K - 1].path);
+    if (K > 1)
+        for (size_t k = 0; k < K; ++k)
+            printf("chain %zu: acceptance rate %.4f (%zu of %zu saved transitions)\n", k + 1,
+                   chains[k].summary.n_draws ? (double)chains[k].summary.n_accepted / (double)chains[k].summary.n_draws
+                                             : NAN,
+                   chains[k].summary.n_accepted, chains[k].summary.n_draws);
+    if (strcmp(r->cfg.sampler.algorithm, "pmnuts") == 0) {
+        size_t divergent = 0, max_depth = 0;
+        for (size_t k = 0; k < K; ++k) {
+            divergent += atomic_load(&chains[k].divergent);
+            max_depth += atomic_load(&chains[k].max_depth);
+        }
+        printf("divergent transitions: %zu; at the maximum tree depth (nuts.max_depth = %llu): %zu "
+               "(warm-up included)\n",
+               divergent, (unsigned long long)r->cfg.nuts.max_depth, max_depth);
+    }
+    if (K > 1)
+        printf("pooled over the %zu chains:\n", K);
+    if (!r->draws || cli_summary_print_diagnostics(&r->summary, r->draws, K, (size_t)r->cfg.sampler.iterations,
+                                                   stdout) != 0) {
+        printf("(mean and sd only: keeping the draws for the diagnostics %s %.3g GB of memory; run pmhmc summary "
+               "on the files)\n",
+               r->draws_bytes > DRAWS_MEMORY_LIMIT ? "would take" : "failed to get", r->draws_bytes / 1e9);
+        cli_summary_print(&r->summary, stdout);
+    }
+    if (K == 1)
+        printf("elapsed: %.3g s warm-up, %.3g s sampling\n", slowest[0], slowest[1]);
+    else
+        printf("elapsed: %.3g s wall clock for %zu chains in parallel (slowest chain: %.3g s warm-up, %.3g s "
+               "sampling)\n",
+               wall, K, slowest[0], slowest[1]);
+}
+
+/* output.report's page goes beside the draws: output.file with its
+ * extension (of the last path component) replaced by .html, or .html
+ * appended when it has none; chain suffixes are not part of it. */
+static char *report_path(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    const char *base = slash ? slash + 1 : file;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot != base ? (size_t)(dot - file) : strlen(file);
+    char *path = malloc(stem + sizeof ".html");
+    if (path)
+        snprintf(path, stem + sizeof ".html", "%.*s.html", (int)stem, file);
+    return path;
+}
+
+/* Before anything runs, as open_outputs does for the draws: a page that
+ * would replace a chain's draws file (output.file = x.html) or a directory
+ * in its way is a config error, not a failure after hours of sampling. */
+int sample_check_report_path(const run_state *r)
+{
+    if (!r->cfg.output.report)
+        return CLI_EXIT_OK;
+    char *path = report_path(r->cfg.output.file);
+    if (!path)
+        return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    const char *why = NULL;
+    struct stat sb;
+    for (size_t k = 0; k < r->n_chains && !why; ++k)
+        if (strcmp(path, r->chains[k].path) == 0)
+            why = "is a draws file of this run";
+    if (!why && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        why = "is a directory";
+    int rc = CLI_EXIT_OK;
+    if (why) {
+        pmhmc_error keyed = {{0}};
+        rc = cli_fail_status(CLI_EXIT_USAGE, pmhmc_config_key_error(&r->cfg, "output.file", &keyed,
+                                                "the report '%s' (output.report = true) %s; use another extension "
+                                                "or output.report = false",
+                                                path, why),
+                         &keyed);
+    }
+    free(path);
+    return rc;
+}
+
+/* output.report: the page of `pmhmc report` over the committed files, read
+ * back by the same code, so the two commands' pages are the same. A failure
+ * here leaves the draws in place (they are complete) but is still exit 2,
+ * so scripts that expect the page notice. */
+int sample_write_report(const run_state *r)
+{
+    if (!r->cfg.output.report)
+        return CLI_EXIT_OK;
+    if (r->draws_bytes > DRAWS_MEMORY_LIMIT) { /* reading the files back would take as much */
+        printf("report: not written: the draws would take %.3g GB of memory; run pmhmc report on the files\n",
+               r->draws_bytes / 1e9);
+        return CLI_EXIT_OK;
+    }
+    char *path = report_path(r->cfg.output.file);
+    char **paths = malloc(r->n_chains * sizeof *paths);
+    int rc = CLI_EXIT_OK;
+    if (!path || !paths) {
+        rc = cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    } else {
+        for (size_t k = 0; k < r->n_chains; ++k)
+            paths[k] = r->chains[k].path;
+        fflush(stdout); /* the table before any error line */
+        if (cli_report_write("sample: report", r->n_chains, paths, r->truth_path, path) != CLI_EXIT_OK)
+            rc = CLI_EXIT_RUNTIME;
+        else
+            printf("report: written to %s\n", path);
+    }
+    free(paths);
+    free(path);
+    return rc;
+}

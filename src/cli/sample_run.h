@@ -1,0 +1,90 @@
+/* The state of one `pmhmc sample` run, shared by the files of the sample
+ * command: cmd_sample.c (config, chains, outputs), sample_progress.c (the
+ * progress lines) and sample_results.c (the end-of-run table and report). */
+#ifndef PMHMC_CLI_SAMPLE_RUN_H
+#define PMHMC_CLI_SAMPLE_RUN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli/checkpoint_run.h"
+#include "cli/out_file.h"
+#include "cli/summary.h"
+#include "io/config.h"
+#include "pmhmc/pmhmc.h"
+
+/* Beyond this, the saved draws are not kept in memory for the diagnostics
+ * (nor read back for the report). */
+#define DRAWS_MEMORY_LIMIT (1024.0 * 1024.0 * 1024.0)
+
+typedef struct run_state run_state;
+
+/* One chain: its sampler, output file and summary, driven by its own thread. */
+typedef struct chain_state {
+    run_state *run;
+    uint32_t index;   /* 0-based: the Philox chain id; users see index + 1 */
+    pmhmc_sampler *sampler;
+    cli_out out;
+    char *path;       /* this chain's draws file */
+    double *theta0;   /* [dim] its start */
+    double *values;   /* [dim + n_generated] of one draw */
+    cli_summary summary;
+    double times[2];  /* warm-up and sampling seconds */
+    int rc;           /* CLI_EXIT_OK, or the failure's exit code */
+    int cancelled;    /* stopped because another chain failed */
+    int stopped;      /* stopped by SIGINT/SIGTERM/SIGHUP (cli/checkpoint_run.h) */
+    char message[1024];
+    pthread_t thread;
+    int started;
+    /* Progress, written by the chain's thread, read by the live line. */
+    atomic_size_t done, accepted, divergent, max_depth; /* max_depth: PM-NUTS transitions that hit nuts.max_depth */
+    atomic_int finished;
+    double start_time;
+} chain_state;
+
+struct run_state {
+    pmhmc_config cfg;
+    pmhmc_dataset *data;
+    pmhmc_model *model;
+    pmhmc_backend *backend;
+    pmhmc_precision precision;
+    size_t n_chains;
+    chain_state *chains;
+    int omp_threads;  /* per chain on the CPU backend; 0: leave alone */
+    pthread_mutex_t print_lock;
+    int lock_ready;
+    atomic_int failed; /* set by the first chain that fails; the others stop */
+    cli_summary summary; /* pooled */
+    const char *truth_path; /* --truth, or NULL */
+    const char *resume_path; /* --resume, or NULL */
+    ckpt_run *ckpt;
+    int print_config;       /* --print-config */
+    int quiet;              /* --quiet, or output.refresh = 0 */
+    int live;               /* stderr is a terminal: one line rewritten in place */
+    double start_time;
+    const char **names;
+    /* Every saved draw, for the diagnostics at the end (NULL: too many; the
+     * mean and sd table instead): draws[(j * n_chains + k) * iterations + i]
+     * is column j, chain k, draw i. Each chain writes only its own slots. */
+    double *draws;
+    double draws_bytes; /* what keeping them takes (or would take) */
+};
+
+/* Monotonic seconds. */
+double sample_now(void);
+
+/* Progress (sample_progress.c). A chain's line every output.refresh
+ * transitions when stderr is not a terminal (the chain's thread calls it);
+ * on a terminal the main thread redraws one line for all chains. */
+void sample_progress_line(chain_state *c, size_t done, size_t total, int warmup);
+void sample_live_line(const run_state *r, int last);
+
+/* The end (sample_results.c): the table pooled over chains; the report's
+ * path checked before sampling, and the page written after. */
+void sample_print_results(run_state *r, double wall);
+int sample_check_report_path(const run_state *r);
+int sample_write_report(const run_state *r);
+
+#endif
