@@ -372,6 +372,16 @@ static pmhmc_status cuda_dot(pmhmc_workspace *ws, int a, int b, double *out)
     return PMHMC_OK;
 }
 
+/* One dot launch and fetch per pair: the same bits as cuda_dot. A fused
+ * multi-pair kernel would save the launches and synchronizations (NUTS
+ * merges need up to ten) and has not been written yet. */
+static pmhmc_status cuda_dots(pmhmc_workspace *ws, size_t n, const int *a, const int *b, double *out)
+{
+    for (size_t i = 0; i < n; ++i)
+        PMHMC_TRY(cuda_dot(ws, a[i], b[i], &out[i]));
+    return PMHMC_OK;
+}
+
 static pmhmc_status cuda_rotate(pmhmc_workspace *ws, int u, int p, double angle)
 {
     CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
@@ -600,6 +610,7 @@ static const pmhmc_backend_ops CUDA_OPS = {
     cuda_scale,
     cuda_axpy,
     cuda_dot,
+    cuda_dots,
     cuda_rotate,
     cuda_upload,
     cuda_download,
@@ -618,6 +629,7 @@ static const pmhmc_backend_ops CUDA_OPS_HOST_LOOP = {
     cuda_scale,
     cuda_axpy,
     cuda_dot,
+    cuda_dots,
     cuda_rotate,
     cuda_upload,
     cuda_download,

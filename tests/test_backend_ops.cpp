@@ -670,6 +670,30 @@ TEST_P(BackendOps, Axpy)
     EXPECT_EQ(pmhmc_ws_axpy(v.ws.get(), 0, 1.0, 0), PMHMC_ERR_ARG) << "x and y must differ";
 }
 
+TEST_P(BackendOps, DotsGiveEachDotsBits)
+{
+    VectorSetup v;
+    ASSERT_NO_FATAL_FAILURE(make_vectors(backend_.get(), ref_.get(), 37, 300, 3, &v));
+    const size_t n = pmhmc_workspace_length(v.ws.get());
+    for (int k = 0; k < 3; ++k) {
+        const std::vector<double> x = stored(random_vector(n, 60 + k, 1.0 + k));
+        ASSERT_EQ(pmhmc_ws_upload(v.ws.get(), k, x.data()), PMHMC_OK);
+    }
+    const int a[5] = {0, 0, 1, 2, 2}, b[5] = {0, 1, 2, 2, 0};
+    double got[5];
+    ASSERT_EQ(pmhmc_ws_dots(v.ws.get(), 5, a, b, got), PMHMC_OK);
+    for (int i = 0; i < 5; ++i) {
+        double one;
+        ASSERT_EQ(pmhmc_ws_dot(v.ws.get(), a[i], b[i], &one), PMHMC_OK);
+        EXPECT_TRUE(same_bits(got[i], one)) << "pair " << i << ": " << got[i] << " vs " << one;
+    }
+    int too_many[PMHMC_WS_MAX_DOTS + 1] = {0};
+    double out[PMHMC_WS_MAX_DOTS + 1];
+    EXPECT_EQ(pmhmc_ws_dots(v.ws.get(), PMHMC_WS_MAX_DOTS + 1, too_many, too_many, out), PMHMC_ERR_ARG);
+    const int bad[1] = {3};
+    EXPECT_EQ(pmhmc_ws_dots(v.ws.get(), 1, bad, bad, out), PMHMC_ERR_ARG);
+}
+
 TEST_P(BackendOps, DotIsDoubleAccurateAndDeterministic)
 {
     const size_t shapes[][2] = {{3, 5}, {64, 1000}, {700, 3000}}; // 15, 64000, 2.1e6 elements

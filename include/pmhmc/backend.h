@@ -79,6 +79,11 @@ pmhmc_status pmhmc_ws_scale(pmhmc_workspace *ws, int v, double alpha);
  * multiply-add, so every backend gives the CPU's bits in double). */
 pmhmc_status pmhmc_ws_axpy(pmhmc_workspace *ws, int y, double alpha, int x);
 pmhmc_status pmhmc_ws_dot(pmhmc_workspace *ws, int a, int b, double *out);
+/* out[i] = vector a[i] . vector b[i] for i < n <= PMHMC_WS_MAX_DOTS, each
+ * with exactly the bits pmhmc_ws_dot gives, in one pass over memory where the
+ * backend can (NUTS needs up to ten at each merge of subtrees). */
+#define PMHMC_WS_MAX_DOTS 16
+pmhmc_status pmhmc_ws_dots(pmhmc_workspace *ws, size_t n, const int *a, const int *b, double *out);
 /* (u, p) <- (u cos a + p sin a, p cos a - u sin a). */
 pmhmc_status pmhmc_ws_rotate(pmhmc_workspace *ws, int u, int p, double angle);
 /* Host <-> workspace transfers of a whole vector ([length] doubles). */

@@ -122,6 +122,16 @@ pmhmc_status pmhmc_ws_dot(pmhmc_workspace *ws, int a, int b, double *out)
     return ws->backend->ops->dot(ws, a, b, out);
 }
 
+pmhmc_status pmhmc_ws_dots(pmhmc_workspace *ws, size_t n, const int *a, const int *b, double *out)
+{
+    if (!ws || n > PMHMC_WS_MAX_DOTS || (n && (!a || !b || !out)))
+        return PMHMC_ERR_ARG;
+    for (size_t i = 0; i < n; ++i)
+        if (bad_vec(ws, a[i]) || bad_vec(ws, b[i]))
+            return PMHMC_ERR_ARG;
+    return n ? ws->backend->ops->dots(ws, n, a, b, out) : PMHMC_OK;
+}
+
 pmhmc_status pmhmc_ws_rotate(pmhmc_workspace *ws, int u, int p, double angle)
 {
     if (!ws || bad_vec(ws, u) || bad_vec(ws, p) || u == p)

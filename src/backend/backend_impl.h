@@ -38,6 +38,7 @@ typedef struct pmhmc_backend_ops {
     pmhmc_status (*scale)(pmhmc_workspace *ws, int v, double alpha);
     pmhmc_status (*axpy)(pmhmc_workspace *ws, int y, double alpha, int x);
     pmhmc_status (*dot)(pmhmc_workspace *ws, int a, int b, double *out);
+    pmhmc_status (*dots)(pmhmc_workspace *ws, size_t n, const int *a, const int *b, double *out);
     pmhmc_status (*rotate)(pmhmc_workspace *ws, int u, int p, double angle);
     pmhmc_status (*upload)(pmhmc_workspace *ws, int v, const double *host);
     pmhmc_status (*download)(pmhmc_workspace *ws, int v, double *host);

@@ -40,7 +40,7 @@ typedef struct cpu_workspace {
     double *vectors;    /* [n_vectors, length] */
     double *group_ll;   /* [n_groups] */
     double *group_grad; /* [n_groups, dim] */
-    double *chunk_sums; /* [n_chunks] */
+    double *chunk_sums; /* [n_chunks, PMHMC_WS_MAX_DOTS] */
     double *scratch;    /* [threads, scratch_per_thread] */
     size_t scratch_per_thread;
     size_t n_chunks;
@@ -86,7 +86,7 @@ static pmhmc_status cpu_workspace_create(pmhmc_backend *backend, pmhmc_workspace
     cw->vectors = alloc_aligned((size_t)ws->n_vectors * ws->length);
     cw->group_ll = calloc(n_groups, sizeof *cw->group_ll);
     cw->group_grad = calloc(n_groups * model->dim, sizeof *cw->group_grad);
-    cw->chunk_sums = calloc(cw->n_chunks ? cw->n_chunks : 1, sizeof *cw->chunk_sums);
+    cw->chunk_sums = calloc((cw->n_chunks ? cw->n_chunks : 1) * PMHMC_WS_MAX_DOTS, sizeof *cw->chunk_sums);
     cw->scratch = alloc_aligned((size_t)cw->threads * cw->scratch_per_thread);
     if (!cw->vectors || !cw->group_ll || !cw->group_grad || !cw->chunk_sums || !cw->scratch) {
         cpu_workspace_free(ws);
@@ -135,25 +135,49 @@ static pmhmc_status cpu_axpy(pmhmc_workspace *ws, int y, double alpha, int x)
     return PMHMC_OK;
 }
 
-static pmhmc_status cpu_dot(pmhmc_workspace *ws, int a, int b, double *out)
+/* sum_i x_i y_i over [begin, end) in a fixed pattern: eight running sums,
+ * lane l taking elements begin + l, begin + 8 + l, ..., the tail into lane
+ * 0, then a fixed tree. Chunks are fixed too, so the bits depend on the
+ * length only, not on the threads. The lanes are a GCC/Clang vector type:
+ * left to itself the compiler vectorizes the eight scalar sums across
+ * iterations instead, with a shuffle per element. */
+typedef double dot_lanes __attribute__((vector_size(8 * sizeof(double))));
+
+static double dot_chunk(const double *x, const double *y, size_t begin, size_t end)
+{
+    dot_lanes acc = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = begin;
+    for (; i + 8 <= end; i += 8) {
+        dot_lanes xv, yv;
+        memcpy(&xv, x + i, sizeof xv);
+        memcpy(&yv, y + i, sizeof yv);
+        acc += xv * yv;
+    }
+    for (; i < end; ++i)
+        acc[0] += x[i] * y[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+static pmhmc_status cpu_dots(pmhmc_workspace *ws, size_t n_dots, const int *a, const int *b, double *out)
 {
     cpu_workspace *cw = ws->impl;
-    const double *x = vec(ws, a), *y = vec(ws, b);
     const size_t n = ws->length;
 #pragma omp parallel for schedule(static) if (ws->length >= PMHMC_CPU_PARALLEL_MIN_WORK)
     for (size_t c = 0; c < cw->n_chunks; ++c) {
         size_t end = (c + 1) * DOT_CHUNK < n ? (c + 1) * DOT_CHUNK : n;
-        double acc = 0.0;
-        for (size_t i = c * DOT_CHUNK; i < end; ++i)
-            acc += x[i] * y[i];
-        cw->chunk_sums[c] = acc;
+        for (size_t d = 0; d < n_dots; ++d)
+            cw->chunk_sums[c * PMHMC_WS_MAX_DOTS + d] = dot_chunk(vec(ws, a[d]), vec(ws, b[d]), c * DOT_CHUNK, end);
     }
-    double total = 0.0;
-    for (size_t c = 0; c < cw->n_chunks; ++c)
-        total += cw->chunk_sums[c];
-    *out = total;
+    for (size_t d = 0; d < n_dots; ++d) {
+        double total = 0.0;
+        for (size_t c = 0; c < cw->n_chunks; ++c)
+            total += cw->chunk_sums[c * PMHMC_WS_MAX_DOTS + d];
+        out[d] = total;
+    }
     return PMHMC_OK;
 }
+
+static pmhmc_status cpu_dot(pmhmc_workspace *ws, int a, int b, double *out) { return cpu_dots(ws, 1, &a, &b, out); }
 
 static pmhmc_status cpu_rotate(pmhmc_workspace *ws, int u, int p, double angle)
 {
@@ -228,6 +252,7 @@ const pmhmc_backend_ops pmhmc_cpu_backend_ops = {
     .copy = cpu_copy,
     .scale = cpu_scale,
     .axpy = cpu_axpy,
+    .dots = cpu_dots,
     .dot = cpu_dot,
     .rotate = cpu_rotate,
     .upload = cpu_upload,

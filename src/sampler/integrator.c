@@ -107,12 +107,11 @@ pmhmc_status pmhmc_hamiltonian(const pmhmc_integrator *integ, const pmhmc_phase_
     double kinetic = 0.0;
     for (size_t i = 0; i < dim; ++i)
         kinetic += integ->inv_mass[i] * z->rho[i] * z->rho[i];
-    double uu, pp;
-    pmhmc_status st;
-    if ((st = pmhmc_ws_dot(integ->ws, z->u, z->u, &uu)) != PMHMC_OK)
+    const int a[2] = {z->u, z->p};
+    double uu_pp[2];
+    pmhmc_status st = pmhmc_ws_dots(integ->ws, 2, a, a, uu_pp);
+    if (st != PMHMC_OK)
         return st;
-    if ((st = pmhmc_ws_dot(integ->ws, z->p, z->p, &pp)) != PMHMC_OK)
-        return st;
-    *H = -z->log_prior - z->log_phat + 0.5 * (kinetic + uu + pp);
+    *H = -z->log_prior - z->log_phat + 0.5 * (kinetic + uu_pp[0] + uu_pp[1]);
     return PMHMC_OK;
 }

@@ -197,22 +197,13 @@ static pmhmc_status add_momentum(pmhmc_nuts *n, momentum *dst, const momentum *s
     return dst->u >= 0 ? pmhmc_ws_axpy(n->ws, dst->u, 1.0, src->u) : PMHMC_OK;
 }
 
-/* (M^-1 a) . b, with unit mass for u. */
-static pmhmc_status sharp_dot(pmhmc_nuts *n, const momentum *a, const momentum *b, double *out)
+static double theta_dot(const pmhmc_nuts *n, const momentum *a, const momentum *b)
 {
     const double *inv_mass = n->integ->inv_mass;
     double s = 0.0;
     for (size_t i = 0; i < n->dim; ++i)
         s += inv_mass[i] * a->theta[i] * b->theta[i];
-    if (a->u >= 0) {
-        double du;
-        pmhmc_status st = pmhmc_ws_dot(n->ws, a->u, b->u, &du);
-        if (st != PMHMC_OK)
-            return st;
-        s += du;
-    }
-    *out = s;
-    return PMHMC_OK;
+    return s;
 }
 
 static void swap_momentum(momentum *a, momentum *b)
@@ -239,38 +230,39 @@ static double log_sum_exp(double a, double b)
     return m + log(exp(a - m) + exp(b - m));
 }
 
-/* Stan's compute_criterion with rho = r1 + r2, by linearity of the dot
- * products: both ends' sharp momenta must point along the summed momentum. */
-static pmhmc_status no_uturn(pmhmc_nuts *n, const momentum *p_minus, const momentum *p_plus, const momentum *r1,
-                             const momentum *r2, int *ok)
-{
-    double a1, a2, b1, b2;
-    pmhmc_status st;
-    if ((st = sharp_dot(n, p_plus, r1, &a1)) != PMHMC_OK || (st = sharp_dot(n, p_plus, r2, &a2)) != PMHMC_OK ||
-        (st = sharp_dot(n, p_minus, r1, &b1)) != PMHMC_OK || (st = sharp_dot(n, p_minus, r2, &b2)) != PMHMC_OK)
-        return st;
-    *ok = a1 + a2 > 0.0 && b1 + b2 > 0.0;
-    return PMHMC_OK;
-}
-
 /* Merges B, built right after A in the same direction, into A and checks
- * the three criteria of base_nuts.hpp: around the merged tree, and across
- * the seam from each side (A's sum with B's first momentum, B's sum with
- * A's last). B keeps A's old storage. */
+ * the three criteria of base_nuts.hpp (compute_criterion: both end momenta,
+ * made sharp by M^-1 with unit mass for u, point along the summed momentum):
+ * around the merged tree, and across the seam from each side (A's sum with
+ * B's first momentum, B's sum with A's last). The sums are taken by
+ * linearity from ten dot products, the u parts in one backend pass. B keeps
+ * A's old storage. */
 static pmhmc_status merge(pmhmc_nuts *n, subtree *a, subtree *b, int *ok)
 {
-    int across_a, across_b, around;
+    const momentum *x[10] = {&b->p_beg, &b->p_beg, &a->p_beg, &a->p_beg, &b->p_end,
+                             &b->p_end, &a->p_end, &a->p_end, &b->p_end, &a->p_beg};
+    const momentum *y[10] = {&a->rho, &b->p_beg, &a->rho, &b->p_beg, &b->rho,
+                             &a->p_end, &b->rho, &a->p_end, &a->rho, &b->rho};
+    double d[10];
+    int xu[10], yu[10];
+    for (int i = 0; i < 10; ++i) {
+        d[i] = theta_dot(n, x[i], y[i]);
+        xu[i] = x[i]->u;
+        yu[i] = y[i]->u;
+    }
     pmhmc_status st;
-    if ((st = no_uturn(n, &a->p_beg, &b->p_beg, &a->rho, &b->p_beg, &across_a)) != PMHMC_OK ||
-        (st = no_uturn(n, &a->p_end, &b->p_end, &b->rho, &a->p_end, &across_b)) != PMHMC_OK ||
-        (st = add_momentum(n, &a->rho, &b->rho)) != PMHMC_OK)
+    if (n->extended) {
+        double du[10];
+        if ((st = pmhmc_ws_dots(n->ws, 10, xu, yu, du)) != PMHMC_OK)
+            return st;
+        for (int i = 0; i < 10; ++i)
+            d[i] += du[i];
+    }
+    const int across_a = d[0] + d[1] > 0.0 && d[2] + d[3] > 0.0; /* A.rho + B.p_beg */
+    const int across_b = d[4] + d[5] > 0.0 && d[6] + d[7] > 0.0; /* B.rho + A.p_end */
+    const int around = d[8] + d[4] > 0.0 && d[2] + d[9] > 0.0;   /* A.rho + B.rho */
+    if ((st = add_momentum(n, &a->rho, &b->rho)) != PMHMC_OK)
         return st;
-    /* around: A's rho now holds the sum, so r2 is a zero contribution */
-    double s_plus, s_minus;
-    if ((st = sharp_dot(n, &b->p_end, &a->rho, &s_plus)) != PMHMC_OK ||
-        (st = sharp_dot(n, &a->p_beg, &a->rho, &s_minus)) != PMHMC_OK)
-        return st;
-    around = s_plus > 0.0 && s_minus > 0.0;
     swap_momentum(&a->p_end, &b->p_end);
     *ok = around && across_a && across_b;
     return PMHMC_OK;
