@@ -12,6 +12,7 @@
 //    4 Monte Carlo standard errors (ESS by Geyer's initial monotone sequence,
 //    test_support.h), adapted acceptance statistic within 0.05 of delta, and
 //    the adapted inverse metric within 20% of the true variances;
+//  - PM-HMC's step-size adaptation reaching delta the same way;
 //  - the same on the CUDA backend where a GPU exists (skipped otherwise).
 #include <cmath>
 #include <functional>
@@ -546,6 +547,46 @@ TEST(Nuts, DrawsAreBitIdenticalAcrossThreadCounts)
     for (size_t i = 0; i < runs[0].size(); ++i)
         for (size_t k = 0; k < 2; ++k)
             ASSERT_EQ(std::memcmp(&runs[0][i][k], &runs[1][i][k], sizeof(double)), 0) << "draw " << i;
+}
+
+} // namespace
+
+namespace {
+
+// PM-HMC adapts its step size (and metric) the same way when asked: the
+// terminal buffer's mean acceptance within 0.05 of delta, and the
+// correlated Gaussian's moments still within 4 MCSE.
+TEST(Adaptation, PmhmcStepSizeReachesDelta)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    Backend backend = cpu_backend();
+    const std::vector<double> mean = {1.0, -2.0}, cov = {1.0, 0.9 * 2.0, 0.9 * 2.0, 4.0};
+    Model model = make_gaussian(2, mean, cov, 2, 4, 0.5);
+    ASSERT_TRUE(model);
+    pmhmc_sampler_config cfg = nuts_test_config(1000, 4000, 41);
+    cfg.algorithm = PMHMC_ALGORITHM_PMHMC;
+    cfg.steps = 10;
+    pmhmc_sampler *raw = nullptr;
+    pmhmc_error err{};
+    ASSERT_EQ(pmhmc_sampler_create(model.get(), backend.get(), &cfg, nullptr, &raw, &err), PMHMC_OK) << err.message;
+    Sampler s(raw);
+    NutsRun r;
+    for (size_t it = 0; it < cfg.warmup + cfg.iterations; ++it) {
+        pmhmc_draw d{};
+        ASSERT_EQ(pmhmc_sampler_step(s.get(), &d), PMHMC_OK);
+        if (d.warmup) {
+            if (it + cfg.adapt.term_buffer >= cfg.warmup)
+                r.terminal_accept_stat += d.accept_stat / (double)cfg.adapt.term_buffer;
+            continue;
+        }
+        r.theta.emplace_back(d.theta, d.theta + 2);
+        r.mean_accept_stat += d.accept_stat / (double)cfg.iterations;
+        EXPECT_EQ(d.n_leapfrog, 10u);
+    }
+    check_acceptance(r, "PM-HMC");
+    check_moments(r, mean, {1.0, 4.0}, "PM-HMC");
+    EXPECT_NE(pmhmc_sampler_step_size(s.get()), 1.0) << "the step size was adapted";
 }
 
 } // namespace
