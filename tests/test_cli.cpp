@@ -157,6 +157,9 @@ const BadConfig BAD_CONFIGS[] = {
     {"OverrideOutOfRange", "", {"sampler.chains=65"}, {"bad.ini", "sampler.chains", "[1, 64]"}},
     {"ZeroChains", "[sampler]\nchains = 0\n", {}, {"bad.ini:6", "sampler.chains", "[1, 64]"}},
     {"NegativeJitter", "[sampler]\ninit_jitter = -0.5\n", {}, {"bad.ini:6", "sampler.init_jitter", ">= 0"}},
+    {"DeltaNotAFraction", "[adapt]\ndelta = 1.5\n", {}, {"bad.ini:6", "adapt.delta", "between 0 and 1"}},
+    {"BadUturn", "[nuts]\nuturn = u\n", {}, {"bad.ini:6", "nuts.uturn", "extended, theta"}},
+    {"DepthTooLarge", "[nuts]\nmax_depth = 31\n", {}, {"bad.ini:6", "nuts.max_depth", "[1, 30]"}},
     {"InfiniteJitter", "", {"sampler.init_jitter=inf"}, {"bad.ini", "sampler.init_jitter", ">= 0"}},
     // "did you mean": the nearest known key or section, in the file and on the command line.
     {"MisspeltKey", "[sampler]\nstepsize = 0.1\n", {}, {"bad.ini:6", "stepsize", "did you mean sampler.step_size?"}},

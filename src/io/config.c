@@ -17,7 +17,8 @@
 #include "error.h"
 
 /* KEY_POSITIVE: a finite number > 0; KEY_POSITIVE_LIST: a comma-separated
- * list of them; KEY_NONNEGATIVE: a finite number >= 0 (sampler.init_jitter,
+ * list of them; KEY_FRACTION: a number strictly between 0 and 1
+ * (adapt.delta); KEY_NONNEGATIVE: a finite number >= 0 (sampler.init_jitter,
  * where 0 means "no jitter"); KEY_BOOL: true or false, CmdStan's spelling, into
  * an int. */
 typedef enum key_type {
@@ -25,6 +26,7 @@ typedef enum key_type {
     KEY_POSITIVE,
     KEY_POSITIVE_LIST,
     KEY_NONNEGATIVE,
+    KEY_FRACTION,
     KEY_CHOICE,
     KEY_PATH,
     KEY_BOOL
@@ -99,8 +101,7 @@ static const key_spec KEYS[] = {
                "adapt the step size (and metric) during warm-up; auto: true for pmnuts, false for pmhmc"),
     BOOL_KEY("adapt", "metric", "true", adapt.metric,
              "also learn the diagonal inverse metric of theta from windows of warm-up (u keeps unit mass)"),
-    POSITIVE_KEY("adapt", "delta", KEY_POSITIVE, "0.8", adapt.delta,
-                 "target average acceptance statistic, below 1"),
+    POSITIVE_KEY("adapt", "delta", KEY_FRACTION, "0.8", adapt.delta, "target average acceptance statistic"),
     POSITIVE_KEY("adapt", "gamma", KEY_POSITIVE, "0.05", adapt.gamma, "dual averaging: adaptation regularization scale"),
     POSITIVE_KEY("adapt", "kappa", KEY_POSITIVE, "0.75", adapt.kappa, "dual averaging: relaxation exponent"),
     POSITIVE_KEY("adapt", "t0", KEY_NONNEGATIVE, "10", adapt.t0, "dual averaging: adaptation iteration offset"),
@@ -147,6 +148,9 @@ static void describe_expected(const key_spec *k, char *buf, size_t len)
         break;
     case KEY_NONNEGATIVE:
         snprintf(buf, len, "a number >= 0");
+        break;
+    case KEY_FRACTION:
+        snprintf(buf, len, "a number between 0 and 1 (exclusive)");
         break;
     case KEY_CHOICE: {
         size_t used = (size_t)snprintf(buf, len, "one of");
@@ -331,6 +335,18 @@ static int parse_nonnegative(const char *text, double *out)
     return 0;
 }
 
+static int parse_fraction(const char *text, double *out)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end)
+        return -1;
+    if (!(v > 0.0 && v < 1.0))
+        return -2;
+    *out = v;
+    return 0;
+}
+
 static char *trim(char *s)
 {
     while (isspace((unsigned char)*s))
@@ -431,6 +447,9 @@ static pmhmc_status set_value(pmhmc_config *cfg, int i, const char *text, pmhmc_
         break;
     case KEY_NONNEGATIVE:
         rc = parse_nonnegative(text, field(cfg, k));
+        break;
+    case KEY_FRACTION:
+        rc = parse_fraction(text, field(cfg, k));
         break;
     case KEY_POSITIVE_LIST: {
         pmhmc_config_list list;
