@@ -222,12 +222,13 @@ static pmhmc_status workspace_setup(pmhmc_workspace *ws, CudaWorkspace *cw, pmhm
     PMHMC_CUDA_TRY(err, cudaMalloc(&cw->chunk_sums, n_chunks * (dim + 1) * sizeof(double)));
     PMHMC_CUDA_TRY(err, cudaMalloc(&cw->counters, (n_chunks + 1) * sizeof(unsigned)));
     PMHMC_CUDA_TRY(err, cudaMemsetAsync(cw->counters, 0, (n_chunks + 1) * sizeof(unsigned), stream));
-    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->dot_partials, DOT_BLOCKS * sizeof(double)));
-    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->dot_chunk_sums, dot_chunks * sizeof(double)));
+    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->dot_partials, DOT_BLOCKS * MAX_DOTS * sizeof(double)));
+    PMHMC_CUDA_TRY(err, cudaMalloc(&cw->dot_chunk_sums, dot_chunks * MAX_DOTS * sizeof(double)));
     PMHMC_CUDA_TRY(err, cudaMalloc(&cw->dot_counters, (dot_chunks + 1) * sizeof(unsigned)));
     PMHMC_CUDA_TRY(err, cudaMemsetAsync(cw->dot_counters, 0, (dot_chunks + 1) * sizeof(unsigned), stream));
 
-    const size_t result_bytes = (dim + 2) * sizeof(double);
+    /* [dim + 1] for the estimator, [MAX_DOTS] after it for dot and dots */
+    const size_t result_bytes = (dim + 1 + MAX_DOTS) * sizeof(double);
     if (be->can_map_host &&
         cudaHostAlloc((void **)&cw->host_result, result_bytes, cudaHostAllocMapped) == cudaSuccess &&
         cudaHostGetDevicePointer((void **)&cw->dev_result, cw->host_result, 0) == cudaSuccess) {
@@ -372,13 +373,26 @@ static pmhmc_status cuda_dot(pmhmc_workspace *ws, int a, int b, double *out)
     return PMHMC_OK;
 }
 
-/* One dot launch and fetch per pair: the same bits as cuda_dot. A fused
- * multi-pair kernel would save the launches and synchronizations (NUTS
- * merges need up to ten) and has not been written yet. */
+/* All pairs in one launch and one synchronization (a NUTS merge needs ten),
+ * each with cuda_dot's bits. */
 static pmhmc_status cuda_dots(pmhmc_workspace *ws, size_t n, const int *a, const int *b, double *out)
 {
-    for (size_t i = 0; i < n; ++i)
-        PMHMC_TRY(cuda_dot(ws, a[i], b[i], &out[i]));
+    CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
+    const size_t slot = ws->model->dim + 1;
+    DotPairs pairs;
+    pairs.n = (int)n;
+    for (size_t i = 0; i < n; ++i) {
+        pairs.a[i] = vec(ws, a[i]);
+        pairs.b[i] = vec(ws, b[i]);
+    }
+    RowReduce rr;
+    rr.partials = cw->dot_partials;
+    rr.chunk_sums = cw->dot_chunk_sums;
+    rr.counters = cw->dot_counters;
+    rr.result = cw->dev_result + slot;
+    PMHMC_TRY(dots(pairs, cw->is_float, ws->length, rr, cw->stream));
+    PMHMC_TRY(fetch_result(cw, slot, n));
+    memcpy(out, cw->host_result + slot, n * sizeof *out);
     return PMHMC_OK;
 }
 

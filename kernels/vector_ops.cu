@@ -75,6 +75,29 @@ __global__ void __launch_bounds__(DOT_THREADS) dot_kernel(const T *a, const T *b
     finish_rows(rr, blockIdx.x);
 }
 
+/* dot_kernel's arithmetic for every pair at once: the same loop over i per
+ * pair, then block_sum over MAX_DOTS columns (unused ones zero). */
+template <typename T>
+__global__ void __launch_bounds__(DOT_THREADS) dots_kernel(DotPairs pairs, size_t n, RowReduce rr)
+{
+    __shared__ double total[MAX_DOTS];
+    const size_t stride = (size_t)DOT_BLOCKS * DOT_THREADS;
+    double acc[MAX_DOTS];
+#pragma unroll
+    for (int d = 0; d < MAX_DOTS; ++d)
+        acc[d] = 0.0;
+    for (size_t i = blockIdx.x * (size_t)DOT_THREADS + threadIdx.x; i < n; i += stride) {
+#pragma unroll
+        for (int d = 0; d < MAX_DOTS; ++d)
+            if (d < pairs.n)
+                acc[d] += (double)((const T *)pairs.a[d])[i] * (double)((const T *)pairs.b[d])[i];
+    }
+    block_sum<MAX_DOTS>(acc, total);
+    if ((int)threadIdx.x < pairs.n)
+        rr.partials[(size_t)blockIdx.x * rr.D + threadIdx.x] = total[threadIdx.x];
+    finish_rows(rr, blockIdx.x);
+}
+
 template <typename T>
 __global__ void to_storage_kernel(T *dst, const double *src, size_t n)
 {
@@ -173,6 +196,18 @@ pmhmc_status dot(const void *a, const void *b, int is_float, size_t n, RowReduce
     return PMHMC_OK;
 }
 
+pmhmc_status dots(const DotPairs &pairs, int is_float, size_t n, RowReduce rr, cudaStream_t stream)
+{
+    rr.n_rows = DOT_BLOCKS;
+    rr.D = pairs.n;
+    if (is_float)
+        dots_kernel<float><<<DOT_BLOCKS, DOT_THREADS, 0, stream>>>(pairs, n, rr);
+    else
+        dots_kernel<double><<<DOT_BLOCKS, DOT_THREADS, 0, stream>>>(pairs, n, rr);
+    PMHMC_CUDA_TRY(NULL, cudaGetLastError());
+    return PMHMC_OK;
+}
+
 pmhmc_status to_storage(void *dst, const double *src, int is_float, size_t n, cudaStream_t stream, int sm_count)
 {
     const unsigned blocks = elementwise_blocks(n, sm_count);
@@ -212,6 +247,7 @@ static cudaError_t preload_typed(void)
         (rc = cudaFuncGetAttributes(&attr, axpy_kernel<T>)) != cudaSuccess ||
         (rc = cudaFuncGetAttributes(&attr, rotate_kernel<T>)) != cudaSuccess ||
         (rc = cudaFuncGetAttributes(&attr, dot_kernel<T>)) != cudaSuccess ||
+        (rc = cudaFuncGetAttributes(&attr, dots_kernel<T>)) != cudaSuccess ||
         (rc = cudaFuncGetAttributes(&attr, to_storage_kernel<T>)) != cudaSuccess)
         return rc;
     return cudaFuncGetAttributes(&attr, from_storage_kernel<T>);

@@ -22,6 +22,10 @@
  *             blocks reduce in a fixed tree, and the last blocks combine the
  *             block partials (block_reduce.cuh finish_rows): one launch,
  *             identical bits every run.
+ *   dots      up to MAX_DOTS dot products of vector pairs in one launch: each
+ *             thread accumulates every pair exactly as dot does its one,
+ *             block_sum and finish_rows reduce each pair's column with the
+ *             same tree, so pair d gets dot's bits for its vectors.
  *   to_storage / from_storage   [n] doubles <-> [n] T (round to nearest).
  *
  * Elementwise kernels use grid-stride loops over blocks of 256 threads; their
@@ -36,6 +40,14 @@ namespace pmhmc_cuda {
 
 constexpr int DOT_BLOCKS = 1024;
 constexpr int DOT_THREADS = 256;
+constexpr int MAX_DOTS = PMHMC_WS_MAX_DOTS;
+
+/* The vectors of up to MAX_DOTS pairs, passed by value to the kernel. */
+struct DotPairs {
+    const void *a[MAX_DOTS];
+    const void *b[MAX_DOTS];
+    int n;
+};
 
 pmhmc_status normal_fill(void *x, int is_float, size_t n, uint64_t seed, uint32_t chain, uint64_t step,
                          cudaStream_t stream, int sm_count);
@@ -47,6 +59,10 @@ pmhmc_status rotate(void *u, void *p, int is_float, size_t n, double c, double s
 /* rr: partials [DOT_BLOCKS], chunk_sums and counters for DOT_BLOCKS rows,
  * result [1]; rr.n_rows and rr.D are set here. */
 pmhmc_status dot(const void *a, const void *b, int is_float, size_t n, RowReduce rr, cudaStream_t stream);
+/* rr: partials [DOT_BLOCKS, MAX_DOTS], chunk_sums and counters for
+ * DOT_BLOCKS rows of MAX_DOTS, result [pairs.n]; rr.n_rows and rr.D are set
+ * here. */
+pmhmc_status dots(const DotPairs &pairs, int is_float, size_t n, RowReduce rr, cudaStream_t stream);
 pmhmc_status to_storage(void *dst, const double *src, int is_float, size_t n, cudaStream_t stream,
                         int sm_count);
 pmhmc_status from_storage(double *dst, const void *src, int is_float, size_t n, cudaStream_t stream,
