@@ -105,7 +105,7 @@ struct Chain {
     // Integrates and downloads u and p.
     void integrate(const Problem &pr, double h, size_t steps)
     {
-        pmhmc_integrator integ{pr.model.get(), ws.get(), inv_mass.data(), grad.data(), prior_grad.data()};
+        pmhmc_integrator integ{pr.model.get(), ws.get(), inv_mass.data(), grad.data(), prior_grad.data(), nullptr, nullptr};
         pmhmc_phase_point z{theta.data(), rho.data(), 0, 1, log_prior, log_phat};
         ASSERT_EQ(pmhmc_integrate(&integ, &z, h, steps), PMHMC_OK);
         log_phat = z.log_phat;

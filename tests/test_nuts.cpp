@@ -275,7 +275,7 @@ TEST_P(NutsTree, FixedDirectionsReproduceStansTree)
     Workspace ws = make_workspace(backend.get(), model.get(), first + pmhmc_nuts_vectors(tc.max_depth, tc.uturn));
     ASSERT_TRUE(ws);
     double inv_mass = 1.0 / mass, sqrt_mass = std::sqrt(mass), scratch[2];
-    pmhmc_integrator integ{model.get(), ws.get(), &inv_mass, &scratch[0], &scratch[1]};
+    pmhmc_integrator integ{model.get(), ws.get(), &inv_mass, &scratch[0], &scratch[1], nullptr, nullptr};
     pmhmc_nuts *raw = nullptr;
     ASSERT_PMHMC_OK(pmhmc_nuts_create(&integ, &sqrt_mass, tc.max_depth, tc.max_delta_h, tc.uturn, first, &raw));
     std::unique_ptr<pmhmc_nuts, void (*)(pmhmc_nuts *)> nuts(raw, pmhmc_nuts_free);

@@ -518,7 +518,7 @@ TEST(Sampler, NonFiniteProposalIsARejection)
         Workspace ws = make_workspace(backend.get(), model.get(), 2);
         ASSERT_TRUE(ws);
         std::vector<double> inv_mass(dim, 0.1), grad(dim), prior_grad(dim), theta = theta0, rho(dim, 3.0);
-        pmhmc_integrator integ{model.get(), ws.get(), inv_mass.data(), grad.data(), prior_grad.data()};
+        pmhmc_integrator integ{model.get(), ws.get(), inv_mass.data(), grad.data(), prior_grad.data(), nullptr, nullptr};
         ASSERT_PMHMC_OK(pmhmc_ws_normal(ws.get(), 0, 1, 0, 0));
         ASSERT_PMHMC_OK(pmhmc_ws_normal(ws.get(), 1, 1, 0, 1));
         pmhmc_phase_point z{theta.data(), rho.data(), 0, 1, 0.0, 0.0};

@@ -95,6 +95,14 @@ typedef struct pmhmc_draw {
 
 typedef struct pmhmc_sampler pmhmc_sampler;
 
+/* Called at every gradient evaluation inside a trajectory (each B step of
+ * PM-HMC, each leaf of PM-NUTS, the step-size search's trial steps) with
+ * theta, its momentum rho there, grad = d/dtheta [log p(theta) + log phat]
+ * at (theta, u), and the diagonal of M^-1 in use: the training data of an
+ * HNN surrogate (DESIGN §5). All [dim]; valid during the call only. */
+typedef void (*pmhmc_step_observer)(void *ctx, const double *theta, const double *rho, const double *grad,
+                                    const double *inv_mass);
+
 /* theta0 may be NULL for the model's documented start (pmhmc_model_initial).
  * Draws the initial u and evaluates the estimator there; fails with
  * PMHMC_ERR_NUMERIC when log phat is not finite at the start. */
@@ -113,6 +121,11 @@ size_t pmhmc_sampler_iteration(const pmhmc_sampler *sampler);
 /* The step size the next transition will use: the adapted one after
  * warm-up. */
 double pmhmc_sampler_step_size(const pmhmc_sampler *sampler);
+
+/* Watches every gradient evaluation from now on (NULL: none). With an
+ * observer the trajectories run in the host loop even on a backend that can
+ * integrate on the device, since the gradients must reach the host. */
+void pmhmc_sampler_set_observer(pmhmc_sampler *sampler, pmhmc_step_observer fn, void *ctx);
 
 /* The diagonal of M^-1 now (adapted during warm-up when adapt.metric). */
 void pmhmc_sampler_inv_metric(const pmhmc_sampler *sampler, double *out /* [dim] */);

@@ -117,6 +117,7 @@ static void free_run(run_state *r)
     for (size_t k = 0; r->chains && k < r->n_chains; ++k) {
         chain_state *c = &r->chains[k];
         cli_out_abort(&c->out);
+        cli_collect_abort(&c->collect);
         cli_summary_free(&c->summary);
         pmhmc_sampler_free(c->sampler);
         free(c->path);
@@ -174,7 +175,15 @@ static int load_config(run_state *r, int argc, char **argv)
     }
     if (st == PMHMC_OK)
         st = pmhmc_config_check_required(cfg, &err);
-    return st == PMHMC_OK ? CLI_EXIT_OK : fail_config(st, &err);
+    if (st != PMHMC_OK)
+        return fail_config(st, &err);
+    /* Interrupted runs resume from checkpoints; the training data of the
+     * transitions before one would be lost, so the two do not mix (yet). */
+    if (cfg->hnn.collect && cfg->hnn.collect[0] && (r->resume_path || (cfg->output.checkpoint && cfg->output.checkpoint[0])))
+        return fail_config(pmhmc_config_key_error(cfg, "hnn.collect", &err,
+                                                  "cannot be combined with output.checkpoint or --resume"),
+                           &err);
+    return CLI_EXIT_OK;
 }
 
 /* --print-config: the effective configuration as an INI file (paths as
@@ -263,7 +272,7 @@ static int choose_backend(run_state *r)
 /* CmdStan's names: out.csv becomes out_1.csv .. out_K.csv when K > 1 (the
  * suffix goes before the extension of the last path component, or at the
  * end when it has none); K = 1 keeps out.csv. */
-static char *chain_path(const char *file, size_t n_chains, size_t k)
+char *sample_chain_path(const char *file, size_t n_chains, size_t k)
 {
     if (n_chains == 1)
         return strdup(file);
@@ -308,12 +317,13 @@ static int prepare_chains(run_state *r)
         c->run = r;
         c->index = (uint32_t)k;
         c->out.slot = -1;
+        c->collect.out.slot = -1;
         atomic_init(&c->done, 0);
         atomic_init(&c->accepted, 0);
         atomic_init(&c->divergent, 0);
         atomic_init(&c->max_depth, 0);
         atomic_init(&c->finished, 0);
-        c->path = chain_path(r->cfg.output.file, r->n_chains, k);
+        c->path = sample_chain_path(r->cfg.output.file, r->n_chains, k);
         c->theta0 = malloc(dim * sizeof *c->theta0);
         c->values = malloc((dim + n_gen) * sizeof *c->values);
         if (!c->path || !c->theta0 || !c->values || cli_summary_init(&c->summary, dim + n_gen, r->names) != 0)
@@ -357,6 +367,21 @@ static int open_outputs(run_state *r)
     for (size_t k = 0; k < r->n_chains; ++k) {
         pmhmc_error err = {{0}}, keyed = {{0}};
         pmhmc_status st = cli_out_open(&r->chains[k].out, r->chains[k].path, &err);
+        if (st == PMHMC_OK && r->cfg.hnn.collect && r->cfg.hnn.collect[0]) {
+            char *collect_path = sample_chain_path(r->cfg.hnn.collect, r->n_chains, k);
+            if (!collect_path)
+                return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+            for (size_t j = 0; j < r->n_chains; ++j)
+                if (strcmp(collect_path, r->chains[j].path) == 0) {
+                    free(collect_path);
+                    return fail_config(pmhmc_config_key_error(&r->cfg, "hnn.collect", &keyed,
+                                                              "is a draws file of this run (output.file)"),
+                                       &keyed);
+                }
+            st = cli_collect_open(&r->chains[k].collect, &r->cfg, collect_path, r->model, &err);
+            if (st != PMHMC_OK && st != PMHMC_ERR_NOMEM)
+                return fail_config(pmhmc_config_key_error(&r->cfg, "hnn.collect", &keyed, "%s", err.message), &keyed);
+        }
         if (st == PMHMC_ERR_NOMEM)
             return cli_fail_status(CLI_EXIT_RUNTIME, st, NULL);
         if (st != PMHMC_OK)
@@ -456,7 +481,10 @@ static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
         sc.mass = cfg->sampler.mass.values[0];
     else
         sc.mass_diag = cfg->sampler.mass.values;
-    return pmhmc_sampler_create(c->run->model, c->run->backend, &sc, c->theta0, &c->sampler, err);
+    pmhmc_status st = pmhmc_sampler_create(c->run->model, c->run->backend, &sc, c->theta0, &c->sampler, err);
+    if (st == PMHMC_OK && c->collect.active)
+        pmhmc_sampler_set_observer(c->sampler, cli_collect_observe, &c->collect);
+    return st;
 }
 
 /* The '#' header: the program, then every config key by section, CmdStan
@@ -591,6 +619,7 @@ static void *run_chain_body(chain_state *c)
         if (it == warmup && it > 0)
             sampling_start = sample_now();
         pmhmc_draw draw;
+        c->collect.in_warmup = it < warmup;
         st = pmhmc_sampler_step(c->sampler, &draw);
         if (st != PMHMC_OK) {
             chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: sampling failed at iteration %zu: %s", c->index + 1, it + 1,
@@ -637,6 +666,8 @@ static void *run_chain_body(chain_state *c)
     pmhmc_draws_elapsed(c->out.f, c->times[0], c->times[1]);
     /* Close (and check) the file on this thread; the rename waits for all. */
     st = cli_out_close(&c->out, &err);
+    if (st == PMHMC_OK)
+        st = cli_collect_close(&c->collect, &err);
     if (st != PMHMC_OK)
         chain_fail(c, CLI_EXIT_RUNTIME, "%s", err.message);
     return NULL;
@@ -701,6 +732,12 @@ static int commit_outputs(run_state *r)
                 unlink(r->chains[j].path);
             return cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
         }
+    }
+    for (size_t k = 0; k < r->n_chains; ++k) { /* the draws stand on their own if this fails */
+        pmhmc_error err = {{0}};
+        pmhmc_status st = cli_collect_commit(&r->chains[k].collect, &err);
+        if (st != PMHMC_OK)
+            return cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
     }
     return CLI_EXIT_OK;
 }

@@ -44,6 +44,19 @@ void sample_print_results(run_state *r, double wall)
                "(warm-up included)\n",
                divergent, (unsigned long long)r->cfg.nuts.max_depth, max_depth);
     }
+    if (chains[0].collect.active) {
+        size_t written = 0, skipped = 0;
+        for (size_t k = 0; k < K; ++k) {
+            written += chains[k].collect.written;
+            skipped += chains[k].collect.skipped;
+        }
+        printf("hnn.collect: %zu training records written to %s%s", written, chains[0].collect.path,
+               K > 1 ? " .. " : "");
+        printf("%s", K > 1 ? chains[K - 1].collect.path : "");
+        if (skipped)
+            printf(" (%zu non-finite evaluations left out)", skipped);
+        printf("\n");
+    }
     if (K > 1)
         printf("pooled over the %zu chains:\n", K);
     if (!r->draws || cli_summary_print_diagnostics(&r->summary, r->draws, K, (size_t)r->cfg.sampler.iterations,

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "cli/checkpoint_run.h"
+#include "cli/hnn_collect.h"
 #include "cli/out_file.h"
 #include "cli/summary.h"
 #include "io/config.h"
@@ -31,6 +32,7 @@ typedef struct chain_state {
     double *theta0;   /* [dim] its start */
     double *values;   /* [dim + n_generated] of one draw */
     cli_summary summary;
+    cli_collect collect; /* hnn.collect */
     double times[2];  /* warm-up and sampling seconds */
     int rc;           /* CLI_EXIT_OK, or the failure's exit code */
     int cancelled;    /* stopped because another chain failed */
@@ -71,6 +73,10 @@ struct run_state {
     double *draws;
     double draws_bytes; /* what keeping them takes (or would take) */
 };
+
+/* output.file (or hnn.collect) for chain k of n_chains: out.csv becomes
+ * out_k.csv (k from 1) for n_chains > 1. */
+char *sample_chain_path(const char *file, size_t n_chains, size_t k);
 
 /* Monotonic seconds. */
 double sample_now(void);

@@ -111,6 +111,11 @@ static const key_spec KEYS[] = {
             "warm-up iterations after the last metric window (step size only)"),
     INT_KEY("adapt", "window", "25", 1, 1000000000, adapt.window,
             "the first metric window; each next one is twice as long, the last stretched to the terminal buffer"),
+    PATH_KEY("hnn", "collect", "", hnn.collect,
+             "record HNN training data (theta, rho, gradient, M^-1 rho at every gradient evaluation of the trajectories) to this file, one per chain like output.file; empty: none"),
+    BOOL_KEY("hnn", "collect_warmup", "true", hnn.collect_warmup, "record during warm-up too"),
+    INT_KEY("hnn", "collect_every", "1", 1, 1000000000, hnn.collect_every,
+            "keep every k-th gradient evaluation"),
     PATH_KEY("output", "file", "output.csv", output.file, "the draws CSV (CmdStan layout)"),
     INT_KEY("output", "refresh", "100", 0, 1000000000, output.refresh,
             "print progress every this many transitions; 0: never"),
@@ -124,7 +129,7 @@ static const key_spec KEYS[] = {
 enum { N_KEYS = sizeof KEYS / sizeof KEYS[0] };
 _Static_assert(N_KEYS <= PMHMC_CONFIG_MAX_KEYS, "raise PMHMC_CONFIG_MAX_KEYS");
 
-static const char *const SECTIONS = "[model], [sampler], [nuts], [adapt] or [output]";
+static const char *const SECTIONS = "[model], [sampler], [nuts], [adapt], [hnn] or [output]";
 
 /* ---- the table's expectations, for messages and --help ------------------ */
 

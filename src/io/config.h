@@ -68,6 +68,11 @@ typedef struct pmhmc_config {
         uint64_t init_buffer, term_buffer, window;
     } adapt;
     struct {
+        char *collect;          /* NULL: no training data recorded */
+        int collect_warmup;     /* record during warm-up too */
+        uint64_t collect_every; /* keep every k-th gradient evaluation */
+    } hnn;
+    struct {
         char *file;
         uint64_t refresh;
         char *checkpoint;          /* NULL: no checkpoints */

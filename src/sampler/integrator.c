@@ -22,7 +22,7 @@ pmhmc_status pmhmc_integrate(const pmhmc_integrator *integ, pmhmc_phase_point *z
      * host round trip between steps) gets the same arithmetic as the loop
      * below, which stays the reference. */
     const pmhmc_backend_ops *ops = integ->ws->backend->ops;
-    if (ops->integrate) {
+    if (ops->integrate && !integ->observe) {
         int stopped = 0;
         pmhmc_integrate_request req = {
             .theta = z->theta, .rho = z->rho, .inv_mass = integ->inv_mass, .u = z->u, .p = z->p,
@@ -56,8 +56,16 @@ pmhmc_status pmhmc_integrate(const pmhmc_integrator *integ, pmhmc_phase_point *z
             return PMHMC_OK;
         }
         pmhmc_model_log_prior(integ->model, z->theta, integ->prior_grad);
-        for (size_t i = 0; i < dim; ++i)
-            z->rho[i] += h * (integ->grad[i] + integ->prior_grad[i]);
+        if (integ->observe) {
+            for (size_t i = 0; i < dim; ++i)
+                integ->prior_grad[i] += integ->grad[i]; /* the total, which the kick below sums the same way */
+            integ->observe(integ->observe_ctx, z->theta, z->rho, integ->prior_grad, integ->inv_mass);
+            for (size_t i = 0; i < dim; ++i)
+                z->rho[i] += h * integ->prior_grad[i];
+        } else {
+            for (size_t i = 0; i < dim; ++i)
+                z->rho[i] += h * (integ->grad[i] + integ->prior_grad[i]);
+        }
         drift(integ, z, last ? 0.5 * h : h);
     }
 
@@ -98,6 +106,8 @@ pmhmc_status pmhmc_kdk_step(const pmhmc_integrator *integ, pmhmc_kdk_point *x, d
     if ((st = pmhmc_ws_rotate(integ->ws, x->z.u, x->z.p, h)) != PMHMC_OK ||
         (st = pmhmc_kdk_evaluate(integ, x)) != PMHMC_OK || !isfinite(x->z.log_phat))
         return st;
+    if (integ->observe)
+        integ->observe(integ->observe_ctx, x->z.theta, x->z.rho, x->grad, integ->inv_mass);
     return kick(integ, x, 0.5 * h);
 }
 

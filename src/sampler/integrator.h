@@ -16,6 +16,7 @@
 
 #include "pmhmc/backend.h"
 #include "pmhmc/model.h"
+#include "pmhmc/sampler.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +36,8 @@ typedef struct pmhmc_integrator {
     const double *inv_mass; /* [dim] diagonal of M^-1 */
     double *grad;           /* [dim] scratch: d log phat / d theta */
     double *prior_grad;     /* [dim] scratch: d log p(theta) / d theta */
+    pmhmc_step_observer observe; /* optional (pmhmc_sampler_set_observer) */
+    void *observe_ctx;
 } pmhmc_integrator;
 
 /* Runs `steps` Strang steps of size h from z in place, leaving log_prior and

@@ -248,6 +248,12 @@ size_t pmhmc_sampler_iteration(const pmhmc_sampler *s) { return s->iteration; }
 
 double pmhmc_sampler_step_size(const pmhmc_sampler *s) { return s->step_size; }
 
+void pmhmc_sampler_set_observer(pmhmc_sampler *s, pmhmc_step_observer fn, void *ctx)
+{
+    s->integ.observe = fn;
+    s->integ.observe_ctx = ctx;
+}
+
 void pmhmc_sampler_inv_metric(const pmhmc_sampler *s, double *out)
 {
     memcpy(out, s->inv_mass, s->dim * sizeof *out);

@@ -1,0 +1,207 @@
+// HNN training data: the sampler's step observer, the file format
+// (src/io/hnn_data.c) and `pmhmc sample` with hnn.collect.
+//
+// Independent answers: on the gaussian model every observed gradient is
+// -Sigma^-1 (theta - mu) (its log p + log phat, DESIGN §5's target), and
+// the number of observations is L per PM-HMC transition and n_leapfrog per
+// PM-NUTS one; a file round-trips bit for bit; damaged files are refused.
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "cli_support.h"
+#include "io/hnn_data.h"
+#include "models/gaussian.h"
+#include "test_support.h"
+
+using namespace pmhmc_test;
+using namespace pmhmc_cli_test;
+
+namespace {
+
+struct Seen {
+    size_t n = 0;
+    double worst = 0.0; // largest |grad - closed form| / (1 + |closed form|)
+    double worst_sharp = 0.0;
+    std::vector<double> inv_cov, mean;
+};
+
+void observe(void *ctx, const double *theta, const double *rho, const double *grad, const double *inv_mass)
+{
+    Seen *s = static_cast<Seen *>(ctx);
+    s->n++;
+    for (size_t i = 0; i < 2; ++i) {
+        double want = 0.0;
+        for (size_t j = 0; j < 2; ++j)
+            want -= s->inv_cov[i * 2 + j] * (theta[j] - s->mean[j]);
+        // relative: the step-size search's trial steps reach |theta| ~ 1e8
+        s->worst = std::max(s->worst, std::fabs(grad[i] - want) / (1.0 + std::fabs(want)));
+    }
+    // the metric in use is positive (adaptation changes it during warm-up)
+    for (size_t i = 0; i < 2; ++i)
+        s->worst_sharp = std::max(s->worst_sharp, inv_mass[i] > 0.0 && std::isfinite(rho[i]) ? 0.0 : 1.0);
+}
+
+TEST(HnnCollect, ObserverSeesEveryGradientEvaluation)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    const std::vector<double> mean = {1.0, -1.0}, cov = {2.0, 0.6, 0.6, 1.0};
+    pmhmc_model *raw = nullptr;
+    pmhmc_error err{};
+    ASSERT_EQ(pmhmc_gaussian_model_create(2, mean.data(), cov.data(), 2, 4, 0.5, &raw, &err), PMHMC_OK) << err.message;
+    Model model(raw);
+    Backend backend = cpu_backend();
+    const double det = 2.0 * 1.0 - 0.6 * 0.6;
+    for (pmhmc_algorithm algorithm : {PMHMC_ALGORITHM_PMHMC, PMHMC_ALGORITHM_PMNUTS}) {
+        SCOPED_TRACE(algorithm == PMHMC_ALGORITHM_PMHMC ? "pmhmc" : "pmnuts");
+        Seen seen;
+        seen.mean = mean;
+        seen.inv_cov = {1.0 / det, -0.6 / det, -0.6 / det, 2.0 / det};
+        pmhmc_sampler_config cfg = nuts_test_config(50, 100, 3);
+        cfg.algorithm = algorithm;
+        cfg.steps = 7;
+        cfg.step_size = 0.2;
+        pmhmc_sampler *s_raw = nullptr;
+        ASSERT_EQ(pmhmc_sampler_create(model.get(), backend.get(), &cfg, nullptr, &s_raw, &err), PMHMC_OK);
+        Sampler s(s_raw);
+        pmhmc_sampler_set_observer(s.get(), observe, &seen);
+        size_t expected = 0, searches = 0;
+        for (size_t it = 0; it < cfg.warmup + cfg.iterations; ++it) {
+            pmhmc_draw d{};
+            const size_t before = seen.n;
+            ASSERT_EQ(pmhmc_sampler_step(s.get(), &d), PMHMC_OK);
+            expected += d.n_leapfrog;
+            searches += seen.n - before != d.n_leapfrog; // a metric window's step-size search
+        }
+        EXPECT_GE(seen.n, expected);
+        EXPECT_LE(searches, 5u) << "only the transitions that end a metric window add search steps";
+        if (algorithm == PMHMC_ALGORITHM_PMHMC && !cfg.adapt.engaged) {
+            EXPECT_EQ(seen.n, expected);
+        }
+        EXPECT_LT(seen.worst, 1e-12) << "the observed gradient is log p + log phat's";
+        EXPECT_EQ(seen.worst_sharp, 0.0);
+    }
+}
+
+TEST(HnnData, RoundTripAndRefusals)
+{
+    const std::string dir = ::testing::TempDir() + "hnn_data_" + std::to_string(getpid());
+    ASSERT_EQ(system(("mkdir -p " + dir).c_str()), 0);
+    const std::string path = dir + "/d.bin";
+    const char *names[2] = {"a", "bee"};
+    const double theta[2] = {0.5, -1.25}, rho[2] = {2.0, 3.0}, grad[2] = {-0.1, 7.0}, inv_mass[2] = {0.5, 4.0};
+    {
+        FILE *f = fopen(path.c_str(), "wb");
+        ASSERT_NE(f, nullptr);
+        ASSERT_EQ(pmhmc_hnn_data_write_header(f, 2, names), 0);
+        for (int k = 0; k < 3; ++k)
+            ASSERT_EQ(pmhmc_hnn_data_write_record(f, 2, theta, rho, grad, inv_mass), 0);
+        fclose(f);
+    }
+    pmhmc_hnn_data *d = nullptr;
+    pmhmc_error err{};
+    ASSERT_EQ(pmhmc_hnn_data_read(path.c_str(), &d, &err), PMHMC_OK) << err.message;
+    EXPECT_EQ(d->dim, 2u);
+    EXPECT_EQ(d->n, 3u);
+    EXPECT_STREQ(d->names[1], "bee");
+    for (size_t k = 0; k < 3; ++k)
+        for (size_t i = 0; i < 2; ++i) {
+            EXPECT_EQ(d->theta[k * 2 + i], theta[i]);
+            EXPECT_EQ(d->rho[k * 2 + i], rho[i]);
+            EXPECT_EQ(d->grad[k * 2 + i], grad[i]);
+            EXPECT_EQ(d->rho_sharp[k * 2 + i], inv_mass[i] * rho[i]);
+        }
+    pmhmc_hnn_data_free(d);
+
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto refused = [&](const std::string &image, const char *why) {
+        std::ofstream(path, std::ios::binary | std::ios::trunc) << image;
+        pmhmc_hnn_data *bad = nullptr;
+        pmhmc_error e{};
+        EXPECT_NE(pmhmc_hnn_data_read(path.c_str(), &bad, &e), PMHMC_OK) << why;
+        EXPECT_EQ(bad, nullptr);
+        EXPECT_NE(std::string(e.message).find(path), std::string::npos) << e.message;
+        EXPECT_NE(std::string(e.message).find(why), std::string::npos) << e.message;
+    };
+    refused("", "PMHNNDAT");
+    refused("not a data file at all", "PMHNNDAT");
+    refused(bytes.substr(0, 14), "truncated");
+    refused(bytes.substr(0, bytes.size() - 5), "last record is truncated");
+    std::string v = bytes;
+    v[8] = 9;
+    refused(v, "version 9");
+    std::string header_only = bytes.substr(0, bytes.size() - 3 * 64);
+    refused(header_only, "no records");
+    std::string nan = bytes;
+    const double bad_value = NAN;
+    std::memcpy(&nan[header_only.size() + 8], &bad_value, sizeof bad_value);
+    refused(nan, "non-finite");
+    const size_t record = 4 * 2 * sizeof(double);
+    for (size_t cut = 0; cut < bytes.size(); ++cut) { // never a crash; refused unless whole records remain
+        std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, cut);
+        pmhmc_hnn_data *got = nullptr;
+        pmhmc_error e{};
+        const bool whole = cut > header_only.size() && (cut - header_only.size()) % record == 0;
+        EXPECT_EQ(pmhmc_hnn_data_read(path.c_str(), &got, &e) == PMHMC_OK, whole) << cut << ": " << e.message;
+        if (got)
+            EXPECT_EQ(got->n, (cut - header_only.size()) / record);
+        pmhmc_hnn_data_free(got);
+    }
+}
+
+class HnnCollectCli : public CliTest {};
+
+TEST_F(HnnCollectCli, SampleWritesOneFilePerChainWithEveryStep)
+{
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "15", "--n", "3", "--out", "sim"}).rc, 0);
+    std::ofstream(dir_ / "run.ini") << ("[model]\nname = normal_re\ndata = sim/data.csv\nN = 8\n"
+                                 "[sampler]\nalgorithm = pmhmc\nwarmup = 10\niterations = 20\nsteps = 5\n"
+                                 "step_size = 0.1\nmass = 2\nchains = 2\nbackend = cpu\n"
+                                 "[output]\nfile = out/d.csv\nrefresh = 0\nreport = false\n");
+    Result r = run({"sample", "run.ini", "hnn.collect=out/grads.bin"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.out.find("hnn.collect: 300 training records written to out/grads_1.bin .. out/grads_2.bin"),
+              std::string::npos)
+        << r.out;
+    for (const char *name : {"out/grads_1.bin", "out/grads_2.bin"}) {
+        pmhmc_hnn_data *d = nullptr;
+        pmhmc_error err{};
+        ASSERT_EQ(pmhmc_hnn_data_read((dir_ / name).c_str(), &d, &err), PMHMC_OK) << err.message;
+        EXPECT_EQ(d->n, 30u * 5u) << "L = 5 gradient evaluations per transition, warm-up included";
+        EXPECT_EQ(d->dim, 2u);
+        EXPECT_STREQ(d->names[0], "mu");
+        for (size_t k = 0; k < d->n * d->dim; ++k)
+            EXPECT_EQ(d->rho_sharp[k], d->rho[k] / 2.0) << "M = 2 I";
+        pmhmc_hnn_data_free(d);
+    }
+    // sampling only, every other evaluation; the draws do not change
+    Result again = run({"sample", "run.ini", "hnn.collect=out/g.bin", "hnn.collect_warmup=false",
+                        "hnn.collect_every=2", "output.file=out/e.csv"});
+    ASSERT_EQ(again.rc, 0) << again.err;
+    pmhmc_hnn_data *d = nullptr;
+    pmhmc_error err{};
+    ASSERT_EQ(pmhmc_hnn_data_read((dir_ / "out/g_1.bin").c_str(), &d, &err), PMHMC_OK) << err.message;
+    EXPECT_EQ(d->n, 20u * 5u / 2u);
+    pmhmc_hnn_data_free(d);
+    auto rows = [&](const char *f) {
+        std::string s;
+        for (const auto &l : lines_of(read_text(dir_ / f)))
+            if (l[0] != '#')
+                s += l + "\n";
+        return s;
+    };
+    EXPECT_EQ(rows("out/d_1.csv"), rows("out/e_1.csv")) << "watching does not change the chain";
+
+    Result clash = run({"sample", "run.ini", "hnn.collect=out/d.csv", "sampler.chains=1"});
+    EXPECT_EQ(clash.rc, 1);
+    EXPECT_NE(clash.err.find("hnn.collect"), std::string::npos) << clash.err;
+    Result ckpt = run({"sample", "run.ini", "hnn.collect=out/x.bin", "output.checkpoint=out/c.ckpt"});
+    EXPECT_EQ(ckpt.rc, 1);
+    EXPECT_NE(ckpt.err.find("cannot be combined with output.checkpoint"), std::string::npos) << ckpt.err;
+}
+
+} // namespace
