@@ -867,3 +867,32 @@ TEST_F(CliChains, SampleWritesTheReportBesideTheDraws)
 }
 
 }  // namespace
+
+namespace {
+
+// pmhmc summary on PM-NUTS files counts divergences and trees cut at the
+// header's nuts.max_depth, over all chains (hand-made files: 2 + 1
+// divergences and 1 + 2 rows at depth 3 of 8 rows).
+TEST_F(Cli, SummaryWarnsOfDivergencesAndMaxDepthHits)
+{
+    const std::string head = "# pmhmc_version = x\n# nuts\n#   max_depth = 3\n"
+                             "lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__,a\n";
+    write_text(dir_ / "c1.csv", head + "-1,0.9,0.5,2,3,0,1,0.1\n-1,0.8,0.5,3,7,1,1,0.2\n-1,0.7,0.5,1,1,1,1,0.3\n"
+                                       "-1,0.9,0.5,2,3,0,1,0.4\n");
+    write_text(dir_ / "c2.csv", head + "-1,0.9,0.5,3,7,0,1,0.5\n-1,0.8,0.5,3,7,0,1,0.1\n-1,0.7,0.5,2,3,1,1,0.2\n"
+                                       "-1,0.9,0.5,2,3,0,1,0.3\n");
+    Result r = run({"summary", "c1.csv", "c2.csv"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "Warning: 3 of 8 transitions ended with a divergence (37.5%).")) << r.out;
+    EXPECT_TRUE(contains(r.out, "Warning: 3 of 8 transitions hit the maximum tree depth (nuts.max_depth = 3)"))
+        << r.out;
+    // PM-HMC files have neither column: no such warnings
+    write_text(dir_ / "h.csv", "lp__,accept_stat__,stepsize__,int_time__,energy__,a\n-1,1,0.1,1,1,0.5\n-1,1,0.1,1,1,0.7\n"
+                               "-1,1,0.1,1,1,0.2\n");
+    Result h = run({"summary", "h.csv"});
+    ASSERT_EQ(h.rc, 0) << h.err;
+    EXPECT_FALSE(contains(h.out, "divergence")) << h.out;
+    EXPECT_FALSE(contains(h.out, "tree depth")) << h.out;
+}
+
+} // namespace

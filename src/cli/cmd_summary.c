@@ -2,6 +2,7 @@
  * or more draws files (one file = one chain), laid out as CmdStan's
  * stansummary (2.36+) lays them out. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,41 @@ static int ess_fails(const row *r, size_t n_chains)
     return r->s.ess_bulk < min || r->s.ess_tail < min;
 }
 
+static size_t column_of(const table *t, const char *name)
+{
+    for (size_t j = 0; j < t->n_cols; ++j)
+        if (strcmp(t->names[j], name) == 0)
+            return j;
+    return SIZE_MAX;
+}
+
+/* PM-NUTS files: divergences and trees cut at the maximum depth, as
+ * CmdStan's diagnose reports them. */
+static void warn_nuts(FILE *w, const table *t)
+{
+    const size_t div = column_of(t, "divergent__"), depth = column_of(t, "treedepth__");
+    size_t n = 0, n_div = 0, n_max = 0;
+    int max_depth = 0;
+    for (size_t k = 0; k < t->n_chains; ++k) {
+        const chain_file *cf = &t->chains[k];
+        for (size_t i = 0; i < cf->n_rows; ++i, ++n) {
+            const double *row = cf->rows + i * t->n_cols;
+            n_div += div != SIZE_MAX && row[div] != 0.0;
+            n_max += depth != SIZE_MAX && cf->max_depth > 0 && row[depth] >= cf->max_depth;
+        }
+        if (cf->max_depth > max_depth)
+            max_depth = cf->max_depth;
+    }
+    if (n_div)
+        fprintf(w, "Warning: %zu of %zu transitions ended with a divergence (%.1f%%). The posterior is hard for the\n"
+                   "integrator where they happen: raise adapt.delta (a smaller step size) or reparameterize.\n",
+                n_div, n, 100.0 * (double)n_div / (double)n);
+    if (n_max)
+        fprintf(w, "Warning: %zu of %zu transitions hit the maximum tree depth (nuts.max_depth = %d): their\n"
+                   "trajectories were cut short. Raise nuts.max_depth if this was not intended.\n",
+                n_max, n, max_depth);
+}
+
 static void free_table(table *t)
 {
     cli_draws_free(t);
@@ -267,6 +303,7 @@ int cli_summarize(int argc, char **argv)
         snprintf(head, sizeof head, "Warning: ESS_bulk or ESS_tail below 100 per chain (%zu in all) for: ", 100 * K);
         warn_list(w, rows, n_rows, ess_fails, K, head,
                   "Too few effective draws for reliable estimates and R_hat. Run longer chains.");
+        warn_nuts(w, &t);
         if (fflush(stdout) != 0 || ferror(stdout))
             rc = cli_fail(CLI_EXIT_RUNTIME, "summary: could not write the table to stdout");
     }

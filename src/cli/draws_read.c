@@ -89,6 +89,10 @@ static int read_chain(const char *cmd, const char *path, table *t, chain_file *c
         strip_eol(line);
         if (line[0] == '#') {
             parse_elapsed(line, cf);
+            /* the [nuts] section's echo, for the tree-depth warning */
+            int depth;
+            if (sscanf(line, "#   max_depth = %d", &depth) == 1 && depth > 0)
+                cf->max_depth = depth;
             continue;
         }
         if (line[0] == '\0')

@@ -12,6 +12,7 @@ typedef struct chain_file {
     double *rows; /* n_rows * n_cols */
     double warmup_s, sampling_s;
     int has_warmup, has_sampling;
+    int max_depth; /* the header's nuts.max_depth (pmhmc's config echo); 0: not given */
 } chain_file;
 
 /* All the files: the same columns and the same number of draws in each. */
