@@ -2,7 +2,7 @@
 # Installs the Debian packages the build needs, only those missing.
 # Sourced by scripts/main.sh and scripts/test.sh.
 set -euo pipefail
-pmhmc_packages=(cmake g++ make libgtest-dev libinih-dev libfftw3-dev)
+pmhmc_packages=(cmake g++ make libgtest-dev libinih-dev libfftw3-dev libcjson-dev libopenblas-dev)
 missing=()
 for pkg in "${pmhmc_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
