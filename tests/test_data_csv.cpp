@@ -19,47 +19,13 @@
 #include "io/dataset.h"
 #include "pmhmc/io.h"
 #include "pmhmc/simulate.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory per test, removed with everything in it.
-class TempDir {
-public:
-    TempDir()
-    {
-        std::string tmpl = (fs::temp_directory_path() / "pmhmc_data_XXXXXX").string();
-        std::vector<char> buf(tmpl.begin(), tmpl.end());
-        buf.push_back('\0');
-        if (!mkdtemp(buf.data()))
-            throw std::runtime_error("mkdtemp failed");
-        path_ = buf.data();
-    }
-    ~TempDir()
-    {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    std::string file(const std::string &name) const { return (fs::path(path_) / name).string(); }
-    std::string write(const std::string &name, const std::string &bytes) const
-    {
-        std::string p = file(name);
-        std::ofstream(p, std::ios::binary) << bytes;
-        return p;
-    }
-    std::vector<std::string> entries() const
-    {
-        std::vector<std::string> names;
-        for (const auto &e : fs::directory_iterator(path_))
-            names.push_back(e.path().filename().string());
-        return names;
-    }
-    const std::string &path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using pmhmc_test::TempDir;
 
 struct DatasetPtr {
     pmhmc_dataset *p = nullptr;

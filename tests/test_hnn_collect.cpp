@@ -147,8 +147,9 @@ TEST(HnnData, RoundTripAndRefusals)
         pmhmc_error e{};
         const bool whole = cut > header_only.size() && (cut - header_only.size()) % record == 0;
         EXPECT_EQ(pmhmc_hnn_data_read(path.c_str(), &got, &e) == PMHMC_OK, whole) << cut << ": " << e.message;
-        if (got)
+        if (got) {
             EXPECT_EQ(got->n, (cut - header_only.size()) / record);
+        }
         pmhmc_hnn_data_free(got);
     }
 }

@@ -16,45 +16,13 @@
 #include <vector>
 
 #include "io/safetensors.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-class TempDir {
-public:
-    TempDir()
-    {
-        std::string tmpl = (fs::temp_directory_path() / "pmhmc_st_XXXXXX").string();
-        std::vector<char> buf(tmpl.begin(), tmpl.end());
-        buf.push_back('\0');
-        if (!mkdtemp(buf.data()))
-            throw std::runtime_error("mkdtemp failed");
-        path_ = buf.data();
-    }
-    ~TempDir()
-    {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    std::string file(const std::string &name) const { return (fs::path(path_) / name).string(); }
-    std::string write(const std::string &name, const std::string &bytes) const
-    {
-        std::string p = file(name);
-        std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
-        return p;
-    }
-    std::vector<std::string> entries() const
-    {
-        std::vector<std::string> names;
-        for (const auto &e : fs::directory_iterator(path_))
-            names.push_back(e.path().filename().string());
-        return names;
-    }
-
-private:
-    std::string path_;
-};
+using pmhmc_test::TempDir;
 
 struct Handle {
     pmhmc_safetensors *p = nullptr;

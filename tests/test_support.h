@@ -14,11 +14,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <memory>
 #include <numeric>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -446,6 +449,43 @@ inline pmhmc_sampler_config nuts_test_config(size_t warmup, size_t iterations, u
     cfg.seed = seed;
     return cfg;
 }
+
+// A fresh directory per test, removed with everything in it.
+class TempDir {
+public:
+    TempDir()
+    {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "pmhmc_test_XXXXXX").string();
+        std::vector<char> buf(tmpl.begin(), tmpl.end());
+        buf.push_back('\0');
+        if (!mkdtemp(buf.data()))
+            throw std::runtime_error("mkdtemp failed");
+        path_ = buf.data();
+    }
+    ~TempDir()
+    {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    std::string file(const std::string &name) const { return (std::filesystem::path(path_) / name).string(); }
+    std::string write(const std::string &name, const std::string &bytes) const
+    {
+        std::string p = file(name);
+        std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
+        return p;
+    }
+    std::vector<std::string> entries() const
+    {
+        std::vector<std::string> names;
+        for (const auto &e : std::filesystem::directory_iterator(path_))
+            names.push_back(e.path().filename().string());
+        return names;
+    }
+    const std::string &path() const { return path_; }
+
+private:
+    std::string path_;
+};
 
 // ---- GPU cases ---------------------------------------------------------------------
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "io/sync_dir.h"
 
 static const char MAGIC[8] = {'P', 'M', 'H', 'M', 'C', 'C', 'K', 'P'};
 static const uint32_t BYTE_ORDER_MARK = 0x01020304u;
@@ -126,23 +127,6 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* The rename is durable only once the directory entry is on disk. File
- * systems that cannot fsync a directory say EINVAL; that is not an error. */
-static int sync_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? (slash == path ? strdup("/") : strndup(path, (size_t)(slash - path))) : strdup(".");
-    if (!dir)
-        return -1;
-    int fd = open(dir, O_RDONLY);
-    free(dir);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd) == 0 || errno == EINVAL || errno == EBADF ? 0 : -1;
-    close(fd);
-    return rc;
-}
-
 pmhmc_status pmhmc_checkpoint_write(const char *path, const pmhmc_checkpoint *ck, pmhmc_error *err)
 {
     size_t total = encoded_size(ck);
@@ -169,7 +153,7 @@ pmhmc_status pmhmc_checkpoint_write(const char *path, const pmhmc_checkpoint *ck
         else if (rename(tmp, path) != 0)
             st = pmhmc_fail(err, PMHMC_ERR_IO, "checkpoint %s: cannot rename '%s' over it: %s", path, tmp,
                             strerror(errno));
-        else if (sync_parent(path) != 0)
+        else if (pmhmc_sync_parent_dir(path) != 0)
             st = pmhmc_fail(err, PMHMC_ERR_IO, "checkpoint %s: cannot sync its directory: %s", path,
                             strerror(errno));
         if (st != PMHMC_OK)

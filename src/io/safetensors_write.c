@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "io/sync_dir.h"
 #include "io/safetensors_impl.h"
 
 /* ---- checking the arguments ---------------------------------------------- */
@@ -229,26 +230,6 @@ static bool write_file(FILE *f, const char *header, size_t header_len, size_t pa
     return true;
 }
 
-/* The rename is durable only once the directory entry is on disk. File
- * systems that cannot fsync a directory say EINVAL; that is not an error. */
-static int sync_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    size_t len = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
-    char *dir = malloc(len + 1);
-    if (!dir)
-        return -1;
-    memcpy(dir, slash ? path : ".", len);
-    dir[len] = '\0';
-    int fd = open(dir, O_RDONLY);
-    free(dir);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd) == 0 || errno == EINVAL || errno == EBADF ? 0 : -1;
-    close(fd);
-    return rc;
-}
-
 pmhmc_status pmhmc_safetensors_write(const char *path, const pmhmc_st_tensor *tensors, size_t n_tensors,
                                      const pmhmc_st_meta *meta, size_t n_meta, pmhmc_error *err)
 {
@@ -291,7 +272,7 @@ pmhmc_status pmhmc_safetensors_write(const char *path, const pmhmc_st_tensor *te
             st = pmhmc_fail(err, PMHMC_ERR_IO, "%s: cannot write %s: %s", path, tmp, e ? strerror(e) : "write error");
         else if (rename(tmp, path) != 0)
             st = pmhmc_fail(err, PMHMC_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-        else if (sync_parent(path) != 0)
+        else if (pmhmc_sync_parent_dir(path) != 0)
             st = pmhmc_fail(err, PMHMC_ERR_IO, "%s: cannot sync its directory: %s", path, strerror(errno));
         if (st != PMHMC_OK)
             remove(tmp);
