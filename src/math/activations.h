@@ -6,6 +6,8 @@
 #ifndef PMHMC_MATH_ACTIVATIONS_H
 #define PMHMC_MATH_ACTIVATIONS_H
 
+#include <string.h>
+
 #include "math/hd.h"
 
 /* Values are stored in weights files (src/hnn): do not renumber. */
@@ -59,6 +61,28 @@ PMHMC_HD double pmhmc_act_value(int act, double x)
     case PMHMC_ACT_SOFTPLUS: return fmax(x, 0.0) + log1p(exp(-fabs(x)));
     default: return tanh(x);
     }
+}
+
+/* The names weights files and configurations spell (src/hnn/mlp_io.c);
+ * host only, as no kernel needs them. NULL for a value that is not an
+ * activation. */
+static inline const char *pmhmc_act_name(int act)
+{
+    switch (act) {
+    case PMHMC_ACT_TANH: return "tanh";
+    case PMHMC_ACT_SIN: return "sin";
+    case PMHMC_ACT_SOFTPLUS: return "softplus";
+    default: return NULL;
+    }
+}
+
+/* The activation a name spells (exact, case-sensitive), or -1. */
+static inline int pmhmc_act_from_name(const char *name)
+{
+    for (int a = 0; name && a < PMHMC_ACT_COUNT; ++a)
+        if (strcmp(name, pmhmc_act_name(a)) == 0)
+            return a;
+    return -1;
 }
 
 #endif
