@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "cli_support.h"
+#include "hnn/mlp.h"
+#include "hnn/mlp_io.h"
 #include "io/hnn_data.h"
 #include "models/gaussian.h"
 #include "test_support.h"
@@ -203,6 +205,67 @@ TEST_F(HnnCollectCli, SampleWritesOneFilePerChainWithEveryStep)
     Result ckpt = run({"sample", "run.ini", "hnn.collect=out/x.bin", "output.checkpoint=out/c.ckpt"});
     EXPECT_EQ(ckpt.rc, 1);
     EXPECT_NE(ckpt.err.find("cannot be combined with output.checkpoint"), std::string::npos) << ckpt.err;
+}
+
+} // namespace
+
+namespace {
+
+// pmhmc train on what sample collected: the weights load back with the
+// config's architecture and the parameter names, the log has one row per
+// epoch run, and the potential network's gradient is what training saw.
+TEST_F(HnnCollectCli, TrainWritesWeightsAndALogFromCollectedRecords)
+{
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "15", "--n", "3", "--out", "sim"}).rc, 0);
+    std::ofstream(dir_ / "run.ini") << ("[model]\nname = normal_re\ndata = sim/data.csv\nN = 8\n"
+                                        "[sampler]\nalgorithm = pmhmc\nwarmup = 20\niterations = 40\nsteps = 5\n"
+                                        "step_size = 0.1\nmass = 2\nchains = 2\nbackend = cpu\n"
+                                        "[hnn]\ncollect = out/grads.bin\nhidden = 16,16\nepochs = 30\nbatch = 32\n"
+                                        "weights = out/net.safetensors\n"
+                                        "[output]\nfile = out/d.csv\nrefresh = 0\nreport = false\n");
+    Result s = run({"sample", "run.ini"});
+    ASSERT_EQ(s.rc, 0) << s.err;
+    Result t = run({"train", "run.ini"});
+    ASSERT_EQ(t.rc, 0) << t.err;
+    EXPECT_NE(t.out.find("600 records from 2 files; potential network"), std::string::npos) << t.out;
+    EXPECT_NE(t.out.find("weights: written to out/net.safetensors"), std::string::npos) << t.out;
+
+    pmhmc_mlp *raw = nullptr;
+    char **names = nullptr;
+    size_t n_names = 0;
+    pmhmc_error err{};
+    ASSERT_EQ(pmhmc_mlp_load((dir_ / "out/net.safetensors").c_str(), &raw, &names, &n_names, &err), PMHMC_OK)
+        << err.message;
+    std::unique_ptr<pmhmc_mlp, void (*)(pmhmc_mlp *)> mlp(raw, pmhmc_mlp_free);
+    EXPECT_EQ(mlp->spec.kind, PMHMC_MLP_POTENTIAL);
+    EXPECT_EQ(mlp->spec.n_in, 2u);
+    EXPECT_EQ(mlp->spec.n_hidden, 2u);
+    EXPECT_EQ(mlp->spec.width[1], 16u);
+    ASSERT_EQ(n_names, 2u);
+    EXPECT_STREQ(names[0], "mu");
+    EXPECT_STREQ(names[1], "log_tau");
+    pmhmc_mlp_free_param_names(names, n_names);
+
+    auto log = lines_of(read_text(dir_ / "out/net_log.csv"));
+    ASSERT_GE(log.size(), 2u);
+    EXPECT_EQ(log[0], "epoch,learning_rate,train_loss,val_loss,val_grad_error");
+    EXPECT_LE(log.size() - 1, 30u);
+    EXPECT_EQ(log[1].rfind("1,0.001,", 0), 0u) << log[1];
+
+    // The same config gives the same bits.
+    Result again = run({"train", "run.ini", "hnn.weights=out/net2.safetensors"});
+    ASSERT_EQ(again.rc, 0) << again.err;
+    EXPECT_EQ(read_text(dir_ / "out/net.safetensors"), read_text(dir_ / "out/net2.safetensors"));
+
+    Result none = run({"train", "run.ini", "hnn.collect="});
+    EXPECT_EQ(none.rc, 1);
+    EXPECT_NE(none.err.find("hnn.collect"), std::string::npos) << none.err;
+    Result missing = run({"train", "run.ini", "hnn.collect=out/nothing.bin"});
+    EXPECT_EQ(missing.rc, 1);
+    EXPECT_NE(missing.err.find("out/nothing_1.bin"), std::string::npos) << missing.err;
+    Result widths = run({"train", "run.ini", "hnn.hidden=16.5"});
+    EXPECT_EQ(widths.rc, 1);
+    EXPECT_NE(widths.err.find("hnn.hidden"), std::string::npos) << widths.err;
 }
 
 } // namespace

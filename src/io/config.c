@@ -47,6 +47,8 @@ static const char *const MODEL_NAMES[] = {"glmm", "normal_re", NULL};
 static const char *const ALGORITHMS[] = {"pmnuts", "pmhmc", NULL};
 static const char *const UTURNS[] = {"extended", "theta", NULL};
 static const char *const ENGAGED[] = {"auto", "true", "false", NULL};
+static const char *const HNN_KINDS[] = {"potential", "latent", NULL};
+static const char *const ACTIVATIONS[] = {"softplus", "sin", "tanh", NULL};
 static const char *const BACKENDS[] = {"cpu", "auto", "cuda", NULL};
 static const char *const PRECISIONS[] = {"auto", "double", "float", NULL};
 
@@ -116,6 +118,26 @@ static const key_spec KEYS[] = {
     BOOL_KEY("hnn", "collect_warmup", "true", hnn.collect_warmup, "record during warm-up too"),
     INT_KEY("hnn", "collect_every", "1", 1, 1000000000, hnn.collect_every,
             "keep every k-th gradient evaluation"),
+    CHOICE_KEY("hnn", "kind", "potential", HNN_KINDS, hnn.kind,
+               "pmhmc train: potential (input theta, output U~; H~ = U~ + rho'M^-1 rho/2) or latent (input (theta, rho), outputs summed into H~)"),
+    POSITIVE_KEY("hnn", "hidden", KEY_POSITIVE_LIST, "64,64", hnn.hidden,
+                 "pmhmc train: the hidden layers' widths (1 to 8 integers)"),
+    CHOICE_KEY("hnn", "activation", "softplus", ACTIVATIONS, hnn.activation,
+               "pmhmc train: the hidden layers' activation"),
+    INT_KEY("hnn", "latent_outputs", "8", 1, 65536, hnn.latent_outputs,
+            "pmhmc train: outputs of a latent network (summed into H~)"),
+    INT_KEY("hnn", "epochs", "500", 1, 1000000, hnn.epochs, "pmhmc train: at most this many epochs"),
+    INT_KEY("hnn", "batch", "64", 1, 1048576, hnn.batch, "pmhmc train: rows per Adam step"),
+    INT_KEY("hnn", "patience", "50", 0, 1000000, hnn.patience,
+            "pmhmc train: stop after this many epochs without a better validation loss; 0: never early"),
+    POSITIVE_KEY("hnn", "learning_rate", KEY_POSITIVE, "0.001", hnn.learning_rate,
+                 "pmhmc train: Adam's initial rate (halved every 100 epochs)"),
+    POSITIVE_KEY("hnn", "validation", KEY_FRACTION, "0.2", hnn.validation,
+                 "pmhmc train: the fraction of the records held out"),
+    PATH_KEY("hnn", "weights", "hnn.safetensors", hnn.weights,
+             "pmhmc train: where the trained network goes (safetensors)"),
+    PATH_KEY("hnn", "train_log", "", hnn.train_log,
+             "pmhmc train: the per-epoch CSV (epoch, learning rate, losses, gradient error); empty: beside the weights, _log.csv"),
     PATH_KEY("output", "file", "output.csv", output.file, "the draws CSV (CmdStan layout)"),
     INT_KEY("output", "refresh", "100", 0, 1000000000, output.refresh,
             "print progress every this many transitions; 0: never"),

@@ -71,6 +71,14 @@ typedef struct pmhmc_config {
         char *collect;          /* NULL: no training data recorded */
         int collect_warmup;     /* record during warm-up too */
         uint64_t collect_every; /* keep every k-th gradient evaluation */
+        const char *kind;       /* potential | latent */
+        pmhmc_config_list hidden; /* widths of the hidden layers */
+        const char *activation; /* softplus | sin | tanh */
+        uint64_t latent_outputs;
+        uint64_t epochs, batch, patience;
+        double learning_rate, validation;
+        char *weights;          /* the trained network (safetensors) */
+        char *train_log;        /* per-epoch CSV; NULL: beside the weights */
     } hnn;
     struct {
         char *file;

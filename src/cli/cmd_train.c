@@ -1,0 +1,279 @@
+/* pmhmc train: fit an HNN surrogate (DESIGN §5) to the gradients a sampler
+ * recorded with hnn.collect, and write it as safetensors plus a per-epoch
+ * CSV log. The same config file as `pmhmc sample` (the pipeline is one
+ * config): the [hnn] keys choose the network and the training, and the
+ * collected files are found as sample named them (one per chain). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, strdup */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/out_file.h"
+#include "cli/sample_run.h"
+#include "hnn/mlp.h"
+#include "hnn/mlp_io.h"
+#include "hnn/mlp_train.h"
+#include "io/config.h"
+#include "io/hnn_data.h"
+
+static const char HELP[] =
+    "usage: pmhmc train CONFIG.ini [section.key=value ...]\n"
+    "\n"
+    "Trains the HNN surrogate of DESIGN §5 on the records `pmhmc sample` wrote with\n"
+    "hnn.collect (one file per chain, named like the draws: grads.bin becomes\n"
+    "grads_1.bin .. grads_K.bin for sampler.chains = K > 1), and writes:\n"
+    "  hnn.weights    the network as safetensors (PyTorch nn.Linear layout; kind,\n"
+    "                 widths, activations, input scaling and the parameter names in\n"
+    "                 its metadata);\n"
+    "  hnn.train_log  one CSV row per epoch: epoch,learning_rate,train_loss,\n"
+    "                 val_loss,val_grad_error.\n"
+    "Kinds: potential (input theta, output U~, trained so that grad U~ = -grad\n"
+    "log pi at every record) or latent (input (theta, rho), outputs summed into\n"
+    "H~, trained on grad_theta H = -grad log pi and grad_rho H = M^-1 rho). Adam\n"
+    "on mini-batches of hnn.batch records, hnn.validation of them held out, the\n"
+    "rate halved every 100 epochs, early stopping after hnn.patience epochs\n"
+    "without a better validation loss; the weights of the best epoch are kept.\n"
+    "The same config and data give the same bits (sampler.seed keys the split,\n"
+    "the order and the initial weights).\n"
+    "\n"
+    "exit codes: 0 success; 1 bad command line, config or training data; 2 a\n"
+    "failure while training or writing.\n";
+
+typedef struct train_run {
+    pmhmc_config cfg;
+    pmhmc_hnn_data **parts; /* one per chain file */
+    size_t n_parts;
+    double *x, *target;     /* [n_rows, n_in] */
+    size_t n_rows, n_in;
+    pmhmc_mlp *mlp;
+    cli_out log;
+    char *log_path;
+    int log_failed;
+} train_run;
+
+static void free_run(train_run *t)
+{
+    for (size_t k = 0; k < t->n_parts; ++k)
+        pmhmc_hnn_data_free(t->parts[k]);
+    free(t->parts);
+    free(t->x);
+    free(t->target);
+    pmhmc_mlp_free(t->mlp);
+    cli_out_abort(&t->log);
+    free(t->log_path);
+    pmhmc_config_free(&t->cfg);
+}
+
+static int fail_key(const pmhmc_config *cfg, const char *key, const char *what)
+{
+    pmhmc_error err = {{0}};
+    return cli_fail_status(CLI_EXIT_USAGE, pmhmc_config_key_error(cfg, key, &err, "%s", what), &err);
+}
+
+static int load_config(train_run *t, int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_fail(CLI_EXIT_USAGE, "train: no config file given (usage: pmhmc train CONFIG.ini [section.key=value ...])");
+    pmhmc_error err = {{0}};
+    pmhmc_status st = pmhmc_config_init(&t->cfg);
+    if (st == PMHMC_OK)
+        st = pmhmc_config_load_file(&t->cfg, argv[1], &err);
+    for (int i = 2; i < argc && st == PMHMC_OK; ++i) {
+        if (argv[i][0] == '-' && argv[i][1] == '-')
+            return cli_fail(CLI_EXIT_USAGE, "train: unknown option '%s' (see pmhmc train --help)", argv[i]);
+        st = pmhmc_config_override(&t->cfg, argv[i], &err);
+    }
+    if (st != PMHMC_OK)
+        return cli_fail_status(CLI_EXIT_USAGE, st, &err);
+    if (!t->cfg.hnn.collect || !t->cfg.hnn.collect[0])
+        return fail_key(&t->cfg, "hnn.collect", "is empty: train reads the records `pmhmc sample` wrote there");
+    const pmhmc_config_list *hidden = &t->cfg.hnn.hidden;
+    if (hidden->n > PMHMC_MLP_MAX_HIDDEN)
+        return fail_key(&t->cfg, "hnn.hidden", "has more than 8 widths");
+    for (size_t i = 0; i < hidden->n; ++i)
+        if (hidden->values[i] != floor(hidden->values[i]) || hidden->values[i] > PMHMC_MLP_MAX_WIDTH)
+            return fail_key(&t->cfg, "hnn.hidden", "widths must be whole numbers from 1 to 65536");
+    return CLI_EXIT_OK;
+}
+
+/* Every chain's file, checked to describe the same parameters. */
+static int read_records(train_run *t)
+{
+    const size_t K = (size_t)t->cfg.sampler.chains;
+    t->parts = calloc(K, sizeof *t->parts);
+    if (!t->parts)
+        return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    for (size_t k = 0; k < K; ++k, ++t->n_parts) {
+        char *path = sample_chain_path(t->cfg.hnn.collect, K, k);
+        if (!path)
+            return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+        pmhmc_error err = {{0}};
+        pmhmc_status st = pmhmc_hnn_data_read(path, &t->parts[k], &err);
+        free(path);
+        if (st != PMHMC_OK)
+            return cli_fail_status(st == PMHMC_ERR_NOMEM ? CLI_EXIT_RUNTIME : CLI_EXIT_USAGE, st, &err);
+        const pmhmc_hnn_data *a = t->parts[0], *b = t->parts[k];
+        int same = a->dim == b->dim;
+        for (size_t i = 0; same && i < a->dim; ++i)
+            same = strcmp(a->names[i], b->names[i]) == 0;
+        if (!same)
+            return cli_fail(CLI_EXIT_USAGE, "train: the hnn.collect files of chains 1 and %zu record different parameters",
+                            k + 1);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* The rows: potential x = theta, target = -grad; latent x = (theta, rho),
+ * target = (-grad, M^-1 rho). */
+static int build_rows(train_run *t)
+{
+    const int latent = strcmp(t->cfg.hnn.kind, "latent") == 0;
+    const size_t d = t->parts[0]->dim;
+    t->n_in = latent ? 2 * d : d;
+    for (size_t k = 0; k < t->n_parts; ++k)
+        t->n_rows += t->parts[k]->n;
+    t->x = malloc(t->n_rows * t->n_in * sizeof *t->x);
+    t->target = malloc(t->n_rows * t->n_in * sizeof *t->target);
+    if (!t->x || !t->target)
+        return cli_fail(CLI_EXIT_RUNTIME, "train: out of memory for %zu records", t->n_rows);
+    size_t row = 0;
+    for (size_t k = 0; k < t->n_parts; ++k) {
+        const pmhmc_hnn_data *p = t->parts[k];
+        for (size_t r = 0; r < p->n; ++r, ++row) {
+            double *x = t->x + row * t->n_in, *y = t->target + row * t->n_in;
+            for (size_t i = 0; i < d; ++i) {
+                x[i] = p->theta[r * d + i];
+                y[i] = -p->grad[r * d + i];
+                if (latent) {
+                    x[d + i] = p->rho[r * d + i];
+                    y[d + i] = p->rho_sharp[r * d + i];
+                }
+            }
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
+static int make_network(train_run *t)
+{
+    const pmhmc_config *cfg = &t->cfg;
+    pmhmc_mlp_spec spec;
+    memset(&spec, 0, sizeof spec);
+    const int latent = strcmp(cfg->hnn.kind, "latent") == 0;
+    spec.kind = latent ? PMHMC_MLP_LATENT : PMHMC_MLP_POTENTIAL;
+    spec.n_in = t->n_in;
+    spec.n_out = latent ? (size_t)cfg->hnn.latent_outputs : 1;
+    spec.n_hidden = cfg->hnn.hidden.n;
+    for (size_t l = 0; l < spec.n_hidden; ++l) {
+        spec.width[l] = (size_t)cfg->hnn.hidden.values[l];
+        spec.act[l] = (pmhmc_activation)pmhmc_act_from_name(cfg->hnn.activation); /* a config choice: known */
+    }
+    pmhmc_error err = {{0}};
+    pmhmc_status st = pmhmc_mlp_create(&spec, &t->mlp, &err);
+    if (st == PMHMC_OK)
+        st = pmhmc_mlp_init_random(t->mlp, cfg->sampler.seed);
+    return st == PMHMC_OK ? CLI_EXIT_OK : cli_fail_status(CLI_EXIT_USAGE, st, &err);
+}
+
+static void log_epoch(const pmhmc_mlp_epoch *e, void *user)
+{
+    train_run *t = user;
+    if (fprintf(t->log.f, "%zu,%.9g,%.9g,%.9g,%.9g\n", e->epoch, e->learning_rate, e->train_loss, e->val_loss,
+                e->val_grad_error) < 0)
+        t->log_failed = 1;
+}
+
+/* hnn.train_log, or the weights' path with its extension replaced by _log.csv. */
+static char *log_path_of(const pmhmc_config *cfg)
+{
+    if (cfg->hnn.train_log && cfg->hnn.train_log[0])
+        return strdup(cfg->hnn.train_log);
+    const char *file = cfg->hnn.weights;
+    const char *slash = strrchr(file, '/');
+    const char *dot = strrchr(slash ? slash + 1 : file, '.');
+    size_t stem = dot ? (size_t)(dot - file) : strlen(file);
+    char *path = malloc(stem + sizeof "_log.csv");
+    if (path)
+        snprintf(path, stem + sizeof "_log.csv", "%.*s_log.csv", (int)stem, file);
+    return path;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int train(train_run *t)
+{
+    const pmhmc_config *cfg = &t->cfg;
+    pmhmc_error err = {{0}};
+    if (!(t->log_path = log_path_of(cfg)))
+        return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    pmhmc_status st = cli_out_open(&t->log, t->log_path, &err);
+    if (st != PMHMC_OK)
+        return fail_key(cfg, "hnn.train_log", err.message);
+    fputs("epoch,learning_rate,train_loss,val_loss,val_grad_error\n", t->log.f);
+
+    pmhmc_mlp_train_options opt;
+    pmhmc_mlp_train_defaults(&opt);
+    opt.seed = cfg->sampler.seed;
+    opt.batch_size = (size_t)cfg->hnn.batch;
+    opt.max_epochs = (size_t)cfg->hnn.epochs;
+    opt.learning_rate = cfg->hnn.learning_rate;
+    opt.validation_fraction = cfg->hnn.validation;
+    opt.patience = (size_t)cfg->hnn.patience;
+    opt.on_epoch = log_epoch;
+    opt.user = t;
+    pmhmc_mlp_data data = {t->n_rows, t->x, t->target};
+    pmhmc_mlp_train_result res;
+    const double start = now_seconds();
+    st = pmhmc_mlp_train(t->mlp, &data, &opt, &res, &err);
+    const double seconds = now_seconds() - start;
+    if (st == PMHMC_ERR_ARG || st == PMHMC_ERR_DATA)
+        return cli_fail_status(CLI_EXIT_USAGE, st, &err);
+    if (st != PMHMC_OK)
+        return cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
+
+    const pmhmc_hnn_data *p = t->parts[0];
+    if ((st = pmhmc_mlp_save(t->mlp, cfg->hnn.weights, (const char *const *)p->names, p->dim, &err)) != PMHMC_OK)
+        return cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
+    if (t->log_failed)
+        return cli_fail(CLI_EXIT_RUNTIME, "train: %s: write error in the training log", t->log.tmp);
+    if ((st = cli_out_commit(&t->log, &err)) != PMHMC_OK)
+        return cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
+    printf("%zu records from %zu file%s; %s network, %zu weights\n", t->n_rows, t->n_parts, t->n_parts > 1 ? "s" : "",
+           cfg->hnn.kind, t->mlp->n_weights);
+    printf("%zu epochs in %.3g s%s; best epoch %zu: validation loss %.4g, gradient error %.3g%%\n", res.epochs_run,
+           seconds, res.stopped_early ? " (stopped early)" : "", res.best_epoch, res.best_val_loss,
+           100.0 * res.val_grad_error);
+    printf("weights: written to %s\ntraining log: written to %s\n", cfg->hnn.weights, t->log_path);
+    return CLI_EXIT_OK;
+}
+
+int cli_train(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        fputs(HELP, stdout);
+        return CLI_EXIT_OK;
+    }
+    train_run t;
+    memset(&t, 0, sizeof t);
+    t.log.slot = -1;
+    int rc = load_config(&t, argc, argv);
+    if (rc == CLI_EXIT_OK)
+        rc = read_records(&t);
+    if (rc == CLI_EXIT_OK)
+        rc = build_rows(&t);
+    if (rc == CLI_EXIT_OK)
+        rc = make_network(&t);
+    if (rc == CLI_EXIT_OK)
+        rc = train(&t);
+    free_run(&t);
+    return rc;
+}
