@@ -14,6 +14,7 @@
 #include "cli_support.h"
 #include "hnn/mlp.h"
 #include "hnn/mlp_io.h"
+#include "hnn_support.h"
 #include "io/hnn_data.h"
 #include "models/gaussian.h"
 #include "test_support.h"
@@ -236,7 +237,7 @@ TEST_F(HnnCollectCli, TrainWritesWeightsAndALogFromCollectedRecords)
     pmhmc_error err{};
     ASSERT_EQ(pmhmc_mlp_load((dir_ / "out/net.safetensors").c_str(), &raw, &names, &n_names, &err), PMHMC_OK)
         << err.message;
-    std::unique_ptr<pmhmc_mlp, void (*)(pmhmc_mlp *)> mlp(raw, pmhmc_mlp_free);
+    Mlp mlp(raw);
     EXPECT_EQ(mlp->spec.kind, PMHMC_MLP_POTENTIAL);
     EXPECT_EQ(mlp->spec.n_in, 2u);
     EXPECT_EQ(mlp->spec.n_hidden, 2u);

@@ -9,19 +9,11 @@
 #include "hnn/adam.h"
 #include "hnn/mlp.h"
 #include "hnn/mlp_train.h"
+#include "hnn_support.h"
 
 using namespace pmhmc_test;
 
 namespace {
-
-struct MlpFree {
-    void operator()(pmhmc_mlp *m) const { pmhmc_mlp_free(m); }
-    void operator()(pmhmc_mlp_work *w) const { pmhmc_mlp_work_free(w); }
-    void operator()(pmhmc_adam *a) const { pmhmc_adam_free(a); }
-};
-using Mlp = std::unique_ptr<pmhmc_mlp, MlpFree>;
-using Work = std::unique_ptr<pmhmc_mlp_work, MlpFree>;
-using Adam = std::unique_ptr<pmhmc_adam, MlpFree>;
 
 pmhmc_mlp_spec make_spec(pmhmc_mlp_kind kind, size_t n_in, size_t n_out,
                          std::vector<size_t> widths, pmhmc_activation act)

@@ -13,19 +13,11 @@
 #include "hnn/mlp.h"
 #include "hnn/mlp_io.h"
 #include "io/safetensors.h"
+#include "hnn_support.h"
 
 using namespace pmhmc_test;
 
 namespace {
-
-struct IoFree {
-    void operator()(pmhmc_mlp *m) const { pmhmc_mlp_free(m); }
-    void operator()(pmhmc_mlp_work *w) const { pmhmc_mlp_work_free(w); }
-    void operator()(pmhmc_safetensors *s) const { pmhmc_safetensors_free(s); }
-};
-using Mlp = std::unique_ptr<pmhmc_mlp, IoFree>;
-using Work = std::unique_ptr<pmhmc_mlp_work, IoFree>;
-using St = std::unique_ptr<pmhmc_safetensors, IoFree>;
 
 std::string slurp(const std::string &path)
 {
