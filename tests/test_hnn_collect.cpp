@@ -18,6 +18,7 @@
 #include "io/hnn_data.h"
 #include "models/gaussian.h"
 #include "test_support.h"
+#include "xml_check.h"
 
 using namespace pmhmc_test;
 using namespace pmhmc_cli_test;
@@ -252,6 +253,16 @@ TEST_F(HnnCollectCli, TrainWritesWeightsAndALogFromCollectedRecords)
     EXPECT_EQ(log[0], "epoch,learning_rate,train_loss,val_loss,val_grad_error");
     EXPECT_LE(log.size() - 1, 30u);
     EXPECT_EQ(log[1].rfind("1,0.001,", 0), 0u) << log[1];
+
+    // The page: well-formed XHTML with the two curves.
+    EXPECT_NE(t.out.find("training page: written to out/net.html"), std::string::npos) << t.out;
+    const std::string page = read_text(dir_ / "out/net.html");
+    EXPECT_EQ(pmhmc_xml_check::xml_problem(page), "");
+    size_t svgs = 0;
+    for (size_t at = page.find("<svg"); at != std::string::npos; at = page.find("<svg", at + 1))
+        ++svgs;
+    EXPECT_EQ(svgs, 2u);
+    EXPECT_NE(page.find("log10 loss"), std::string::npos);
 
     // The same config gives the same bits.
     Result again = run({"train", "run.ini", "hnn.weights=out/net2.safetensors"});

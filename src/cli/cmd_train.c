@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/out_file.h"
 #include "cli/sample_run.h"
+#include "cli/train_page.h"
 #include "hnn/mlp.h"
 #include "hnn/mlp_io.h"
 #include "hnn/mlp_train.h"
@@ -30,7 +31,9 @@ static const char HELP[] =
     "                 widths, activations, input scaling and the parameter names in\n"
     "                 its metadata);\n"
     "  hnn.train_log  one CSV row per epoch: epoch,learning_rate,train_loss,\n"
-    "                 val_loss,val_grad_error.\n"
+    "                 val_loss,val_grad_error;\n"
+    "  a page         the weights' path with .html: the loss and gradient-error\n"
+    "                 curves by epoch (inline SVG, no network needed).\n"
     "Kinds: potential (input theta, output U~, trained so that grad U~ = -grad\n"
     "log pi at every record) or latent (input (theta, rho), outputs summed into\n"
     "H~, trained on grad_theta H = -grad log pi and grad_rho H = M^-1 rho). Adam\n"
@@ -53,6 +56,8 @@ typedef struct train_run {
     cli_out log;
     char *log_path;
     int log_failed;
+    train_curve curve; /* every epoch, for the page */
+    size_t curve_cap;
 } train_run;
 
 static void free_run(train_run *t)
@@ -65,6 +70,7 @@ static void free_run(train_run *t)
     pmhmc_mlp_free(t->mlp);
     cli_out_abort(&t->log);
     free(t->log_path);
+    free(t->curve.train_loss);
     pmhmc_config_free(&t->cfg);
 }
 
@@ -185,6 +191,64 @@ static void log_epoch(const pmhmc_mlp_epoch *e, void *user)
     if (fprintf(t->log.f, "%zu,%.9g,%.9g,%.9g,%.9g\n", e->epoch, e->learning_rate, e->train_loss, e->val_loss,
                 e->val_grad_error) < 0)
         t->log_failed = 1;
+    train_curve *c = &t->curve;
+    if (c->n == t->curve_cap) { /* one block of three arrays, doubled as needed */
+        size_t cap = t->curve_cap ? 2 * t->curve_cap : 256;
+        double *block = malloc(3 * cap * sizeof *block);
+        if (!block) {
+            t->log_failed = 1;
+            return;
+        }
+        for (size_t i = 0; i < c->n; ++i) {
+            block[i] = c->train_loss[i];
+            block[cap + i] = c->val_loss[i];
+            block[2 * cap + i] = c->grad_error[i];
+        }
+        free(c->train_loss);
+        c->train_loss = block;
+        c->val_loss = block + cap;
+        c->grad_error = block + 2 * cap;
+        t->curve_cap = cap;
+    }
+    c->train_loss[c->n] = e->train_loss;
+    c->val_loss[c->n] = e->val_loss;
+    c->grad_error[c->n] = e->val_grad_error;
+    c->n++;
+}
+
+/* The weights' path with its extension replaced by `suffix`. */
+static char *beside_weights(const char *file, const char *suffix)
+{
+    const char *slash = strrchr(file, '/');
+    const char *dot = strrchr(slash ? slash + 1 : file, '.');
+    size_t stem = dot ? (size_t)(dot - file) : strlen(file), len = stem + strlen(suffix) + 1;
+    char *path = malloc(len);
+    if (path)
+        snprintf(path, len, "%.*s%s", (int)stem, file, suffix);
+    return path;
+}
+
+static int write_page(const train_run *t, const pmhmc_mlp_train_result *res)
+{
+    char *path = beside_weights(t->cfg.hnn.weights, ".html");
+    if (!path)
+        return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    char title[256];
+    snprintf(title, sizeof title, "%s network, %zu weights, %zu records from %s", t->cfg.hnn.kind,
+             t->mlp->n_weights, t->n_rows, t->cfg.hnn.collect);
+    cli_out out = {.slot = -1};
+    pmhmc_error err = {{0}};
+    pmhmc_status st = cli_out_open(&out, path, &err);
+    if (st == PMHMC_OK && train_page_write(out.f, title, &t->curve, res->best_epoch) != 0)
+        st = pmhmc_config_key_error(&t->cfg, "hnn.weights", &err, "%s: write error in the training page", out.tmp);
+    if (st == PMHMC_OK)
+        st = cli_out_commit(&out, &err);
+    else
+        cli_out_abort(&out);
+    if (st == PMHMC_OK)
+        printf("training page: written to %s\n", path);
+    free(path);
+    return st == PMHMC_OK ? CLI_EXIT_OK : cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
 }
 
 /* hnn.train_log, or the weights' path with its extension replaced by _log.csv. */
@@ -192,14 +256,7 @@ static char *log_path_of(const pmhmc_config *cfg)
 {
     if (cfg->hnn.train_log && cfg->hnn.train_log[0])
         return strdup(cfg->hnn.train_log);
-    const char *file = cfg->hnn.weights;
-    const char *slash = strrchr(file, '/');
-    const char *dot = strrchr(slash ? slash + 1 : file, '.');
-    size_t stem = dot ? (size_t)(dot - file) : strlen(file);
-    char *path = malloc(stem + sizeof "_log.csv");
-    if (path)
-        snprintf(path, stem + sizeof "_log.csv", "%.*s_log.csv", (int)stem, file);
-    return path;
+    return beside_weights(cfg->hnn.weights, "_log.csv");
 }
 
 static double now_seconds(void)
@@ -253,7 +310,7 @@ static int train(train_run *t)
            seconds, res.stopped_early ? " (stopped early)" : "", res.best_epoch, res.best_val_loss,
            100.0 * res.val_grad_error);
     printf("weights: written to %s\ntraining log: written to %s\n", cfg->hnn.weights, t->log_path);
-    return CLI_EXIT_OK;
+    return write_page(t, &res);
 }
 
 int cli_train(int argc, char **argv)

@@ -7,24 +7,6 @@
 
 #include "cli/report_svg.h"
 
-static const char STYLE[] =
-    "body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1200px}\n"
-    "h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}\n"
-    "table.summary{border-collapse:collapse;font-size:0.85em}\n"
-    "table.summary th,table.summary td{padding:2px 8px;text-align:right;border-bottom:1px solid #eee}\n"
-    "table.summary th:first-child,table.summary td:first-child{text-align:left}\n"
-    "td.bad{color:#c00;font-weight:bold}\n"
-    ".param{display:flex;flex-wrap:wrap;gap:8px;margin-bottom:6px}\n"
-    "svg{background:#fff;font-size:11px}\n"
-    "svg .frame{fill:none;stroke:#999}svg .tick{stroke:#999}svg .grid{stroke:#eee}\n"
-    "svg .title{font-size:13px;font-weight:bold}svg .axis{fill:#666}\n"
-    "svg .chain{fill:none;stroke-width:0.8;stroke-opacity:0.8}\n"
-    "svg .bars{fill-opacity:0.55;stroke:none}\n"
-    "svg .truth{stroke:#000;stroke-width:1.5}\n"
-    ".legend span{display:inline-block;margin-right:1em}\n"
-    ".swatch{display:inline-block;width:14px;height:4px;vertical-align:middle;margin-right:4px}\n"
-    ".note{color:#555;font-size:0.9em}\n";
-
 static void esc(FILE *f, const char *s) { report_escape(f, s); }
 
 static void cell(FILE *f, const char *fmt, double v, int bad)
@@ -182,7 +164,7 @@ int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats,
     fputs("<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
           "<title>pmhmc report</title>\n<style>\n",
           f);
-    fputs(STYLE, f);
+    fputs(REPORT_STYLE, f);
     fputs("</style>\n</head>\n<body>\n<h1>pmhmc report</h1>\n<p>", f);
     fprintf(f, "%zu chain%s, each with %zu draws; %zu draws in all. Files:", K, K == 1 ? "" : "s", n, K * n);
     for (size_t c = 0; c < K; ++c) {

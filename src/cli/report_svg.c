@@ -5,6 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char REPORT_STYLE[] =
+    "body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1200px}\n"
+    "h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}\n"
+    "table.summary{border-collapse:collapse;font-size:0.85em}\n"
+    "table.summary th,table.summary td{padding:2px 8px;text-align:right;border-bottom:1px solid #eee}\n"
+    "table.summary th:first-child,table.summary td:first-child{text-align:left}\n"
+    "td.bad{color:#c00;font-weight:bold}\n"
+    ".param{display:flex;flex-wrap:wrap;gap:8px;margin-bottom:6px}\n"
+    "svg{background:#fff;font-size:11px}\n"
+    "svg .frame{fill:none;stroke:#999}svg .tick{stroke:#999}svg .grid{stroke:#eee}\n"
+    "svg .title{font-size:13px;font-weight:bold}svg .axis{fill:#666}\n"
+    "svg .chain{fill:none;stroke-width:0.8;stroke-opacity:0.8}\n"
+    "svg .bars{fill-opacity:0.55;stroke:none}\n"
+    "svg .truth{stroke:#000;stroke-width:1.5}\n"
+    ".legend span{display:inline-block;margin-right:1em}\n"
+    ".swatch{display:inline-block;width:14px;height:4px;vertical-align:middle;margin-right:4px}\n"
+    ".note{color:#555;font-size:0.9em}\n";
+
 /* Plot geometry, in SVG user units. */
 enum { W = 560, H = 190, ML = 64, MR = 12, MT = 24, MB = 30 };
 enum { N_BINS = 40 };

@@ -11,6 +11,10 @@
  * are thinned to every ceil(n / REPORT_MAX_POINTS)-th draw. */
 enum { REPORT_MAX_POINTS = 1000 };
 
+/* The page's CSS, which the plots' classes rely on (an svg's frame and
+ * lines are unstyled without it). */
+extern const char REPORT_STYLE[];
+
 /* The colour of chain c (0-based), cycling through a fixed palette. */
 const char *report_chain_colour(size_t c);
 
