@@ -276,11 +276,7 @@ char *sample_chain_path(const char *file, size_t n_chains, size_t k)
 {
     if (n_chains == 1)
         return strdup(file);
-    const char *slash = strrchr(file, '/');
-    const char *base = slash ? slash + 1 : file;
-    const char *dot = strrchr(base, '.');
-    size_t stem = dot && dot != base ? (size_t)(dot - file) : strlen(file);
-    size_t len = strlen(file) + 24;
+    const size_t stem = cli_path_stem(file), len = strlen(file) + 24;
     char *path = malloc(len);
     if (path)
         snprintf(path, len, "%.*s_%zu%s", (int)stem, file, k + 1, file + stem);

@@ -216,21 +216,9 @@ static void log_epoch(const pmhmc_mlp_epoch *e, void *user)
     c->n++;
 }
 
-/* The weights' path with its extension replaced by `suffix`. */
-static char *beside_weights(const char *file, const char *suffix)
-{
-    const char *slash = strrchr(file, '/');
-    const char *dot = strrchr(slash ? slash + 1 : file, '.');
-    size_t stem = dot ? (size_t)(dot - file) : strlen(file), len = stem + strlen(suffix) + 1;
-    char *path = malloc(len);
-    if (path)
-        snprintf(path, len, "%.*s%s", (int)stem, file, suffix);
-    return path;
-}
-
 static int write_page(const train_run *t, const pmhmc_mlp_train_result *res)
 {
-    char *path = beside_weights(t->cfg.hnn.weights, ".html");
+    char *path = cli_path_with_suffix(t->cfg.hnn.weights, ".html");
     if (!path)
         return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
     char title[256];
@@ -256,7 +244,7 @@ static char *log_path_of(const pmhmc_config *cfg)
 {
     if (cfg->hnn.train_log && cfg->hnn.train_log[0])
         return strdup(cfg->hnn.train_log);
-    return beside_weights(cfg->hnn.weights, "_log.csv");
+    return cli_path_with_suffix(cfg->hnn.weights, "_log.csv");
 }
 
 static double now_seconds(void)

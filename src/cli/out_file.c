@@ -217,3 +217,20 @@ int cli_out_keep(cli_out *out)
     release(out);
     return rc;
 }
+
+size_t cli_path_stem(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    const char *base = slash ? slash + 1 : file;
+    const char *dot = strrchr(base, '.');
+    return dot && dot != base ? (size_t)(dot - file) : strlen(file);
+}
+
+char *cli_path_with_suffix(const char *file, const char *suffix)
+{
+    const size_t stem = cli_path_stem(file), len = stem + strlen(suffix) + 1;
+    char *path = malloc(len);
+    if (path)
+        snprintf(path, len, "%.*s%s", (int)stem, file, suffix);
+    return path;
+}

@@ -5,6 +5,7 @@
 #ifndef PMHMC_CLI_OUT_FILE_H
 #define PMHMC_CLI_OUT_FILE_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "pmhmc/status.h"
@@ -42,6 +43,14 @@ pmhmc_status cli_out_resume(cli_out *out, const char *path, const char *tmp, lon
  * interrupted run whose checkpoint refers to it); returns -1 on a write
  * error. */
 int cli_out_keep(cli_out *out);
+
+/* The length of file without the extension of its last component (none
+ * when that component has no dot, or only a leading one). */
+size_t cli_path_stem(const char *file);
+
+/* A new string: file with its extension replaced by suffix (".html",
+ * "_log.csv"); NULL when out of memory. */
+char *cli_path_with_suffix(const char *file, const char *suffix);
 
 /* mkdir -p. */
 pmhmc_status cli_make_dirs(const char *dir, pmhmc_error *err);

@@ -77,17 +77,7 @@ void sample_print_results(run_state *r, double wall)
 /* output.report's page goes beside the draws: output.file with its
  * extension (of the last path component) replaced by .html, or .html
  * appended when it has none; chain suffixes are not part of it. */
-static char *report_path(const char *file)
-{
-    const char *slash = strrchr(file, '/');
-    const char *base = slash ? slash + 1 : file;
-    const char *dot = strrchr(base, '.');
-    size_t stem = dot && dot != base ? (size_t)(dot - file) : strlen(file);
-    char *path = malloc(stem + sizeof ".html");
-    if (path)
-        snprintf(path, stem + sizeof ".html", "%.*s.html", (int)stem, file);
-    return path;
-}
+static char *report_path(const char *file) { return cli_path_with_suffix(file, ".html"); }
 
 /* Before anything runs, as open_outputs does for the draws: a page that
  * would replace a chain's draws file (output.file = x.html) or a directory

@@ -338,39 +338,18 @@ static int parse_int(const key_spec *k, const char *text, uint64_t *out)
     return 0;
 }
 
-static int parse_positive(const char *text, double *out)
+/* A finite number in the range of a KEY_POSITIVE(_LIST), KEY_NONNEGATIVE or
+ * KEY_FRACTION key: 0, or -1 when it is not a number, -2 when out of range. */
+static int parse_real(key_type type, const char *text, double *out)
 {
     char *end;
     double v = strtod(text, &end);
     if (end == text || *end)
         return -1;
-    if (!isfinite(v) || !(v > 0.0))
-        return -2;
-    *out = v;
-    return 0;
-}
-
-static int parse_nonnegative(const char *text, double *out)
-{
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text || *end)
-        return -1;
-    if (!isfinite(v) || !(v >= 0.0))
+    const int in_range = type == KEY_NONNEGATIVE ? v >= 0.0 : type == KEY_FRACTION ? v > 0.0 && v < 1.0 : v > 0.0;
+    if (!isfinite(v) || !in_range)
         return -2;
     *out = v == 0.0 ? 0.0 : v; /* -0 reads as 0 */
-    return 0;
-}
-
-static int parse_fraction(const char *text, double *out)
-{
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text || *end)
-        return -1;
-    if (!(v > 0.0 && v < 1.0))
-        return -2;
-    *out = v;
     return 0;
 }
 
@@ -403,7 +382,7 @@ static int parse_list(const char *text, pmhmc_config_list *out, size_t *bad_inde
         char *comma = strchr(item, ',');
         if (comma)
             *comma = '\0';
-        int rc = parse_positive(trim(item), &values[i]);
+        int rc = parse_real(KEY_POSITIVE, trim(item), &values[i]);
         if (rc != 0) {
             *bad_index = i + 1;
             free(copy);
@@ -470,13 +449,9 @@ static pmhmc_status set_value(pmhmc_config *cfg, int i, const char *text, pmhmc_
         rc = parse_int(k, text, field(cfg, k));
         break;
     case KEY_POSITIVE:
-        rc = parse_positive(text, field(cfg, k));
-        break;
     case KEY_NONNEGATIVE:
-        rc = parse_nonnegative(text, field(cfg, k));
-        break;
     case KEY_FRACTION:
-        rc = parse_fraction(text, field(cfg, k));
+        rc = parse_real(k->type, text, field(cfg, k));
         break;
     case KEY_POSITIVE_LIST: {
         pmhmc_config_list list;
