@@ -14,7 +14,13 @@
 # Debian -dev packages: run bench/gpu-deps.sh beforehand on a machine with the
 # package registry and carry .deps/ along; this script unpacks the .deb files
 # into .deps/prefix (dpkg -x, never into /) and points CMake there.
+#
+# --quick: the tests and the GPU ESS comparison only (500 warm-up + 1000
+# draws), for a lease too short for the whole check (about 5 minutes on an
+# H100 against about 10).
 set -uo pipefail
+quick=0
+[ "${1:-}" = --quick ] && quick=1
 t_start=$(date +%s)
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/bench/out/gpu-check}
@@ -53,6 +59,13 @@ PMHMC_REQUIRE_GPU=1 ctest --test-dir "$build" --output-on-failure -j1 --timeout 
   >>"$out/ctest.log" 2>&1
 test_rc=$(( cpu_rc || $? ))
 grep -E "tests passed|tests failed|\*\*\*Failed|Timeout|Not Run" "$out/ctest.log" | head -40
+
+if [ $quick = 1 ]; then
+  log "ESS per second on the paper's GLMM, GPU, float, 500 warm-up + 1000 draws"
+  timeout 300 bash "$root/bench/ess_per_second.sh" "$build/pmhmc" 500 1000 cuda 2>&1 | tee "$out/ess.txt"
+  log "done (quick): tests rc=$test_rc, total $(( $(date +%s) - t_start ))s"
+  exit $test_rc
+fi
 
 log "GPU benchmark"
 OUT=$out timeout 240 "$build/bench_cuda" 2>&1 | tee "$out/bench_cuda.txt"
