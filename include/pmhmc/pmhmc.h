@@ -5,6 +5,7 @@
 
 #include "pmhmc/backend.h"
 #include "pmhmc/diagnostics.h"
+#include "pmhmc/hnn.h"
 #include "pmhmc/io.h"
 #include "pmhmc/model.h"
 #include "pmhmc/sampler.h"

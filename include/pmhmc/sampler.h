@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "pmhmc/backend.h"
+#include "pmhmc/hnn.h"
 #include "pmhmc/model.h"
 #include "pmhmc/status.h"
 
@@ -28,8 +29,21 @@ extern "C" {
 
 typedef enum pmhmc_algorithm {
     PMHMC_ALGORITHM_PMHMC = 0, /* pseudo-marginal HMC: L steps of size h */
-    PMHMC_ALGORITHM_PMNUTS = 1 /* pseudo-marginal NUTS (Stan's multinomial NUTS on (theta, u)) */
+    PMHMC_ALGORITHM_PMNUTS = 1, /* pseudo-marginal NUTS (Stan's multinomial NUTS on (theta, u)) */
+    PMHMC_ALGORITHM_HNN_HMC = 2 /* HMC on an HNN surrogate: L steps of size h on H~ (DESIGN §5) */
 } pmhmc_algorithm;
+
+/* How HNN-HMC accepts the surrogate trajectory's end point (DESIGN §5). */
+typedef enum pmhmc_hnn_accept {
+    /* Metropolis on H~, as the source report and Dhulipala et al. do: no
+     * estimator evaluations, and the chain targets the surrogate's
+     * distribution, not the posterior. */
+    PMHMC_HNN_ACCEPT_SURROGATE = 0,
+    /* Potential networks only: a proposal that passes the surrogate test is
+     * tested again (delayed acceptance) with u moved by Crank-Nicolson and
+     * one estimator evaluation; the chain targets the exact posterior. */
+    PMHMC_HNN_ACCEPT_EXACT = 1
+} pmhmc_hnn_accept;
 
 /* What the NUTS U-turn criterion looks at (DESIGN §4): both are valid
  * termination rules. */
@@ -66,25 +80,39 @@ typedef struct pmhmc_sampler_config {
     double max_delta_h; /* a leaf with H - H0 above this is a divergence */
     pmhmc_uturn uturn;
     pmhmc_adapt_config adapt;
+    /* HNN-HMC (uses step_size, steps and the mass too) */
+    const pmhmc_mlp *hnn;        /* the surrogate, borrowed: must outlive the sampler */
+    pmhmc_hnn_accept hnn_accept;
+    double cn_angle;             /* exact mode: u* = u cos a + xi sin a, a in (0, pi/2] */
 } pmhmc_sampler_config;
 
 /* The source report's settings: PM-HMC, h = 0.025, L = 20, m = 10, 1000
  * warm-up, 1000 saved, seed 1, chain 0, no adaptation; for PM-NUTS (when
  * the algorithm is changed) Stan's defaults: max_depth 10, max_delta_h 1000,
  * the extended U-turn, and adaptation settings delta 0.8, gamma 0.05,
- * kappa 0.75, t0 10, windows 75 / 25 / 50 with the metric learned. */
+ * kappa 0.75, t0 10, windows 75 / 25 / 50 with the metric learned; for
+ * HNN-HMC no network (set hnn), exact acceptance, cn_angle 0.1. */
 void pmhmc_sampler_config_default(pmhmc_sampler_config *config);
 
 typedef struct pmhmc_draw {
-    double lp;          /* log p(theta) + log phat(y | theta, u) of the kept state */
+    double lp;          /* log p(theta) + log phat(y | theta, u) of the kept
+                           state; HNN-HMC in surrogate mode: the surrogate's
+                           log density, -H~(theta, 0) */
     double accept_stat; /* PM-HMC: min(1, exp(H0 - H1)); PM-NUTS: the mean of
-                           that over the trajectory's leaves (Stan's) */
+                           that over the trajectory's leaves (Stan's);
+                           HNN-HMC: the surrogate test's min(1, exp(H~0 - H~1)),
+                           which step-size adaptation targets */
     double stepsize;    /* the h this transition used */
     double int_time;    /* PM-HMC: h L */
-    double energy;      /* H of the kept state (with the momenta it had) */
+    double energy;      /* H of the kept state (with the momenta it had); HNN-HMC: H~ */
     size_t treedepth;   /* PM-NUTS: doublings; PM-HMC: 0 */
-    size_t n_leapfrog;  /* integrator steps (estimator passes with gradients) */
-    int accepted;       /* PM-HMC: the proposal was kept; PM-NUTS: the state moved */
+    size_t n_leapfrog;  /* integrator steps (PM-HMC, PM-NUTS: estimator passes
+                           with gradients; HNN-HMC: surrogate steps) */
+    size_t n_estimates; /* estimator evaluations, with or without gradients
+                           (HNN-HMC: 1 when the exact test ran, else 0) */
+    double surrogate_error; /* HNN-HMC: H~1 - H~0 over the trajectory; else 0 */
+    int accepted;       /* PM-HMC, HNN-HMC: the proposal was kept; PM-NUTS: the
+                           state moved */
     int divergent;      /* PM-HMC: the proposal's energy was not finite (a
                            rejection with accept_stat 0, told apart from an
                            ordinary one); PM-NUTS: a leaf had H - H0 above
@@ -96,7 +124,8 @@ typedef struct pmhmc_draw {
 typedef struct pmhmc_sampler pmhmc_sampler;
 
 /* Called at every gradient evaluation inside a trajectory (each B step of
- * PM-HMC, each leaf of PM-NUTS, the step-size search's trial steps) with
+ * PM-HMC, each leaf of PM-NUTS, the step-size search's trial steps; HNN-HMC
+ * evaluates none) with
  * theta, its momentum rho there, grad = d/dtheta [log p(theta) + log phat]
  * at (theta, u), and the diagonal of M^-1 in use: the training data of an
  * HNN surrogate (DESIGN §5). All [dim]; valid during the call only. */

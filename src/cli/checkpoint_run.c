@@ -88,9 +88,9 @@ const char *ckpt_path(const ckpt_run *ck) { return ck ? ck->path : NULL; }
 
 /* What must be the same for a run to continue another: every config key
  * except the [output] ones that do not touch the draws files (progress,
- * checkpointing, the report), the data's contents rather than its path, the
- * backend and precision actually used, and the program version (the
- * sampler's code decides the draws too). */
+ * checkpointing, the report), the data's contents rather than its path (and
+ * the surrogate's, for hnn_hmc), the backend and precision actually used, and
+ * the program version (the sampler's code decides the draws too). */
 static int make_fingerprint(const pmhmc_config *cfg, const char *backend_used, const char *precision_used,
                             char **out)
 {
@@ -107,6 +107,14 @@ static int make_fingerprint(const pmhmc_config *cfg, const char *backend_used, c
     len += (size_t)snprintf(fp + len, cap - len, "pmhmc_version = %s\n", PMHMC_VERSION);
     len += (size_t)snprintf(fp + len, cap - len, "model.data contents = FNV-1a %016llx, %llu bytes\n",
                             (unsigned long long)hash, (unsigned long long)bytes);
+    if (strcmp(cfg->sampler.algorithm, "hnn_hmc") == 0) {
+        if (pmhmc_file_hash(cfg->hnn.weights, &hash, &bytes, &err) != PMHMC_OK) {
+            free(fp);
+            return cli_fail(CLI_EXIT_USAGE, "hnn.weights: %s", err.message);
+        }
+        len += (size_t)snprintf(fp + len, cap - len, "hnn.weights contents = FNV-1a %016llx, %llu bytes\n",
+                                (unsigned long long)hash, (unsigned long long)bytes);
+    }
     for (size_t i = 0; i < pmhmc_config_key_count(); ++i) {
         pmhmc_config_key_info k;
         pmhmc_config_key_describe(i, &k);

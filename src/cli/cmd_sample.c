@@ -132,6 +132,7 @@ static void free_run(run_state *r)
     free(r->names);
     free(r->draws);
     pmhmc_backend_free(r->backend);
+    pmhmc_mlp_free(r->hnn);
     pmhmc_model_free(r->model);
     pmhmc_dataset_free(r->data);
     pmhmc_config_free(&r->cfg);
@@ -239,6 +240,13 @@ static int load_model(run_state *r)
                                                   "%zu values; expected 1 or %zu (one per parameter of %s)", n_mass,
                                                   dim, pmhmc_model_name(r->model)),
                            &keyed);
+    if (sample_algorithm(cfg) == PMHMC_ALGORITHM_HNN_HMC) {
+        st = pmhmc_hnn_load(cfg->hnn.weights, r->model, &r->hnn, &err);
+        if (st == PMHMC_ERR_NOMEM)
+            return cli_fail_status(CLI_EXIT_RUNTIME, st, NULL);
+        if (st != PMHMC_OK)
+            return fail_config(pmhmc_config_key_error(cfg, "hnn.weights", &keyed, "%s", err.message), &keyed);
+    }
     return CLI_EXIT_OK;
 }
 
@@ -440,24 +448,29 @@ static int finish_interrupted(run_state *r)
     return 128 + sig;
 }
 
-/* Runs on the chain's thread. */
-static pmhmc_algorithm algorithm_of(const pmhmc_config *cfg)
+pmhmc_algorithm sample_algorithm(const pmhmc_config *cfg)
 {
-    return strcmp(cfg->sampler.algorithm, "pmnuts") == 0 ? PMHMC_ALGORITHM_PMNUTS : PMHMC_ALGORITHM_PMHMC;
+    const char *a = cfg->sampler.algorithm;
+    return strcmp(a, "pmnuts") == 0    ? PMHMC_ALGORITHM_PMNUTS
+           : strcmp(a, "hnn_hmc") == 0 ? PMHMC_ALGORITHM_HNN_HMC
+                                       : PMHMC_ALGORITHM_PMHMC;
 }
 
+/* auto: on for the samplers whose step size nobody can guess beforehand
+ * (NUTS; HMC on a surrogate whose scale is the network's). */
 static int adaptation_engaged(const pmhmc_config *cfg)
 {
     return strcmp(cfg->adapt.engaged, "true") == 0 ||
-           (strcmp(cfg->adapt.engaged, "auto") == 0 && algorithm_of(cfg) == PMHMC_ALGORITHM_PMNUTS);
+           (strcmp(cfg->adapt.engaged, "auto") == 0 && sample_algorithm(cfg) != PMHMC_ALGORITHM_PMHMC);
 }
 
+/* Runs on the chain's thread. */
 static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
 {
     const pmhmc_config *cfg = &c->run->cfg;
     pmhmc_sampler_config sc;
     pmhmc_sampler_config_default(&sc);
-    sc.algorithm = algorithm_of(cfg);
+    sc.algorithm = sample_algorithm(cfg);
     sc.max_depth = (size_t)cfg->nuts.max_depth;
     sc.max_delta_h = cfg->nuts.max_delta_h;
     sc.uturn = strcmp(cfg->nuts.uturn, "theta") == 0 ? PMHMC_UTURN_THETA : PMHMC_UTURN_EXTENDED;
@@ -473,6 +486,9 @@ static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
     sc.steps = (size_t)cfg->sampler.steps;
     sc.seed = cfg->sampler.seed;
     sc.chain = c->index;
+    sc.hnn = c->run->hnn;
+    sc.hnn_accept = strcmp(cfg->hnn.accept, "surrogate") == 0 ? PMHMC_HNN_ACCEPT_SURROGATE : PMHMC_HNN_ACCEPT_EXACT;
+    sc.cn_angle = cfg->hnn.cn_angle;
     if (cfg->sampler.mass.n == 1)
         sc.mass = cfg->sampler.mass.values[0];
     else
@@ -508,7 +524,7 @@ static void write_header(const chain_state *c)
     for (size_t i = 0; i < pmhmc_model_dim(r->model); ++i)
         fprintf(f, "%s%s=%.17g", i ? ", " : "", pmhmc_model_param_name(r->model, i), c->theta0[i]);
     fputc('\n', f);
-    pmhmc_draws_columns(f, r->model, algorithm_of(&r->cfg));
+    pmhmc_draws_columns(f, r->model, sample_algorithm(&r->cfg));
 }
 
 static int prepare_summary(run_state *r)
@@ -625,7 +641,7 @@ static void *run_chain_body(chain_state *c)
         if (!draw.warmup) {
             memcpy(c->values, draw.theta, dim * sizeof *c->values);
             pmhmc_model_generated(r->model, draw.theta, c->values + dim);
-            if (pmhmc_draws_row(c->out.f, r->model, algorithm_of(&r->cfg), &draw, c->values + dim) != 0) {
+            if (pmhmc_draws_row(c->out.f, r->model, sample_algorithm(&r->cfg), &draw, c->values + dim) != 0) {
                 chain_fail(c, CLI_EXIT_RUNTIME, "%s: write error while saving draw %zu", c->out.tmp, it + 1 - warmup);
                 return NULL;
             }

@@ -50,6 +50,7 @@ struct run_state {
     pmhmc_config cfg;
     pmhmc_dataset *data;
     pmhmc_model *model;
+    pmhmc_mlp *hnn;   /* hnn_hmc: the surrogate, shared by the chains */
     pmhmc_backend *backend;
     pmhmc_precision precision;
     size_t n_chains;
@@ -77,6 +78,9 @@ struct run_state {
 /* output.file (or hnn.collect) for chain k of n_chains: out.csv becomes
  * out_k.csv (k from 1) for n_chains > 1. */
 char *sample_chain_path(const char *file, size_t n_chains, size_t k);
+
+/* sampler.algorithm as the library's enum. */
+pmhmc_algorithm sample_algorithm(const pmhmc_config *cfg);
 
 /* Monotonic seconds. */
 double sample_now(void);

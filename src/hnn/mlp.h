@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "math/activations.h"
+#include "pmhmc/hnn.h"
 #include "pmhmc/status.h"
 
 #ifdef __cplusplus
@@ -56,7 +57,8 @@ typedef struct pmhmc_mlp_spec {
     pmhmc_activation act[PMHMC_MLP_MAX_HIDDEN];
 } pmhmc_mlp_spec;
 
-typedef struct pmhmc_mlp {
+/* pmhmc_mlp is declared opaque in include/pmhmc/hnn.h. */
+struct pmhmc_mlp {
     pmhmc_mlp_spec spec;
     /* dims[0] = n_in, dims[l] = width of hidden layer l, dims[n_hidden+1] = n_out */
     size_t dims[PMHMC_MLP_MAX_HIDDEN + 2];
@@ -66,7 +68,7 @@ typedef struct pmhmc_mlp {
     double *weights; /* [n_weights], layout above */
     double *in_mean; /* [n_in] */
     double *in_sd;   /* [n_in], > 0 */
-} pmhmc_mlp;
+};
 
 /* Checks the spec (err names the bad field) and allocates: weights zero,
  * in_mean 0, in_sd 1. */

@@ -44,7 +44,7 @@ typedef struct pmhmc_config {
         double prior_var;
     } model;
     struct {
-        const char *algorithm; /* pmnuts | pmhmc */
+        const char *algorithm; /* pmnuts | pmhmc | hnn_hmc */
         uint64_t iterations;
         uint64_t warmup;
         double step_size;
@@ -78,6 +78,9 @@ typedef struct pmhmc_config {
         uint64_t epochs, batch, patience;
         double learning_rate, validation;
         char *weights;          /* the trained network (safetensors) */
+        const char *accept;     /* exact | surrogate */
+        double cn_angle;
+        uint64_t pilot_warmup, pilot_iterations; /* pmhmc pipeline */
         char *train_log;        /* per-epoch CSV; NULL: beside the weights */
     } hnn;
     struct {

@@ -2,9 +2,14 @@
 
 #include <stdarg.h>
 
-/* CmdStan's sampler columns: static HMC's for PM-HMC, NUTS's for PM-NUTS. */
+/* CmdStan's sampler columns: static HMC's for PM-HMC, NUTS's for PM-NUTS;
+ * HNN-HMC adds the surrogate's energy error, the estimator evaluations and
+ * whether the proposal was kept (its mean is the acceptance rate; in exact
+ * mode accepted__ / n_estimator__ is the exact test's). */
 static const char *const HMC_COLUMNS = "lp__,accept_stat__,stepsize__,int_time__,energy__";
 static const char *const NUTS_COLUMNS = "lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__";
+static const char *const HNN_COLUMNS =
+    "lp__,accept_stat__,stepsize__,int_time__,energy__,surrogate_error__,n_estimator__,accepted__";
 
 static int status_of(FILE *f) { return ferror(f) ? -1 : 0; }
 
@@ -21,7 +26,10 @@ int pmhmc_draws_comment(FILE *f, const char *fmt, ...)
 
 int pmhmc_draws_columns(FILE *f, const pmhmc_model *model, pmhmc_algorithm algorithm)
 {
-    fputs(algorithm == PMHMC_ALGORITHM_PMNUTS ? NUTS_COLUMNS : HMC_COLUMNS, f);
+    fputs(algorithm == PMHMC_ALGORITHM_PMNUTS    ? NUTS_COLUMNS
+          : algorithm == PMHMC_ALGORITHM_HNN_HMC ? HNN_COLUMNS
+                                                 : HMC_COLUMNS,
+          f);
     for (size_t i = 0; i < pmhmc_model_dim(model); ++i)
         fprintf(f, ",%s", pmhmc_model_param_name(model, i));
     for (size_t i = 0; i < pmhmc_model_n_generated(model); ++i)
@@ -39,6 +47,8 @@ int pmhmc_draws_row(FILE *f, const pmhmc_model *model, pmhmc_algorithm algorithm
     else
         fprintf(f, "%.9g,%.9g,%.9g,%.9g,%.9g", draw->lp, draw->accept_stat, draw->stepsize, draw->int_time,
                 draw->energy);
+    if (algorithm == PMHMC_ALGORITHM_HNN_HMC)
+        fprintf(f, ",%.9g,%zu,%d", draw->surrogate_error, draw->n_estimates, draw->accepted != 0);
     for (size_t i = 0; i < pmhmc_model_dim(model); ++i)
         fprintf(f, ",%.9g", draw->theta[i]);
     for (size_t i = 0; i < pmhmc_model_n_generated(model); ++i)

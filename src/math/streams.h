@@ -21,9 +21,11 @@
 enum pmhmc_draw_purpose {
     PMHMC_DRAW_RHO = 0,    /* theta momentum */
     PMHMC_DRAW_P = 1,      /* u momentum */
-    PMHMC_DRAW_ACCEPT = 2, /* Metropolis uniform */
+    PMHMC_DRAW_ACCEPT = 2, /* Metropolis uniform (HNN-HMC: pair 0 the surrogate
+                              test's, pair 1 the exact test's) */
     PMHMC_DRAW_NUTS_DIRECTION = 3, /* uniform d: the direction of doubling d */
     PMHMC_DRAW_NUTS_SUBTREE = 4,   /* uniforms of the multinomial choices, in order */
+    PMHMC_DRAW_CN = 5,             /* HNN-HMC exact mode: xi of the Crank-Nicolson move of u */
     PMHMC_DRAW_PURPOSES = 8
 };
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "hnn/mlp.h"
 #include "math/streams.h"
 #include "pmhmc/sampler.h"
 #include "sampler/sampler_impl.h"
@@ -37,6 +38,8 @@ void pmhmc_sampler_state_parts_of(pmhmc_sampler *s, pmhmc_sampler_state_parts *p
         HOST_PART(s->grad, s->dim);
         parts->vectors[parts->n_vectors++] = VEC_GRAD_U;
     }
+    if (s->hnn_work)
+        HOST_PART(&s->hnn_lp, 1);
 #undef HOST_PART
 }
 
@@ -59,11 +62,15 @@ void pmhmc_sampler_config_default(pmhmc_sampler_config *config)
         .engaged = 0, .metric = 1, .delta = 0.8, .gamma = 0.05, .kappa = 0.75, .t0 = 10.0,
         .init_buffer = 75, .term_buffer = 50, .window = 25,
     };
+    config->hnn = NULL;
+    config->hnn_accept = PMHMC_HNN_ACCEPT_EXACT;
+    config->cn_angle = 0.1;
 }
 
 static pmhmc_status check_config(const pmhmc_sampler_config *c, size_t dim, pmhmc_error *err)
 {
-    if (c->algorithm != PMHMC_ALGORITHM_PMHMC && c->algorithm != PMHMC_ALGORITHM_PMNUTS)
+    if (c->algorithm != PMHMC_ALGORITHM_PMHMC && c->algorithm != PMHMC_ALGORITHM_PMNUTS &&
+        c->algorithm != PMHMC_ALGORITHM_HNN_HMC)
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "unknown sampler algorithm %d", (int)c->algorithm);
     if (!(c->step_size > 0.0) || !isfinite(c->step_size))
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "sampler.step_size must be positive and finite");
@@ -83,6 +90,23 @@ static pmhmc_status check_config(const pmhmc_sampler_config *c, size_t dim, pmhm
             return pmhmc_fail(err, PMHMC_ERR_CONFIG, "nuts.max_delta_h must be positive");
         if (c->uturn != PMHMC_UTURN_EXTENDED && c->uturn != PMHMC_UTURN_THETA)
             return pmhmc_fail(err, PMHMC_ERR_CONFIG, "unknown nuts.uturn %d", (int)c->uturn);
+    }
+    if (c->algorithm == PMHMC_ALGORITHM_HNN_HMC) {
+        const pmhmc_mlp *net = c->hnn;
+        if (!net)
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "hnn_hmc needs a network (hnn.weights)");
+        const int latent = net->spec.kind == PMHMC_MLP_LATENT;
+        if (net->spec.n_in != (latent ? 2 * dim : dim))
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "the %s network takes %zu inputs; this model needs %zu",
+                              latent ? "latent" : "potential", net->spec.n_in, latent ? 2 * dim : dim);
+        if (c->hnn_accept != PMHMC_HNN_ACCEPT_SURROGATE && c->hnn_accept != PMHMC_HNN_ACCEPT_EXACT)
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "unknown hnn.accept %d", (int)c->hnn_accept);
+        if (c->hnn_accept == PMHMC_HNN_ACCEPT_EXACT && latent)
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG,
+                              "hnn.accept = exact needs a potential network: a latent one's H~(theta, rho) "
+                              "defines no density of theta to correct against");
+        if (!(c->cn_angle > 0.0 && c->cn_angle <= 2.0 * atan(1.0)))
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "hnn.cn_angle must be in (0, pi/2]");
     }
     const pmhmc_adapt_config *a = &c->adapt;
     if (a->engaged && (!(a->delta > 0.0 && a->delta < 1.0) || !(a->gamma > 0.0) || !(a->kappa > 0.0) ||
@@ -121,9 +145,10 @@ static pmhmc_status search_step_size(pmhmc_sampler *s)
         const uint64_t rho_step = pmhmc_stream_search_step(search, attempt, PMHMC_DRAW_RHO);
         const uint64_t p_step = pmhmc_stream_search_step(search, attempt, PMHMC_DRAW_P);
         double delta_H;
-        pmhmc_status st = s->nuts ? pmhmc_nuts_trial_step(s->nuts, &cur, h, c->seed, c->chain, rho_step, p_step,
-                                                          &delta_H)
-                                  : pmhmc_hmc_trial_step(s, h, rho_step, p_step, &delta_H);
+        pmhmc_status st = s->nuts       ? pmhmc_nuts_trial_step(s->nuts, &cur, h, c->seed, c->chain, rho_step,
+                                                                p_step, &delta_H)
+                          : s->hnn_work ? pmhmc_hnn_trial_step(s, h, rho_step, &delta_H)
+                                        : pmhmc_hmc_trial_step(s, h, rho_step, p_step, &delta_H);
         if (st != PMHMC_OK)
             return st;
         if (direction == 0) {
@@ -138,6 +163,19 @@ static pmhmc_status search_step_size(pmhmc_sampler *s)
     }
     s->step_size = h;
     return PMHMC_OK;
+}
+
+/* The network's input, output and input-gradient for one point, and its
+ * scratch. */
+static pmhmc_status hnn_buffers(pmhmc_sampler *s)
+{
+    const pmhmc_mlp *net = s->config.hnn;
+    s->hnn_x = malloc((2 * net->spec.n_in + net->spec.n_out) * sizeof *s->hnn_x);
+    if (!s->hnn_x)
+        return PMHMC_ERR_NOMEM;
+    s->hnn_grad = s->hnn_x + net->spec.n_in;
+    s->hnn_y = s->hnn_grad + net->spec.n_in;
+    return pmhmc_mlp_work_create(net, 1, &s->hnn_work);
 }
 
 static pmhmc_status evaluate_current(pmhmc_sampler *s)
@@ -209,6 +247,10 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
         pmhmc_sampler_free(s);
         return st;
     }
+    if (config->algorithm == PMHMC_ALGORITHM_HNN_HMC && (st = hnn_buffers(s)) != PMHMC_OK) {
+        pmhmc_sampler_free(s);
+        return st;
+    }
     if (theta0)
         memcpy(s->theta, theta0, dim * sizeof *s->theta);
     else
@@ -219,6 +261,11 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
         st = evaluate_current(s);
     if (st == PMHMC_OK && !isfinite(s->log_phat + s->log_prior))
         st = pmhmc_fail(err, PMHMC_ERR_NUMERIC, "the log density is not finite at the initial values");
+    if (st == PMHMC_OK && s->hnn_work) {
+        st = pmhmc_hnn_surrogate_lp(s, s->theta, &s->hnn_lp);
+        if (st == PMHMC_OK && !isfinite(s->hnn_lp))
+            st = pmhmc_fail(err, PMHMC_ERR_NUMERIC, "the surrogate's log density is not finite at the initial values");
+    }
     if (st == PMHMC_OK && config->adapt.engaged && config->warmup > 0) {
         st = search_step_size(s);
         if (st == PMHMC_ERR_NUMERIC)
@@ -239,6 +286,8 @@ void pmhmc_sampler_free(pmhmc_sampler *s)
     if (!s)
         return;
     pmhmc_nuts_free(s->nuts);
+    pmhmc_mlp_work_free(s->hnn_work);
+    free(s->hnn_x);
     pmhmc_workspace_free(s->ws);
     free(s->theta);
     free(s);
@@ -274,6 +323,7 @@ static pmhmc_status nuts_transition(pmhmc_sampler *s, pmhmc_draw *draw)
     draw->energy = r.energy;
     draw->treedepth = r.depth;
     draw->n_leapfrog = r.n_leapfrog;
+    draw->n_estimates = r.n_leapfrog;
     draw->accepted = r.depth > 0 && memcmp(s->theta_start, s->theta, s->dim * sizeof *s->theta) != 0;
     draw->divergent = r.divergent;
     return PMHMC_OK;
@@ -301,13 +351,18 @@ pmhmc_status pmhmc_sampler_step(pmhmc_sampler *s, pmhmc_draw *draw)
         return PMHMC_ERR_ARG;
     const double h = s->step_size;
     memcpy(s->theta_start, s->theta, s->dim * sizeof *s->theta);
-    pmhmc_status st = s->nuts ? nuts_transition(s, draw) : pmhmc_hmc_transition(s, draw);
+    draw->n_estimates = 0;
+    draw->surrogate_error = 0.0;
+    pmhmc_status st = s->nuts       ? nuts_transition(s, draw)
+                      : s->hnn_work ? pmhmc_hnn_transition(s, draw)
+                                    : pmhmc_hmc_transition(s, draw);
     if (st != PMHMC_OK)
         return st;
     const int warmup = s->iteration < s->config.warmup;
     if (warmup && s->config.adapt.engaged && (st = adapt(s, draw->accept_stat)) != PMHMC_OK)
         return st;
-    draw->lp = s->log_prior + s->log_phat;
+    draw->lp = s->hnn_work && s->config.hnn_accept == PMHMC_HNN_ACCEPT_SURROGATE ? s->hnn_lp
+                                                                              : s->log_prior + s->log_phat;
     draw->stepsize = h;
     draw->warmup = warmup;
     draw->theta = s->theta;

@@ -37,16 +37,28 @@ struct pmhmc_sampler {
     double *adapt_mean;  /* [dim] */
     double *adapt_m2;    /* [dim] */
     double n_searches;   /* step-size searches so far: keys their streams */
+    /* HNN-HMC only */
+    struct pmhmc_mlp_work *hnn_work; /* batch 1 */
+    double *hnn_x;       /* [n_in] the network's input */
+    double *hnn_y;       /* [n_out] its outputs */
+    double *hnn_grad;    /* [n_in] dS/dx */
+    double hnn_lp;       /* surrogate mode: -H~(theta, 0) at theta, the draws' lp__ */
 };
 
 /* One PM-HMC transition (hmc.c). */
 pmhmc_status pmhmc_hmc_transition(pmhmc_sampler *sampler, pmhmc_draw *draw);
+/* One HNN-HMC transition (hnn_hmc.c). */
+pmhmc_status pmhmc_hnn_transition(pmhmc_sampler *sampler, pmhmc_draw *draw);
+/* -H~(theta, 0): the surrogate's log density at theta [dim]. */
+pmhmc_status pmhmc_hnn_surrogate_lp(pmhmc_sampler *sampler, const double *theta, double *lp);
 
 /* One step of size h from the current state with momenta from the given
  * streams; *delta_H = H0 - H (-inf when H is not finite). The state is left
  * as it was. PM-HMC's (hmc.c) uses its A-B-A step, PM-NUTS's its leaf. */
 pmhmc_status pmhmc_hmc_trial_step(pmhmc_sampler *sampler, double h, uint64_t rho_step, uint64_t p_step,
                                   double *delta_H);
+/* The same for one surrogate step of HNN-HMC (H~ in place of H). */
+pmhmc_status pmhmc_hnn_trial_step(pmhmc_sampler *sampler, double h, uint64_t rho_step, double *delta_H);
 
 /* What a chain's state is made of: host arrays (copied byte for byte) and
  * workspace vectors (downloaded and uploaded as doubles, exact for float

@@ -1,0 +1,285 @@
+// HNN-HMC through the public sampler API (DESIGN §5, issue 6): exact mode
+// samples the true posterior even with a deliberately poor (untrained,
+// random) network, surrogate mode with the same network visibly does not,
+// and the surrogate integrator's energy error shrinks at its order.
+//
+// Independent answer: the normal_re posterior by quadrature
+// (sampler_support.h); MCSE from Geyer's ESS (test_support.h).
+#include <cmath>
+#include <vector>
+
+#include "hnn_support.h"
+#include "sampler_support.h"
+#include "test_support.h"
+
+using namespace pmhmc_test;
+
+namespace {
+
+// A random network: Glorot weights keyed by seed, so its U~ has nothing to
+// do with the posterior. Inputs are scaled by center and scale [n_in] when
+// given, and the output layer multiplied by gain, so that U~ can be made to
+// rise and fall by several units across the posterior.
+Mlp random_network(pmhmc_mlp_kind kind, size_t dim, uint64_t seed, const double *center = nullptr,
+                   const double *scale = nullptr, double gain = 1.0)
+{
+    pmhmc_mlp_spec spec{};
+    spec.kind = kind;
+    spec.n_in = kind == PMHMC_MLP_LATENT ? 2 * dim : dim;
+    spec.n_out = kind == PMHMC_MLP_LATENT ? 4 : 1;
+    spec.n_hidden = 2;
+    spec.width[0] = spec.width[1] = 16;
+    spec.act[0] = spec.act[1] = PMHMC_ACT_TANH;
+    pmhmc_mlp *raw = nullptr;
+    EXPECT_EQ(pmhmc_mlp_create(&spec, &raw, nullptr), PMHMC_OK);
+    Mlp net(raw);
+    if (!net)
+        return net;
+    EXPECT_EQ(pmhmc_mlp_init_random(net.get(), seed), PMHMC_OK);
+    for (size_t i = 0; center && i < spec.n_in; ++i) {
+        net->in_mean[i] = center[i];
+        net->in_sd[i] = scale[i];
+    }
+    const size_t out = spec.n_hidden;
+    for (size_t j = net->w_off[out]; j < net->n_weights; ++j) // W_o then b_o
+        net->weights[j] *= gain;
+    return net;
+}
+
+struct NormalReCase {
+    Dataset data;
+    Model model;
+    Moments2 exact{};
+
+    void make()
+    {
+        pmhmc_dataset *raw = nullptr;
+        ASSERT_PMHMC_OK(pmhmc_simulate_normal_re(30, 5, 1.0, 0.8, 3, &raw));
+        data.reset(raw);
+        exact = normal_re_exact_moments(group_stats(grouped_from(data.get())), 100.0);
+        model = make_model("normal_re", data.get(), 16);
+        ASSERT_TRUE(model);
+    }
+};
+
+// Unit-free step: M = diag(1 / posterior variance), so a momentum draw moves
+// theta by about h L posterior sd (one here) whatever the network says.
+pmhmc_sampler_config hnn_config(const pmhmc_mlp *net, pmhmc_hnn_accept accept, const std::vector<double> &mass,
+                                size_t warmup, size_t iterations)
+{
+    pmhmc_sampler_config cfg;
+    pmhmc_sampler_config_default(&cfg);
+    cfg.algorithm = PMHMC_ALGORITHM_HNN_HMC;
+    cfg.hnn = net;
+    cfg.hnn_accept = accept;
+    cfg.cn_angle = 0.5;
+    cfg.step_size = 0.25;
+    cfg.steps = 4;
+    cfg.mass_diag = mass.data();
+    cfg.warmup = warmup;
+    cfg.iterations = iterations;
+    cfg.seed = 7;
+    return cfg;
+}
+
+} // namespace
+
+// The network is made poor where it matters: U~ varies by several units
+// (gain 4) over features half a posterior sd wide, so the surrogate test
+// alone would favour its random valleys; only the exact test's U~(theta*) -
+// U~(theta) term removes that preference (without it this test fails).
+TEST(HnnHmc, ExactModeWithAnUntrainedNetworkMatchesQuadrature)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    NormalReCase c;
+    ASSERT_NO_FATAL_FAILURE(c.make());
+    const double half_sd[2] = {0.5 * std::sqrt(c.exact.var[0]), 0.5 * std::sqrt(c.exact.var[1])};
+    Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 11, c.exact.mean, half_sd, 4.0);
+    ASSERT_TRUE(net);
+    std::vector<double> mass = {1.0 / c.exact.var[0], 1.0 / c.exact.var[1]};
+    pmhmc_sampler_config cfg = hnn_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, mass, 500, 60000);
+    Backend backend = cpu_backend();
+
+    pmhmc_sampler *raw = nullptr;
+    pmhmc_error err{};
+    ASSERT_EQ(pmhmc_sampler_create(c.model.get(), backend.get(), &cfg, nullptr, &raw, &err), PMHMC_OK) << err.message;
+    Sampler s(raw);
+    std::vector<double> x[2];
+    size_t passed_surrogate = 0, estimates = 0, accepted = 0;
+    for (size_t it = 0; it < cfg.warmup + cfg.iterations; ++it) {
+        pmhmc_draw draw{};
+        ASSERT_PMHMC_OK(pmhmc_sampler_step(s.get(), &draw));
+        if (draw.warmup)
+            continue;
+        // One estimator evaluation exactly when the proposal reached the
+        // exact test; a move only through it.
+        ASSERT_LE(draw.n_estimates, 1u);
+        estimates += draw.n_estimates;
+        accepted += draw.accepted;
+        if (draw.accepted) {
+            ASSERT_EQ(draw.n_estimates, 1u);
+        }
+        passed_surrogate += draw.n_estimates;
+        ASSERT_TRUE(std::isfinite(draw.lp));
+        for (int k = 0; k < 2; ++k)
+            x[k].push_back(draw.theta[k]);
+    }
+    EXPECT_EQ(estimates, passed_surrogate);
+    // The random network still proposes moves the exact test takes often
+    // enough for the moments below to mean something.
+    EXPECT_GT((double)accepted / cfg.iterations, 0.1);
+    const char *names[2] = {"mu", "log_tau"};
+    for (int k = 0; k < 2; ++k) {
+        double m = mean_of(x[k]), v = variance_of(x[k]), ess = geyer_ess(x[k]);
+        std::vector<double> sq(x[k].size());
+        for (size_t i = 0; i < sq.size(); ++i)
+            sq[i] = (x[k][i] - m) * (x[k][i] - m);
+        double mcse_mean = std::sqrt(v / ess), mcse_var = std::sqrt(variance_of(sq) / geyer_ess(sq));
+        EXPECT_LT(std::fabs(m - c.exact.mean[k]), 4.0 * mcse_mean) << names[k] << ": mean " << m << " exact " << c.exact.mean[k];
+        EXPECT_LT(std::fabs(v - c.exact.var[k]), 4.0 * mcse_var) << names[k] << ": var " << v << " exact " << c.exact.var[k];
+        // Precise enough that a wrong target would show.
+        EXPECT_LT(mcse_mean, 0.05 * std::sqrt(c.exact.var[k])) << names[k];
+        ::testing::Test::RecordProperty(std::string(names[k]) + "_ess", sci(ess));
+    }
+}
+
+// The guard that the test above can tell the modes apart: the same network
+// accepted on H~ alone samples exp(-U~), which is nothing like the
+// posterior. Far off means more than 5 posterior sd from the quadrature mean
+// or a variance off by a factor over 5 for some parameter.
+TEST(HnnHmc, SurrogateModeWithTheSameNetworkIsVisiblyWrong)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    NormalReCase c;
+    ASSERT_NO_FATAL_FAILURE(c.make());
+    Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 11);
+    ASSERT_TRUE(net);
+    std::vector<double> mass = {1.0 / c.exact.var[0], 1.0 / c.exact.var[1]};
+    pmhmc_sampler_config cfg = hnn_config(net.get(), PMHMC_HNN_ACCEPT_SURROGATE, mass, 500, 5000);
+    Backend backend = cpu_backend();
+    Chain chain = run_chain(c.model.get(), backend.get(), cfg, nullptr);
+    ASSERT_EQ(chain.theta.size(), cfg.iterations);
+    double worst = 0.0;
+    for (int k = 0; k < 2; ++k) {
+        std::vector<double> x = column(chain, k);
+        double sd = std::sqrt(c.exact.var[k]);
+        double off = std::fabs(mean_of(x) - c.exact.mean[k]) / sd;
+        double ratio = variance_of(x) / c.exact.var[k];
+        worst = std::max({worst, off / 5.0, ratio / 5.0, 1.0 / (5.0 * ratio)});
+        ::testing::Test::RecordProperty(std::string("sd_off_") + std::to_string(k), sci(off));
+        ::testing::Test::RecordProperty(std::string("var_ratio_") + std::to_string(k), sci(ratio));
+    }
+    EXPECT_GT(worst, 1.0);
+}
+
+// The surrogate leapfrog's energy error over a fixed time h L: for the
+// potential kind the step is PM-HMC's Strang step on a separable H~, second
+// order, so halving h (and doubling L) divides it by 4; the latent kind's
+// step (the source report's, derivatives taken where each half step starts)
+// is not symmetric for a non-separable H~, but must still converge: at least
+// first order, a ratio of 2 or more. The first transition's momentum is the
+// same draw for every h (stream keyed by seed and iteration).
+TEST(HnnHmc, SurrogateEnergyErrorShrinksWithTheStepSize)
+{
+    NormalReCase c;
+    ASSERT_NO_FATAL_FAILURE(c.make());
+    Backend backend = cpu_backend();
+    for (pmhmc_mlp_kind kind : {PMHMC_MLP_POTENTIAL, PMHMC_MLP_LATENT}) {
+        SCOPED_TRACE(kind == PMHMC_MLP_LATENT ? "latent" : "potential");
+        Mlp net = random_network(kind, 2, 5);
+        ASSERT_TRUE(net);
+        std::vector<double> mass = {1.0, 1.0};
+        double err_at[3];
+        for (int r = 0; r < 3; ++r) {
+            pmhmc_sampler_config cfg = hnn_config(net.get(), PMHMC_HNN_ACCEPT_SURROGATE, mass, 0, 1);
+            cfg.step_size = 0.1 / (1 << r);
+            cfg.steps = (size_t)10 << r;
+            pmhmc_sampler *raw = nullptr;
+            pmhmc_error err{};
+            ASSERT_EQ(pmhmc_sampler_create(c.model.get(), backend.get(), &cfg, nullptr, &raw, &err), PMHMC_OK)
+                << err.message;
+            Sampler s(raw);
+            pmhmc_draw draw{};
+            ASSERT_PMHMC_OK(pmhmc_sampler_step(s.get(), &draw));
+            EXPECT_EQ(draw.n_estimates, 0u); // surrogate mode never runs the estimator
+            EXPECT_EQ(draw.n_leapfrog, cfg.steps);
+            err_at[r] = std::fabs(draw.surrogate_error);
+            ASSERT_GT(err_at[r], 0.0);
+        }
+        for (int r = 0; r < 2; ++r) {
+            double ratio = err_at[r] / err_at[r + 1];
+            if (kind == PMHMC_MLP_POTENTIAL)
+                EXPECT_NEAR(ratio, 4.0, 0.4) << "h = " << 0.1 / (1 << r);
+            else
+                EXPECT_GT(ratio, 1.8) << "h = " << 0.1 / (1 << r);
+        }
+    }
+}
+
+TEST(HnnHmc, ConfigurationsThatCannotWorkAreRefused)
+{
+    NormalReCase c;
+    ASSERT_NO_FATAL_FAILURE(c.make());
+    Backend backend = cpu_backend();
+    Mlp potential = random_network(PMHMC_MLP_POTENTIAL, 2, 1);
+    Mlp latent = random_network(PMHMC_MLP_LATENT, 2, 1);
+    Mlp wrong_size = random_network(PMHMC_MLP_POTENTIAL, 3, 1);
+    std::vector<double> mass = {1.0, 1.0};
+    struct Case {
+        const pmhmc_mlp *net;
+        pmhmc_hnn_accept accept;
+        double angle;
+        const char *what;
+    } cases[] = {
+        {nullptr, PMHMC_HNN_ACCEPT_EXACT, 0.1, "needs a network"},
+        {latent.get(), PMHMC_HNN_ACCEPT_EXACT, 0.1, "needs a potential network"},
+        {wrong_size.get(), PMHMC_HNN_ACCEPT_SURROGATE, 0.1, "takes 3 inputs"},
+        {potential.get(), PMHMC_HNN_ACCEPT_EXACT, 0.0, "cn_angle"},
+        {potential.get(), PMHMC_HNN_ACCEPT_EXACT, 1.6, "cn_angle"},
+    };
+    for (const Case &k : cases) {
+        pmhmc_sampler_config cfg = hnn_config(k.net, k.accept, mass, 0, 1);
+        cfg.cn_angle = k.angle;
+        pmhmc_sampler *raw = nullptr;
+        pmhmc_error err{};
+        EXPECT_EQ(pmhmc_sampler_create(c.model.get(), backend.get(), &cfg, nullptr, &raw, &err), PMHMC_ERR_CONFIG)
+            << k.what;
+        EXPECT_EQ(raw, nullptr);
+        EXPECT_NE(std::string(err.message).find(k.what), std::string::npos) << err.message;
+    }
+}
+
+// The chain's whole state survives save and load: a sampler restored
+// mid-run continues bit for bit (surrogate mode's lp__ comes from the saved
+// state too).
+TEST(HnnHmc, SavedStateContinuesBitIdentically)
+{
+    NormalReCase c;
+    ASSERT_NO_FATAL_FAILURE(c.make());
+    Backend backend = cpu_backend();
+    Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 3);
+    std::vector<double> mass = {1.0 / c.exact.var[0], 1.0 / c.exact.var[1]};
+    for (pmhmc_hnn_accept accept : {PMHMC_HNN_ACCEPT_EXACT, PMHMC_HNN_ACCEPT_SURROGATE}) {
+        pmhmc_sampler_config cfg = hnn_config(net.get(), accept, mass, 30, 30);
+        cfg.adapt.engaged = 1;
+        pmhmc_sampler *a_raw = nullptr, *b_raw = nullptr;
+        ASSERT_PMHMC_OK(pmhmc_sampler_create(c.model.get(), backend.get(), &cfg, nullptr, &a_raw, nullptr));
+        ASSERT_PMHMC_OK(pmhmc_sampler_create(c.model.get(), backend.get(), &cfg, nullptr, &b_raw, nullptr));
+        Sampler a(a_raw), b(b_raw);
+        pmhmc_draw da{}, db{};
+        for (int it = 0; it < 20; ++it)
+            ASSERT_PMHMC_OK(pmhmc_sampler_step(a.get(), &da));
+        std::vector<unsigned char> blob(pmhmc_sampler_state_size(a.get()));
+        ASSERT_PMHMC_OK(pmhmc_sampler_save_state(a.get(), blob.data(), blob.size(), nullptr));
+        ASSERT_PMHMC_OK(pmhmc_sampler_load_state(b.get(), blob.data(), blob.size(), nullptr));
+        for (int it = 20; it < 60; ++it) {
+            ASSERT_PMHMC_OK(pmhmc_sampler_step(a.get(), &da));
+            ASSERT_PMHMC_OK(pmhmc_sampler_step(b.get(), &db));
+            ASSERT_EQ(0, std::memcmp(da.theta, db.theta, 2 * sizeof(double))) << "iteration " << it;
+            ASSERT_EQ(0, std::memcmp(&da.lp, &db.lp, sizeof(double))) << "iteration " << it;
+            ASSERT_EQ(da.stepsize, db.stepsize);
+        }
+    }
+}
