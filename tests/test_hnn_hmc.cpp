@@ -6,13 +6,17 @@
 // Independent answer: the normal_re posterior by quadrature
 // (sampler_support.h); MCSE from Geyer's ESS (test_support.h).
 #include <cmath>
+#include <fstream>
 #include <vector>
 
+#include "cli_support.h"
+#include "hnn/mlp_io.h"
 #include "hnn_support.h"
 #include "sampler_support.h"
 #include "test_support.h"
 
 using namespace pmhmc_test;
+using namespace pmhmc_cli_test;
 
 namespace {
 
@@ -174,6 +178,38 @@ TEST(HnnHmc, SurrogateModeWithTheSameNetworkIsVisiblyWrong)
     EXPECT_GT(worst, 1.0);
 }
 
+// Means and sds of a parameter's column in draws files.
+struct ColumnStats {
+    double mean = 0.0, sd = 0.0;
+    size_t n = 0;
+};
+
+ColumnStats column_stats(const std::vector<fs::path> &files, const std::string &name)
+{
+    std::vector<double> x;
+    for (const fs::path &f : files) {
+        long col = -1;
+        for (const std::string &line : lines_of(read_text(f))) {
+            if (line.empty() || line[0] == '#')
+                continue;
+            std::vector<std::string> cells;
+            std::stringstream ss(line);
+            for (std::string cell; std::getline(ss, cell, ',');)
+                cells.push_back(cell);
+            if (col < 0) {
+                for (size_t j = 0; j < cells.size(); ++j)
+                    if (cells[j] == name)
+                        col = (long)j;
+                if (col < 0)
+                    return {};
+                continue;
+            }
+            x.push_back(std::stod(cells[(size_t)col]));
+        }
+    }
+    return {mean_of(x), std::sqrt(variance_of(x)), x.size()};
+}
+
 // The surrogate leapfrog's energy error over a fixed time h L: for the
 // potential kind the step is PM-HMC's Strang step on a separable H~, second
 // order, so halving h (and doubling L) divides it by 4; the latent kind's
@@ -282,4 +318,103 @@ TEST(HnnHmc, SavedStateContinuesBitIdentically)
             ASSERT_EQ(da.stepsize, db.stepsize);
         }
     }
+}
+
+class HnnHmcCli : public CliTest {};
+
+// pmhmc pipeline on normal_re data with a well-identified tau: the three
+// stages' files appear, the HNN-HMC draws carry their columns, start where
+// the PM-NUTS chains ended and, in exact mode, agree with the PM-NUTS draws
+// of the same posterior (means within 4 Monte Carlo standard errors of their
+// difference, taking an ESS of a tenth of the draws for both, which the
+// ESS_bulk of these runs exceeds).
+TEST_F(HnnHmcCli, PipelineRecordsTrainsAndSamplesTheSamePosterior)
+{
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "100", "--n", "5", "--mu", "1", "--tau", "0.8",
+                   "--seed", "3", "--out", "sim"})
+                  .rc,
+              0);
+    std::ofstream(dir_ / "run.ini") << ("[model]\nname = normal_re\ndata = sim/data.csv\nN = 16\n"
+                                        "[sampler]\nwarmup = 200\niterations = 1500\nsteps = 5\nchains = 2\n"
+                                        "backend = cpu\n"
+                                        "[hnn]\npilot_warmup = 150\npilot_iterations = 1500\ncollect_every = 4\n"
+                                        "hidden = 32,32\nepochs = 40\nweights = out/net.safetensors\n"
+                                        "[output]\nfile = out/d.csv\nrefresh = 0\nreport = false\n");
+    Result r = run({"pipeline", "run.ini", "--quiet"});
+    ASSERT_EQ(r.rc, 0) << r.err << r.out;
+    for (const char *stage : {"stage 1 of 3: PM-NUTS", "stage 2 of 3: training the potential network",
+                              "stage 3 of 3: HNN-HMC (hnn.accept = exact)"})
+        EXPECT_NE(r.out.find(stage), std::string::npos) << r.out;
+    for (const char *f : {"out/d_pilot_1.csv", "out/d_pilot_2.csv", "out/d_records_1.bin", "out/d_records_2.bin",
+                          "out/net.safetensors", "out/d_1.csv", "out/d_2.csv"})
+        EXPECT_TRUE(fs::exists(dir_ / f)) << f;
+
+    const std::string draws = read_text(dir_ / "out/d_1.csv");
+    EXPECT_NE(draws.find("lp__,accept_stat__,stepsize__,int_time__,energy__,surrogate_error__,n_estimator__,accepted__,mu"),
+              std::string::npos);
+    EXPECT_NE(draws.find("  init = out/d_pilot.csv"), std::string::npos);
+    // The chain starts at the pilot's last draw (init_jitter 0 in stage 3).
+    ColumnStats last_mu;
+    {
+        std::string last;
+        for (const std::string &line : lines_of(read_text(dir_ / "out/d_pilot_1.csv")))
+            if (!line.empty() && line[0] != '#')
+                last = line;
+        std::vector<std::string> cells;
+        std::stringstream ss(last);
+        for (std::string cell; std::getline(ss, cell, ',');)
+            cells.push_back(cell);
+        ASSERT_GE(cells.size(), 8u);
+        EXPECT_NE(draws.find("# init = mu=" + cells[7].substr(0, 6)), std::string::npos)
+            << "pilot's last mu " << cells[7];
+    }
+    ColumnStats accepted = column_stats({dir_ / "out/d_1.csv", dir_ / "out/d_2.csv"}, "accepted__");
+    EXPECT_GT(accepted.mean, 0.2) << "a trained network's proposals pass the exact test often";
+    for (const char *name : {"mu", "log_tau"}) {
+        ColumnStats hnn = column_stats({dir_ / "out/d_1.csv", dir_ / "out/d_2.csv"}, name);
+        ColumnStats nuts = column_stats({dir_ / "out/d_pilot_1.csv", dir_ / "out/d_pilot_2.csv"}, name);
+        ASSERT_EQ(hnn.n, 3000u);
+        ASSERT_EQ(nuts.n, 3000u);
+        double se = std::sqrt(hnn.sd * hnn.sd / (0.1 * hnn.n) + nuts.sd * nuts.sd / (0.1 * nuts.n));
+        EXPECT_LT(std::fabs(hnn.mean - nuts.mean), 4.0 * se) << name << ": HNN-HMC " << hnn.mean << " PM-NUTS "
+                                                            << nuts.mean;
+        EXPECT_NEAR(hnn.sd, nuts.sd, 0.3 * nuts.sd) << name;
+    }
+}
+
+TEST_F(HnnHmcCli, BadSurrogateSettingsAreRefused)
+{
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "10", "--n", "3", "--out", "sim"}).rc, 0);
+    std::ofstream(dir_ / "run.ini") << ("[model]\nname = normal_re\ndata = sim/data.csv\nN = 4\n"
+                                        "[sampler]\nalgorithm = hnn_hmc\nwarmup = 5\niterations = 5\nchains = 1\n"
+                                        "backend = cpu\n[hnn]\nweights = net.safetensors\n"
+                                        "[output]\nfile = d.csv\nrefresh = 0\nreport = false\n");
+    Result missing = run({"sample", "run.ini"});
+    EXPECT_EQ(missing.rc, 1);
+    EXPECT_NE(missing.err.find("hnn.weights"), std::string::npos) << missing.err;
+    EXPECT_FALSE(fs::exists(dir_ / "d.csv"));
+
+    std::ofstream(dir_ / "net.safetensors") << "not a safetensors file";
+    Result garbage = run({"sample", "run.ini"});
+    EXPECT_EQ(garbage.rc, 1);
+    EXPECT_NE(garbage.err.find("hnn.weights"), std::string::npos) << garbage.err;
+
+    // A network of another model (3 parameters), then a latent one in exact mode.
+    Mlp other = random_network(PMHMC_MLP_POTENTIAL, 3, 1);
+    ASSERT_EQ(pmhmc_mlp_save(other.get(), (dir_ / "net.safetensors").c_str(), nullptr, 0, nullptr), PMHMC_OK);
+    Result wrong = run({"sample", "run.ini"});
+    EXPECT_EQ(wrong.rc, 1);
+    EXPECT_NE(wrong.err.find("takes 3 parameters"), std::string::npos) << wrong.err;
+    Mlp latent = random_network(PMHMC_MLP_LATENT, 2, 1);
+    ASSERT_EQ(pmhmc_mlp_save(latent.get(), (dir_ / "net.safetensors").c_str(), nullptr, 0, nullptr), PMHMC_OK);
+    Result exact = run({"sample", "run.ini"});
+    EXPECT_NE(exact.rc, 0);
+    EXPECT_NE(exact.err.find("needs a potential network"), std::string::npos) << exact.err;
+    EXPECT_FALSE(fs::exists(dir_ / "d.csv"));
+    Result surrogate = run({"sample", "run.ini", "hnn.accept=surrogate"});
+    EXPECT_EQ(surrogate.rc, 0) << surrogate.err;
+
+    Result init = run({"sample", "run.ini", "hnn.accept=surrogate", "sampler.init=nowhere.csv"});
+    EXPECT_EQ(init.rc, 1);
+    EXPECT_NE(init.err.find("sampler.init"), std::string::npos) << init.err;
 }

@@ -291,20 +291,27 @@ char *sample_chain_path(const char *file, size_t n_chains, size_t k)
     return path;
 }
 
-/* Chain k starts at the model's documented start for (seed, k) plus
- * init_jitter times standard normals of stream (seed, k, INIT_JITTER).
- * noise is [dim] scratch. */
-static void chain_start(const run_state *r, uint32_t k, double *theta, double *noise)
+/* Chain k starts at the model's documented start for (seed, k), or the last
+ * draw of its sampler.init file, plus init_jitter times standard normals of
+ * stream (seed, k, INIT_JITTER). noise is [dim] scratch. */
+static int chain_start(const run_state *r, uint32_t k, double *theta, double *noise)
 {
     size_t dim = pmhmc_model_dim(r->model);
     uint64_t seed = r->cfg.sampler.seed;
     double jitter = r->cfg.sampler.init_jitter;
-    pmhmc_model_initial(r->model, seed, k, theta);
+    if (r->cfg.sampler.init && r->cfg.sampler.init[0]) {
+        int rc = sample_init_from_draws(r, k, theta);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    } else {
+        pmhmc_model_initial(r->model, seed, k, theta);
+    }
     if (jitter == 0.0)
-        return;
+        return CLI_EXIT_OK;
     pmhmc_stream_normals(seed, k, PMHMC_STREAM_INIT_JITTER, dim, noise);
     for (size_t i = 0; i < dim; ++i)
         theta[i] += jitter * noise[i];
+    return CLI_EXIT_OK;
 }
 
 /* Above this, the table at the end is the mean and sd only. */
@@ -332,7 +339,9 @@ static int prepare_chains(run_state *r)
         c->values = malloc((dim + n_gen) * sizeof *c->values);
         if (!c->path || !c->theta0 || !c->values || cli_summary_init(&c->summary, dim + n_gen, r->names) != 0)
             return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
-        chain_start(r, c->index, c->theta0, c->values);
+        int rc = chain_start(r, c->index, c->theta0, c->values);
+        if (rc != CLI_EXIT_OK)
+            return rc;
     }
     /* The draws for the diagnostics, when they fit in DRAWS_MEMORY_LIMIT. */
     size_t n_iter = (size_t)r->cfg.sampler.iterations;

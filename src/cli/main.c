@@ -17,6 +17,8 @@ static const char USAGE[] =
     "  summary    posterior summary and convergence diagnostics (R-hat, ESS) of draws files\n"
     "  report     an HTML page of draws files: summary table, trace plots, histograms, energy\n"
     "  train      fit an HNN surrogate to the gradients sample recorded (hnn.collect)\n"
+    "  pipeline   the HNN workflow in one command: PM-NUTS recording training data,\n"
+    "             train, then HNN-HMC on the trained network\n"
     "\n"
     "  pmhmc <command> --help   the command's arguments\n"
     "  pmhmc --version          the program version\n"
@@ -39,13 +41,14 @@ static const command COMMANDS[] = {
     {"summary", cli_summarize},
     {"report", cli_report},
     {"train", cli_train},
+    {"pipeline", cli_pipeline},
 };
 
 int main(int argc, char **argv)
 {
     if (argc < 2)
         return cli_fail(CLI_EXIT_USAGE,
-                        "no command given; expected simulate, sample, log_prob, summary, report or train (see pmhmc --help)");
+                        "no command given; expected simulate, sample, log_prob, summary, report, train or pipeline (see pmhmc --help)");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(USAGE, stdout);
         return CLI_EXIT_OK;
@@ -57,6 +60,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; ++i)
         if (strcmp(argv[1], COMMANDS[i].name) == 0)
             return COMMANDS[i].run(argc - 1, argv + 1);
-    return cli_fail(CLI_EXIT_USAGE, "unknown command '%s'; expected simulate, sample, log_prob, summary, report or train (see pmhmc --help)",
+    return cli_fail(CLI_EXIT_USAGE, "unknown command '%s'; expected simulate, sample, log_prob, summary, report, train or pipeline (see pmhmc --help)",
                     argv[1]);
 }

@@ -79,6 +79,10 @@ struct run_state {
  * out_k.csv (k from 1) for n_chains > 1. */
 char *sample_chain_path(const char *file, size_t n_chains, size_t k);
 
+/* theta [dim] <- the last saved draw of chain k's sampler.init file
+ * (sample_init.c). Returns 0, or an exit code after printing the error. */
+int sample_init_from_draws(const run_state *r, size_t k, double *theta);
+
 /* sampler.algorithm as the library's enum. */
 pmhmc_algorithm sample_algorithm(const pmhmc_config *cfg);
 

@@ -90,6 +90,8 @@ static const key_spec KEYS[] = {
             "number of chains, run in parallel (one thread each); output.file out.csv becomes out_1.csv .. out_K.csv when K > 1"),
     POSITIVE_KEY("sampler", "init_jitter", KEY_NONNEGATIVE, "1", sampler.init_jitter,
                  "chain k starts at the model's initial values plus init_jitter * N(0, 1) per parameter, drawn from chain k's stream; 0: the documented start"),
+    PATH_KEY("sampler", "init", "", sampler.init,
+             "start each chain at the last saved draw of this draws file (chain k: the file with _k before the extension when sampler.chains > 1, as output.file names them), plus init_jitter noise; empty: the model's documented start"),
     CHOICE_KEY("sampler", "backend", "auto", BACKENDS, sampler.backend,
                "auto: cuda when a GPU is usable, else cpu with a one-line notice; cpu; cuda (error without a usable GPU)"),
     CHOICE_KEY("sampler", "precision", "auto", PRECISIONS, sampler.precision,

@@ -53,6 +53,7 @@ typedef struct pmhmc_config {
         uint64_t seed;
         uint64_t chains;       /* K, run in parallel */
         double init_jitter;    /* >= 0 */
+        char *init;            /* draws file(s) whose last draw starts each chain; NULL: the model's start */
         const char *backend;   /* cpu | auto | cuda */
         const char *precision; /* auto | double | float */
     } sampler;
