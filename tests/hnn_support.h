@@ -7,6 +7,7 @@
 
 #include "hnn/adam.h"
 #include "hnn/mlp.h"
+#include "hnn/mlp_device.h"
 #include "io/safetensors.h"
 
 namespace pmhmc_test {
@@ -16,11 +17,13 @@ struct HnnFree {
     void operator()(pmhmc_mlp_work *w) const { pmhmc_mlp_work_free(w); }
     void operator()(pmhmc_adam *a) const { pmhmc_adam_free(a); }
     void operator()(pmhmc_safetensors *s) const { pmhmc_safetensors_free(s); }
+    void operator()(pmhmc_mlp_device *d) const { pmhmc_mlp_device_free(d); }
 };
 using Mlp = std::unique_ptr<pmhmc_mlp, HnnFree>;
 using Work = std::unique_ptr<pmhmc_mlp_work, HnnFree>;
 using Adam = std::unique_ptr<pmhmc_adam, HnnFree>;
 using St = std::unique_ptr<pmhmc_safetensors, HnnFree>;
+using MlpDevice = std::unique_ptr<pmhmc_mlp_device, HnnFree>;
 
 } // namespace pmhmc_test
 

@@ -1,12 +1,15 @@
 /* The training loop of mlp_train.h. Randomness comes from Philox streams of
  * the options' seed: chain 0 step 0 splits the rows, chain 1 step e orders
- * epoch e's mini-batches; nothing depends on threads or timing. */
+ * epoch e's mini-batches; nothing depends on threads or timing. The passes
+ * run on a CPU work or, with use_device, on a device engine that holds the
+ * training rows and receives the weights before each pass. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "hnn/adam.h"
+#include "hnn/mlp_device.h"
 #include "hnn/mlp_train.h"
 #include "math/philox.h"
 
@@ -83,18 +86,74 @@ static void gather(const pmhmc_mlp_data *d, size_t n_in, const size_t *idx, size
     }
 }
 
+typedef struct train_buffers {
+    size_t *idx;          /* [n_rows] split, then [n_train] batch order */
+    double *x_tr, *t_tr;  /* [n_train, n_in] */
+    double *x_va, *t_va;  /* [n_val, n_in] */
+    double *xb, *tb;      /* [batch, n_in] */
+    double *grad, *best;  /* [n_weights] */
+    double *g;            /* [batch, n_in] */
+    uint32_t *rows;       /* [batch] on the GPU */
+} train_buffers;
+
+/* The passes of one run: exactly one of work (CPU) and dev (GPU). */
+typedef struct train_engine {
+    pmhmc_mlp_work *work;
+    pmhmc_mlp_device *dev;
+} train_engine;
+
+/* A failed pass: a non-finite loss, or (on the GPU) what the device said. */
+static pmhmc_status pass_failed(const train_engine *e, pmhmc_status st, const char *what,
+                                size_t epoch, double lr, pmhmc_error *err)
+{
+    if (st == PMHMC_ERR_NUMERIC || !e->dev)
+        return pmhmc_fail(err, st, "mlp training: the %s is not finite at epoch %zu "
+                          "(learning rate %g too large?)", what, epoch, lr);
+    return pmhmc_fail(err, st, "mlp training on the GPU, epoch %zu: %s", epoch,
+                      pmhmc_mlp_device_error(e->dev));
+}
+
+/* The run's engine, made once the input scaling is set (the device copies
+ * it): a CPU work, or a device engine holding the training rows x_tr, t_tr
+ * [n_train, n_in]. */
+static pmhmc_status engine_create(const pmhmc_mlp *mlp, const pmhmc_mlp_train_options *opt,
+                                  size_t B, size_t n_train, const train_buffers *b,
+                                  train_engine *e, pmhmc_error *err)
+{
+    pmhmc_status st;
+    if (!opt->use_device) {
+        st = pmhmc_mlp_work_create(mlp, B, &e->work);
+        return st == PMHMC_OK ? st : pmhmc_fail(err, st, "mlp training: %s", pmhmc_status_str(st));
+    }
+    if ((st = pmhmc_mlp_device_create(mlp, B, &e->dev, err)) != PMHMC_OK)
+        return st;
+    st = pmhmc_mlp_device_set_data(e->dev, n_train, b->x_tr, b->t_tr);
+    return st == PMHMC_OK ? st
+                          : pmhmc_fail(err, st, "mlp training on the GPU: %s",
+                                       pmhmc_mlp_device_error(e->dev));
+}
+
 /* Validation loss (the training loss's formula over all n rows) and the
- * relative gradient error, in chunks of the work's batch; g is [chunk, n_in]. */
-static pmhmc_status evaluate(const pmhmc_mlp *mlp, pmhmc_mlp_work *work, size_t chunk,
+ * relative gradient error, in chunks of the engine's batch; the sums run on
+ * the host in row order whichever engine gives G. Shapes: x, t [n, n_in],
+ * g [chunk, n_in]. */
+static pmhmc_status evaluate(const pmhmc_mlp *mlp, const train_engine *eng, size_t chunk,
                              const double *x, const double *t, size_t n, double w_theta,
                              double w_rho, double *g, double *loss, double *grad_error)
 {
     size_t n_in = mlp->spec.n_in;
     size_t half = mlp->spec.kind == PMHMC_MLP_LATENT ? n_in / 2 : n_in;
     double sum_loss = 0.0, sum_err = 0.0, sum_ref = 0.0;
+    if (eng->dev) {
+        pmhmc_status st = pmhmc_mlp_device_set_weights(eng->dev, mlp->weights);
+        if (st != PMHMC_OK)
+            return st;
+    }
     for (size_t r0 = 0; r0 < n; r0 += chunk) {
         size_t b = n - r0 < chunk ? n - r0 : chunk;
-        pmhmc_status st = pmhmc_mlp_input_grad(mlp, work, b, x + r0 * n_in, NULL, g);
+        pmhmc_status st =
+            eng->dev ? pmhmc_mlp_device_input_grad(eng->dev, b, x + r0 * n_in, NULL, g)
+                     : pmhmc_mlp_input_grad(mlp, eng->work, b, x + r0 * n_in, NULL, g);
         if (st != PMHMC_OK)
             return st;
         for (size_t i = 0; i < b * n_in; i++) {
@@ -110,14 +169,29 @@ static pmhmc_status evaluate(const pmhmc_mlp *mlp, pmhmc_mlp_work *work, size_t 
     return isfinite(*loss) ? PMHMC_OK : PMHMC_ERR_NUMERIC;
 }
 
-typedef struct train_buffers {
-    size_t *idx;          /* [n_rows] split, then [n_train] batch order */
-    double *x_tr, *t_tr;  /* [n_train, n_in] */
-    double *x_va, *t_va;  /* [n_val, n_in] */
-    double *xb, *tb;      /* [batch, n_in] */
-    double *grad, *best;  /* [n_weights] */
-    double *g;            /* [batch, n_in] */
-} train_buffers;
+/* The loss and weight-gradient of the training rows idx[0..nb) (into x_tr,
+ * t_tr [n_train, n_in]); xb, tb [nb, n_in] and rows [nb] are scratch. */
+static pmhmc_status batch_loss_grad(const pmhmc_mlp *mlp, const train_engine *e,
+                                    const pmhmc_mlp_train_options *opt, const size_t *idx,
+                                    size_t nb, const train_buffers *b, double *loss)
+{
+    size_t n_in = mlp->spec.n_in;
+    if (e->dev) {
+        for (size_t r = 0; r < nb; r++)
+            b->rows[r] = (uint32_t)idx[r]; /* n_rows <= UINT32_MAX */
+        pmhmc_status st = pmhmc_mlp_device_set_weights(e->dev, mlp->weights);
+        if (st != PMHMC_OK)
+            return st;
+        return pmhmc_mlp_device_loss_grad_rows(e->dev, nb, b->rows, opt->w_theta, opt->w_rho,
+                                               loss, b->grad);
+    }
+    for (size_t r = 0; r < nb; r++) {
+        memcpy(b->xb + r * n_in, b->x_tr + idx[r] * n_in, n_in * sizeof(double));
+        memcpy(b->tb + r * n_in, b->t_tr + idx[r] * n_in, n_in * sizeof(double));
+    }
+    return pmhmc_mlp_loss_grad(mlp, e->work, nb, b->xb, b->tb, opt->w_theta, opt->w_rho, loss,
+                               b->grad);
+}
 
 static void free_buffers(train_buffers *b)
 {
@@ -131,6 +205,7 @@ static void free_buffers(train_buffers *b)
     free(b->grad);
     free(b->best);
     free(b->g);
+    free(b->rows);
 }
 
 pmhmc_status pmhmc_mlp_train(pmhmc_mlp *mlp, const pmhmc_mlp_data *data,
@@ -162,7 +237,7 @@ pmhmc_status pmhmc_mlp_train(pmhmc_mlp *mlp, const pmhmc_mlp_data *data,
     pmhmc_mlp_train_result res = {0};
     size_t since_best = 0;
     double reference = INFINITY; /* validation loss at the last real improvement */
-    pmhmc_mlp_work *work = NULL;
+    train_engine engine = {0};
     pmhmc_adam *adam = NULL;
     b.idx = malloc(n * sizeof(size_t));
     b.x_tr = malloc(n_train * n_in * sizeof(double));
@@ -174,14 +249,13 @@ pmhmc_status pmhmc_mlp_train(pmhmc_mlp *mlp, const pmhmc_mlp_data *data,
     b.g = malloc(B * n_in * sizeof(double));
     b.grad = malloc(mlp->n_weights * sizeof(double));
     b.best = malloc(mlp->n_weights * sizeof(double));
+    b.rows = malloc(B * sizeof(uint32_t));
     if (!b.idx || !b.x_tr || !b.t_tr || !b.x_va || !b.t_va || !b.xb || !b.tb || !b.g || !b.grad ||
-        !b.best) {
+        !b.best || !b.rows) {
         st = pmhmc_fail(err, PMHMC_ERR_NOMEM, "mlp training: out of memory for %zu rows", n);
         goto done;
     }
-    st = pmhmc_mlp_work_create(mlp, B, &work);
-    if (st == PMHMC_OK)
-        st = pmhmc_adam_create(mlp->n_weights, opt->adam_beta1, opt->adam_beta2, opt->adam_eps, &adam);
+    st = pmhmc_adam_create(mlp->n_weights, opt->adam_beta1, opt->adam_beta2, opt->adam_eps, &adam);
     if (st != PMHMC_OK) {
         st = pmhmc_fail(err, st, "mlp training: %s", pmhmc_status_str(st));
         goto done;
@@ -197,6 +271,9 @@ pmhmc_status pmhmc_mlp_train(pmhmc_mlp *mlp, const pmhmc_mlp_data *data,
         if (st != PMHMC_OK)
             goto done;
     }
+    st = engine_create(mlp, opt, B, n_train, &b, &engine, err);
+    if (st != PMHMC_OK)
+        goto done;
 
     res.best_val_loss = INFINITY;
     memcpy(b.best, mlp->weights, mlp->n_weights * sizeof(double));
@@ -210,27 +287,20 @@ pmhmc_status pmhmc_mlp_train(pmhmc_mlp *mlp, const pmhmc_mlp_data *data,
         double train_sum = 0.0;
         for (size_t r0 = 0; r0 < n_train; r0 += B) {
             size_t nb = n_train - r0 < B ? n_train - r0 : B;
-            for (size_t r = 0; r < nb; r++) {
-                memcpy(b.xb + r * n_in, b.x_tr + b.idx[r0 + r] * n_in, n_in * sizeof(double));
-                memcpy(b.tb + r * n_in, b.t_tr + b.idx[r0 + r] * n_in, n_in * sizeof(double));
-            }
             double loss;
-            st = pmhmc_mlp_loss_grad(mlp, work, nb, b.xb, b.tb, opt->w_theta, opt->w_rho, &loss,
-                                     b.grad);
+            st = batch_loss_grad(mlp, &engine, opt, b.idx + r0, nb, &b, &loss);
             if (st != PMHMC_OK) {
-                st = pmhmc_fail(err, st, "mlp training: the loss is not finite at epoch %zu "
-                                "(learning rate %g too large?)", epoch, lr);
+                st = pass_failed(&engine, st, "loss", epoch, lr, err);
                 goto done;
             }
             train_sum += loss * (double)nb;
             pmhmc_adam_step(adam, mlp->weights, b.grad, lr);
         }
         pmhmc_mlp_epoch ep = {epoch, lr, train_sum / (double)n_train, 0.0, 0.0};
-        st = evaluate(mlp, work, B, b.x_va, b.t_va, n_val, opt->w_theta, opt->w_rho, b.g,
+        st = evaluate(mlp, &engine, B, b.x_va, b.t_va, n_val, opt->w_theta, opt->w_rho, b.g,
                       &ep.val_loss, &ep.val_grad_error);
         if (st != PMHMC_OK) {
-            st = pmhmc_fail(err, st, "mlp training: the validation loss is not finite at epoch %zu",
-                            epoch);
+            st = pass_failed(&engine, st, "validation loss", epoch, lr, err);
             goto done;
         }
         res.epochs_run = epoch;
@@ -258,7 +328,8 @@ pmhmc_status pmhmc_mlp_train(pmhmc_mlp *mlp, const pmhmc_mlp_data *data,
     st = PMHMC_OK;
 done:
     pmhmc_adam_free(adam);
-    pmhmc_mlp_work_free(work);
+    pmhmc_mlp_work_free(engine.work);
+    pmhmc_mlp_device_free(engine.dev);
     free_buffers(&b);
     return st;
 }

@@ -48,6 +48,12 @@ typedef struct pmhmc_mlp_train_options {
     int set_standardization;    /* 1: input scaling from the training rows first */
     double w_theta, w_rho;      /* loss weights (pmhmc_mlp_loss_grad) */
     double adam_beta1, adam_beta2, adam_eps;
+    int use_device;             /* 1: the passes run on the GPU (mlp_device.h)
+                                   with the training rows uploaded once; Adam,
+                                   the split and the batch order stay on the
+                                   host, so the run is the CPU's up to the
+                                   GEMMs' rounding (and bit-identical run to
+                                   run on one GPU model). 0: the CPU. */
     /* Called after each epoch when not NULL (a training log, say). */
     void (*on_epoch)(const pmhmc_mlp_epoch *epoch, void *user);
     void *user;
@@ -63,13 +69,15 @@ typedef struct pmhmc_mlp_train_result {
 
 /* seed 1, batch 64, 500 epochs, rate 1e-3 halved every 100 epochs, 20%
  * validation, patience 50 with min_improvement 1e-4, standardization on,
- * weights 1, Adam (0.9, 0.999, 1e-8). */
+ * weights 1, Adam (0.9, 0.999, 1e-8), on the CPU. */
 void pmhmc_mlp_train_defaults(pmhmc_mlp_train_options *opt);
 
 /* Trains mlp from its current weights; at the end it holds the weights of the
  * epoch with the lowest validation loss. Errors: PMHMC_ERR_ARG for bad
  * options or too few rows (err says which), PMHMC_ERR_DATA for non-finite
- * data, PMHMC_ERR_NUMERIC when the loss diverges. */
+ * data, PMHMC_ERR_NUMERIC when the loss diverges; with use_device,
+ * PMHMC_ERR_UNSUPPORTED (no CUDA in the build) or PMHMC_ERR_DEVICE (no usable
+ * GPU, or a GPU failure), err saying which. */
 pmhmc_status pmhmc_mlp_train(pmhmc_mlp *mlp, const pmhmc_mlp_data *data,
                              const pmhmc_mlp_train_options *opt, pmhmc_mlp_train_result *result,
                              pmhmc_error *err);
