@@ -281,3 +281,41 @@ TEST_F(HnnCollectCli, TrainWritesWeightsAndALogFromCollectedRecords)
 }
 
 } // namespace
+
+namespace {
+
+// Records from a divergent trajectory (gradients a million times the rest)
+// are left out of training by hnn.outlier_factor, and kept with 0.
+TEST_F(HnnCollectCli, TrainLeavesOutRecordsWithOutlyingGradients)
+{
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "10", "--n", "3", "--out", "sim"}).rc, 0);
+    {
+        FILE *f = std::fopen((dir_ / "rec.bin").c_str(), "wb");
+        ASSERT_NE(f, nullptr);
+        const char *names[2] = {"mu", "log_tau"};
+        ASSERT_EQ(pmhmc_hnn_data_write_header(f, 2, names), 0);
+        TestRng rng(5);
+        for (int r = 0; r < 200; ++r) {
+            double theta[2] = {rng.normal(), rng.normal()}, rho[2] = {rng.normal(), rng.normal()};
+            double scale = r % 50 == 7 ? 1e6 : 1.0; // 4 outliers
+            double grad[2] = {-scale * theta[0], -scale * theta[1]};
+            ASSERT_EQ(pmhmc_hnn_data_write_record(f, 2, theta, rho, grad, rho), 0);
+        }
+        std::fclose(f);
+    }
+    std::ofstream(dir_ / "run.ini") << ("[model]\nname = normal_re\ndata = sim/data.csv\n"
+                                        "[sampler]\nchains = 1\nbackend = cpu\n"
+                                        "[hnn]\ncollect = rec.bin\nhidden = 8\nepochs = 3\nweights = net.safetensors\n");
+    Result t = run({"train", "run.ini"});
+    ASSERT_EQ(t.rc, 0) << t.err;
+    EXPECT_NE(t.out.find("196 records from 1 file"), std::string::npos) << t.out;
+    EXPECT_NE(t.out.find("4 records left out: a gradient over hnn.outlier_factor = 100 times the median"),
+              std::string::npos)
+        << t.out;
+    Result all = run({"train", "run.ini", "hnn.outlier_factor=0"});
+    ASSERT_EQ(all.rc, 0) << all.err;
+    EXPECT_NE(all.out.find("200 records from 1 file"), std::string::npos) << all.out;
+    EXPECT_EQ(all.out.find("left out"), std::string::npos) << all.out;
+}
+
+} // namespace

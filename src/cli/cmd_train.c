@@ -66,6 +66,7 @@ typedef struct train_run {
     train_curve curve; /* every epoch, for the page */
     size_t curve_cap;
     int on_gpu;        /* sampler.backend = cuda */
+    size_t n_outliers; /* records left out by hnn.outlier_factor */
 } train_run;
 
 static void free_run(train_run *t)
@@ -153,24 +154,67 @@ static int read_records(train_run *t)
     return CLI_EXIT_OK;
 }
 
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* |grad| of every record, chains in order, into norms [n_rows]; the limit
+ * above which a record is left out: hnn.outlier_factor times the median
+ * (infinite when the factor is 0). Divergent trajectories record gradients
+ * orders of magnitude above the rest, far from where the chain lives; a
+ * squared-error loss would spend the network on them. */
+static double gradient_limit(const train_run *t, double *norms)
+{
+    const size_t d = t->parts[0]->dim;
+    size_t row = 0;
+    for (size_t k = 0; k < t->n_parts; ++k)
+        for (size_t r = 0; r < t->parts[k]->n; ++r, ++row) {
+            double ss = 0.0;
+            for (size_t i = 0; i < d; ++i)
+                ss += t->parts[k]->grad[r * d + i] * t->parts[k]->grad[r * d + i];
+            norms[row] = sqrt(ss);
+        }
+    if (t->cfg.hnn.outlier_factor == 0.0 || row == 0)
+        return INFINITY;
+    double *sorted = malloc(row * sizeof *sorted);
+    if (!sorted)
+        return NAN;
+    memcpy(sorted, norms, row * sizeof *sorted);
+    qsort(sorted, row, sizeof *sorted, compare_doubles);
+    double median = sorted[row / 2];
+    free(sorted);
+    return t->cfg.hnn.outlier_factor * median;
+}
+
 /* The rows: potential x = theta, target = -grad; latent x = (theta, rho),
- * target = (-grad, M^-1 rho). */
+ * target = (-grad, M^-1 rho); records past gradient_limit left out. */
 static int build_rows(train_run *t)
 {
     const int latent = strcmp(t->cfg.hnn.kind, "latent") == 0;
     const size_t d = t->parts[0]->dim;
     t->n_in = latent ? 2 * d : d;
+    size_t n_records = 0;
     for (size_t k = 0; k < t->n_parts; ++k)
-        t->n_rows += t->parts[k]->n;
-    t->x = malloc(t->n_rows * t->n_in * sizeof *t->x);
-    t->target = malloc(t->n_rows * t->n_in * sizeof *t->target);
-    if (!t->x || !t->target)
-        return cli_fail(CLI_EXIT_RUNTIME, "train: out of memory for %zu records", t->n_rows);
-    size_t row = 0;
+        n_records += t->parts[k]->n;
+    double *norms = malloc((n_records ? n_records : 1) * sizeof *norms);
+    t->x = malloc((n_records ? n_records : 1) * t->n_in * sizeof *t->x);
+    t->target = malloc((n_records ? n_records : 1) * t->n_in * sizeof *t->target);
+    const double limit = norms ? gradient_limit(t, norms) : NAN;
+    if (!norms || !t->x || !t->target || isnan(limit)) {
+        free(norms);
+        return cli_fail(CLI_EXIT_RUNTIME, "train: out of memory for %zu records", n_records);
+    }
+    size_t record = 0;
     for (size_t k = 0; k < t->n_parts; ++k) {
         const pmhmc_hnn_data *p = t->parts[k];
-        for (size_t r = 0; r < p->n; ++r, ++row) {
-            double *x = t->x + row * t->n_in, *y = t->target + row * t->n_in;
+        for (size_t r = 0; r < p->n; ++r, ++record) {
+            if (norms[record] > limit) {
+                t->n_outliers++;
+                continue;
+            }
+            double *x = t->x + t->n_rows * t->n_in, *y = t->target + t->n_rows * t->n_in;
             for (size_t i = 0; i < d; ++i) {
                 x[i] = p->theta[r * d + i];
                 y[i] = -p->grad[r * d + i];
@@ -179,8 +223,10 @@ static int build_rows(train_run *t)
                     y[d + i] = p->rho_sharp[r * d + i];
                 }
             }
+            t->n_rows++;
         }
     }
+    free(norms);
     return CLI_EXIT_OK;
 }
 
@@ -315,6 +361,9 @@ static int train(train_run *t)
         return cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
     printf("%zu records from %zu file%s; %s network, %zu weights\n", t->n_rows, t->n_parts, t->n_parts > 1 ? "s" : "",
            cfg->hnn.kind, t->mlp->n_weights);
+    if (t->n_outliers)
+        printf("%zu records left out: a gradient over hnn.outlier_factor = %g times the median\n", t->n_outliers,
+               cfg->hnn.outlier_factor);
     printf("%zu epochs in %.3g s on the %s%s; best epoch %zu: validation loss %.4g, gradient error %.3g%%\n",
            res.epochs_run, seconds, t->on_gpu ? "GPU" : "CPU", res.stopped_early ? " (stopped early)" : "",
            res.best_epoch, res.best_val_loss, 100.0 * res.val_grad_error);

@@ -129,6 +129,8 @@ static const key_spec KEYS[] = {
                "pmhmc train: the hidden layers' activation"),
     INT_KEY("hnn", "latent_outputs", "8", 1, 65536, hnn.latent_outputs,
             "pmhmc train: outputs of a latent network (summed into H~)"),
+    POSITIVE_KEY("hnn", "outlier_factor", KEY_NONNEGATIVE, "100", hnn.outlier_factor,
+                 "pmhmc train: leave out records whose gradient norm is over this times the median (divergent trajectories' leaves); 0: keep every record"),
     INT_KEY("hnn", "epochs", "500", 1, 1000000, hnn.epochs, "pmhmc train: at most this many epochs"),
     INT_KEY("hnn", "batch", "64", 1, 1048576, hnn.batch, "pmhmc train: rows per Adam step"),
     INT_KEY("hnn", "patience", "50", 0, 1000000, hnn.patience,

@@ -77,6 +77,7 @@ typedef struct pmhmc_config {
         const char *activation; /* softplus | sin | tanh */
         uint64_t latent_outputs;
         uint64_t epochs, batch, patience;
+        double outlier_factor;  /* pmhmc train: records past it times the median |grad| left out; 0: none */
         double learning_rate, validation;
         char *weights;          /* the trained network (safetensors) */
         const char *accept;     /* exact | surrogate */
