@@ -11,6 +11,7 @@
 
 #include "cli_support.h"
 #include "hnn/mlp_io.h"
+#include "hnn_sampler_support.h"
 #include "hnn_support.h"
 #include "sampler_support.h"
 #include "test_support.h"
@@ -19,52 +20,6 @@ using namespace pmhmc_test;
 using namespace pmhmc_cli_test;
 
 namespace {
-
-// A random network: Glorot weights keyed by seed, so its U~ has nothing to
-// do with the posterior. Inputs are scaled by center and scale [n_in] when
-// given, and the output layer multiplied by gain, so that U~ can be made to
-// rise and fall by several units across the posterior.
-Mlp random_network(pmhmc_mlp_kind kind, size_t dim, uint64_t seed, const double *center = nullptr,
-                   const double *scale = nullptr, double gain = 1.0)
-{
-    pmhmc_mlp_spec spec{};
-    spec.kind = kind;
-    spec.n_in = kind == PMHMC_MLP_LATENT ? 2 * dim : dim;
-    spec.n_out = kind == PMHMC_MLP_LATENT ? 4 : 1;
-    spec.n_hidden = 2;
-    spec.width[0] = spec.width[1] = 16;
-    spec.act[0] = spec.act[1] = PMHMC_ACT_TANH;
-    pmhmc_mlp *raw = nullptr;
-    EXPECT_EQ(pmhmc_mlp_create(&spec, &raw, nullptr), PMHMC_OK);
-    Mlp net(raw);
-    if (!net)
-        return net;
-    EXPECT_EQ(pmhmc_mlp_init_random(net.get(), seed), PMHMC_OK);
-    for (size_t i = 0; center && i < spec.n_in; ++i) {
-        net->in_mean[i] = center[i];
-        net->in_sd[i] = scale[i];
-    }
-    const size_t out = spec.n_hidden;
-    for (size_t j = net->w_off[out]; j < net->n_weights; ++j) // W_o then b_o
-        net->weights[j] *= gain;
-    return net;
-}
-
-struct NormalReCase {
-    Dataset data;
-    Model model;
-    Moments2 exact{};
-
-    void make()
-    {
-        pmhmc_dataset *raw = nullptr;
-        ASSERT_PMHMC_OK(pmhmc_simulate_normal_re(30, 5, 1.0, 0.8, 3, &raw));
-        data.reset(raw);
-        exact = normal_re_exact_moments(group_stats(grouped_from(data.get())), 100.0);
-        model = make_model("normal_re", data.get(), 16);
-        ASSERT_TRUE(model);
-    }
-};
 
 // Unit-free step: M = diag(1 / posterior variance), so a momentum draw moves
 // theta by about h L posterior sd (one here) whatever the network says.
@@ -335,11 +290,14 @@ TEST_F(HnnHmcCli, PipelineRecordsTrainsAndSamplesTheSamePosterior)
                   .rc,
               0);
     std::ofstream(dir_ / "run.ini") << ("[model]\nname = normal_re\ndata = sim/data.csv\nN = 16\n"
-                                        "[sampler]\nwarmup = 200\niterations = 1500\nsteps = 5\nchains = 2\n"
+                                        "[sampler]\nalgorithm = hnn_hmc\nwarmup = 200\niterations = 1500\nsteps = 5\nchains = 2\n"
                                         "backend = cpu\n"
                                         "[hnn]\npilot_warmup = 150\npilot_iterations = 1500\ncollect_every = 4\n"
                                         "hidden = 32,32\nepochs = 40\nweights = out/net.safetensors\n"
                                         "[output]\nfile = out/d.csv\nrefresh = 0\nreport = false\n");
+    Result pmnuts = run({"pipeline", "run.ini", "sampler.algorithm=pmnuts"});
+    EXPECT_EQ(pmnuts.rc, 1);
+    EXPECT_NE(pmnuts.err.find("sampler.algorithm"), std::string::npos) << pmnuts.err;
     Result r = run({"pipeline", "run.ini", "--quiet"});
     ASSERT_EQ(r.rc, 0) << r.err << r.out;
     for (const char *stage : {"stage 1 of 3: PM-NUTS", "stage 2 of 3: training the potential network",

@@ -30,8 +30,17 @@ extern "C" {
 typedef enum pmhmc_algorithm {
     PMHMC_ALGORITHM_PMHMC = 0, /* pseudo-marginal HMC: L steps of size h */
     PMHMC_ALGORITHM_PMNUTS = 1, /* pseudo-marginal NUTS (Stan's multinomial NUTS on (theta, u)) */
-    PMHMC_ALGORITHM_HNN_HMC = 2 /* HMC on an HNN surrogate: L steps of size h on H~ (DESIGN §5) */
+    PMHMC_ALGORITHM_HNN_HMC = 2, /* HMC on an HNN surrogate: L steps of size h on H~ (DESIGN §5) */
+    PMHMC_ALGORITHM_HNN_NUTS = 3 /* NUTS on theta with the surrogate's dynamics, with online error
+                                    monitoring (DESIGN §5) */
 } pmhmc_algorithm;
+
+/* What HNN-PM-NUTS watches along a surrogate tree (DESIGN §5). */
+typedef enum pmhmc_hnn_monitor {
+    PMHMC_HNN_MONITOR_SURROGATE = 0, /* |H~ - H~0|: free */
+    PMHMC_HNN_MONITOR_TRUE = 1       /* |H - H0| of the true pseudo-marginal energy at the chain's u:
+                                        one estimator evaluation (no gradient) per leaf */
+} pmhmc_hnn_monitor;
 
 /* How HNN-HMC accepts the surrogate trajectory's end point (DESIGN §5). */
 typedef enum pmhmc_hnn_accept {
@@ -84,6 +93,12 @@ typedef struct pmhmc_sampler_config {
     const pmhmc_mlp *hnn;        /* the surrogate, borrowed: must outlive the sampler */
     pmhmc_hnn_accept hnn_accept;
     double cn_angle;             /* exact mode: u* = u cos a + xi sin a, a in (0, pi/2] */
+    /* HNN-PM-NUTS (uses max_depth, max_delta_h and the adaptation too) */
+    pmhmc_hnn_monitor monitor;
+    double max_error;  /* a monitored error above this: surrogate mode leaves the surrogate for
+                          the rest of the tree and the next `cooldown` transitions; exact mode
+                          ends the tree as a divergence */
+    size_t cooldown;   /* PM-NUTS transitions after a fallback (surrogate mode) */
 } pmhmc_sampler_config;
 
 /* The source report's settings: PM-HMC, h = 0.025, L = 20, m = 10, 1000
@@ -91,7 +106,8 @@ typedef struct pmhmc_sampler_config {
  * the algorithm is changed) Stan's defaults: max_depth 10, max_delta_h 1000,
  * the extended U-turn, and adaptation settings delta 0.8, gamma 0.05,
  * kappa 0.75, t0 10, windows 75 / 25 / 50 with the metric learned; for
- * HNN-HMC no network (set hnn), exact acceptance, cn_angle 0.1. */
+ * HNN-HMC no network (set hnn), exact acceptance, cn_angle 0.1; for
+ * HNN-PM-NUTS the surrogate monitor, max_error 10, cooldown 20. */
 void pmhmc_sampler_config_default(pmhmc_sampler_config *config);
 
 typedef struct pmhmc_draw {
@@ -110,7 +126,12 @@ typedef struct pmhmc_draw {
                            with gradients; HNN-HMC: surrogate steps) */
     size_t n_estimates; /* estimator evaluations, with or without gradients
                            (HNN-HMC: 1 when the exact test ran, else 0) */
-    double surrogate_error; /* HNN-HMC: H~1 - H~0 over the trajectory; else 0 */
+    size_t n_gradients; /* of those, with gradients */
+    double surrogate_error; /* HNN-HMC: H~1 - H~0 over the trajectory; HNN-PM-NUTS:
+                               the largest monitored error of the tree; else 0 */
+    int surrogate_used; /* HNN-PM-NUTS: 1 when the tree started on the surrogate,
+                           0 in cooldown (real PM-NUTS) */
+    int fallback;       /* HNN-PM-NUTS surrogate mode: the tree left the surrogate */
     int accepted;       /* PM-HMC, HNN-HMC: the proposal was kept; PM-NUTS: the
                            state moved */
     int divergent;      /* PM-HMC: the proposal's energy was not finite (a

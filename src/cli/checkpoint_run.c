@@ -107,7 +107,7 @@ static int make_fingerprint(const pmhmc_config *cfg, const char *backend_used, c
     len += (size_t)snprintf(fp + len, cap - len, "pmhmc_version = %s\n", PMHMC_VERSION);
     len += (size_t)snprintf(fp + len, cap - len, "model.data contents = FNV-1a %016llx, %llu bytes\n",
                             (unsigned long long)hash, (unsigned long long)bytes);
-    if (strcmp(cfg->sampler.algorithm, "hnn_hmc") == 0) {
+    if (strncmp(cfg->sampler.algorithm, "hnn_", 4) == 0) {
         if (pmhmc_file_hash(cfg->hnn.weights, &hash, &bytes, &err) != PMHMC_OK) {
             free(fp);
             return cli_fail(CLI_EXIT_USAGE, "hnn.weights: %s", err.message);

@@ -3,7 +3,7 @@
  *   1. pmhmc sample with PM-NUTS (hnn.pilot_warmup + hnn.pilot_iterations
  *      transitions per chain), recording training data to hnn.collect;
  *   2. pmhmc train on those records, writing hnn.weights;
- *   3. pmhmc sample with hnn_hmc on the trained network.
+ *   3. pmhmc sample with hnn_hmc or hnn_nuts on the trained network.
  * Each stage gets the config file and the command line's overrides, then the
  * overrides that make it that stage (they win). */
 #include <stdarg.h>
@@ -24,9 +24,10 @@ static const char HELP[] =
     "     _pilot before the extension; no report), recording training data to\n"
     "     hnn.collect (empty: output.file with _records.bin for its extension);\n"
     "  2. pmhmc train on those records: the network goes to hnn.weights;\n"
-    "  3. pmhmc sample with sampler.algorithm = hnn_hmc on that network, as\n"
-    "     hnn.accept says, each chain starting exactly where its stage-1 chain\n"
-    "     ended (sampler.init, no init_jitter), writing output.file and its report.\n"
+    "  3. pmhmc sample with sampler.algorithm (hnn_hmc or hnn_nuts, the only ones\n"
+    "     allowed) on that network, as hnn.accept says, each chain starting\n"
+    "     exactly where its stage-1 chain ended (sampler.init, no init_jitter),\n"
+    "     writing output.file and its report.\n"
     "Every other key means what it means to pmhmc sample and pmhmc train (see their\n"
     "--help); sampler.warmup and sampler.iterations are stage 3's. --truth goes to\n"
     "stage 3, --quiet to every stage. Stops at the first stage that fails, with its\n"
@@ -112,6 +113,14 @@ static int load_config(pmhmc_config *cfg, int argc, char **argv)
         return cli_fail_status(CLI_EXIT_USAGE, st, &err);
     if (argc > 200)
         return cli_fail(CLI_EXIT_USAGE, "pipeline: too many arguments");
+    if (strcmp(cfg->sampler.algorithm, "hnn_hmc") != 0 && strcmp(cfg->sampler.algorithm, "hnn_nuts") != 0) {
+        pmhmc_error keyed = {{0}};
+        return cli_fail_status(CLI_EXIT_USAGE,
+                               pmhmc_config_key_error(cfg, "sampler.algorithm", &keyed,
+                                                      "must be hnn_hmc or hnn_nuts: the sampler of the "
+                                                      "pipeline's last stage"),
+                               &keyed);
+    }
     return CLI_EXIT_OK;
 }
 
@@ -148,10 +157,12 @@ static int run_stages(const pmhmc_config *cfg, int argc, char **argv)
         stage_free(&s);
     }
     if (rc == CLI_EXIT_OK) {
-        printf("\npmhmc pipeline: stage 3 of 3: HNN-HMC (hnn.accept = %s) on %s\n", cfg->hnn.accept, cfg->hnn.weights);
+        printf("\npmhmc pipeline: stage 3 of 3: %s (hnn.accept = %s) on %s\n",
+               strcmp(cfg->sampler.algorithm, "hnn_nuts") == 0 ? "HNN-PM-NUTS" : "HNN-HMC", cfg->hnn.accept,
+               cfg->hnn.weights);
         fflush(stdout);
         stage_init(&s, "sample", argc, argv, 1);
-        if (stage_set(&s, "sampler.algorithm", "hnn_hmc") || stage_set(&s, "hnn.collect", "%s", "") ||
+        if (stage_set(&s, "hnn.collect", "%s", "") ||
             stage_set(&s, "sampler.init", "%s", pilot) || stage_set(&s, "sampler.init_jitter", "0"))
             rc = cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
         else

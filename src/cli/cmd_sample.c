@@ -240,7 +240,7 @@ static int load_model(run_state *r)
                                                   "%zu values; expected 1 or %zu (one per parameter of %s)", n_mass,
                                                   dim, pmhmc_model_name(r->model)),
                            &keyed);
-    if (sample_algorithm(cfg) == PMHMC_ALGORITHM_HNN_HMC) {
+    if (sample_algorithm(cfg) == PMHMC_ALGORITHM_HNN_HMC || sample_algorithm(cfg) == PMHMC_ALGORITHM_HNN_NUTS) {
         st = pmhmc_hnn_load(cfg->hnn.weights, r->model, &r->hnn, &err);
         if (st == PMHMC_ERR_NOMEM)
             return cli_fail_status(CLI_EXIT_RUNTIME, st, NULL);
@@ -333,6 +333,8 @@ static int prepare_chains(run_state *r)
         atomic_init(&c->accepted, 0);
         atomic_init(&c->divergent, 0);
         atomic_init(&c->max_depth, 0);
+        atomic_init(&c->cooldown, 0);
+        atomic_init(&c->fallbacks, 0);
         atomic_init(&c->finished, 0);
         c->path = sample_chain_path(r->cfg.output.file, r->n_chains, k);
         c->theta0 = malloc(dim * sizeof *c->theta0);
@@ -460,9 +462,16 @@ static int finish_interrupted(run_state *r)
 pmhmc_algorithm sample_algorithm(const pmhmc_config *cfg)
 {
     const char *a = cfg->sampler.algorithm;
-    return strcmp(a, "pmnuts") == 0    ? PMHMC_ALGORITHM_PMNUTS
-           : strcmp(a, "hnn_hmc") == 0 ? PMHMC_ALGORITHM_HNN_HMC
-                                       : PMHMC_ALGORITHM_PMHMC;
+    return strcmp(a, "pmnuts") == 0     ? PMHMC_ALGORITHM_PMNUTS
+           : strcmp(a, "hnn_hmc") == 0  ? PMHMC_ALGORITHM_HNN_HMC
+           : strcmp(a, "hnn_nuts") == 0 ? PMHMC_ALGORITHM_HNN_NUTS
+                                        : PMHMC_ALGORITHM_PMHMC;
+}
+
+int sample_is_nuts(const pmhmc_config *cfg)
+{
+    pmhmc_algorithm a = sample_algorithm(cfg);
+    return a == PMHMC_ALGORITHM_PMNUTS || a == PMHMC_ALGORITHM_HNN_NUTS;
 }
 
 /* auto: on for the samplers whose step size nobody can guess beforehand
@@ -498,6 +507,9 @@ static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
     sc.hnn = c->run->hnn;
     sc.hnn_accept = strcmp(cfg->hnn.accept, "surrogate") == 0 ? PMHMC_HNN_ACCEPT_SURROGATE : PMHMC_HNN_ACCEPT_EXACT;
     sc.cn_angle = cfg->hnn.cn_angle;
+    sc.monitor = strcmp(cfg->hnn.monitor, "true") == 0 ? PMHMC_HNN_MONITOR_TRUE : PMHMC_HNN_MONITOR_SURROGATE;
+    sc.max_error = cfg->hnn.max_error;
+    sc.cooldown = (size_t)cfg->hnn.cooldown;
     if (cfg->sampler.mass.n == 1)
         sc.mass = cfg->sampler.mass.values[0];
     else
@@ -672,6 +684,10 @@ static void *run_chain_body(chain_state *c)
         atomic_fetch_add_explicit(&c->divergent, (size_t)(draw.divergent != 0), memory_order_relaxed);
         atomic_fetch_add_explicit(&c->max_depth, (size_t)(draw.treedepth == (size_t)r->cfg.nuts.max_depth),
                                   memory_order_relaxed);
+        if (sample_algorithm(&r->cfg) == PMHMC_ALGORITHM_HNN_NUTS) {
+            atomic_fetch_add_explicit(&c->cooldown, (size_t)(draw.surrogate_used == 0), memory_order_relaxed);
+            atomic_fetch_add_explicit(&c->fallbacks, (size_t)(draw.fallback != 0), memory_order_relaxed);
+        }
         atomic_store_explicit(&c->done, it + 1, memory_order_relaxed);
         sample_progress_line(c, it + 1, total, draw.warmup);
         if (chain_point(c, it + 1, 0) != 0)

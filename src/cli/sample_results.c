@@ -34,7 +34,19 @@ void sample_print_results(run_state *r, double wall)
                    chains[k].summary.n_draws ? (double)chains[k].summary.n_accepted / (double)chains[k].summary.n_draws
                                              : NAN,
                    chains[k].summary.n_accepted, chains[k].summary.n_draws);
-    if (strcmp(r->cfg.sampler.algorithm, "pmnuts") == 0) {
+    if (sample_algorithm(&r->cfg) == PMHMC_ALGORITHM_HNN_NUTS) {
+        size_t cooldown = 0, fallbacks = 0, done = 0;
+        for (size_t k = 0; k < K; ++k) {
+            cooldown += atomic_load(&chains[k].cooldown);
+            fallbacks += atomic_load(&chains[k].fallbacks);
+            done += atomic_load(&chains[k].done);
+        }
+        printf("surrogate: %zu trees left it (hnn.monitor = %s, hnn.max_error = %g); %zu of %zu transitions "
+               "(%.1f%%) ran real PM-NUTS in cooldown (warm-up included)\n",
+               fallbacks, r->cfg.hnn.monitor, r->cfg.hnn.max_error, cooldown, done,
+               done ? 100.0 * (double)cooldown / (double)done : 0.0);
+    }
+    if (sample_is_nuts(&r->cfg)) {
         size_t divergent = 0, max_depth = 0;
         for (size_t k = 0; k < K; ++k) {
             divergent += atomic_load(&chains[k].divergent);

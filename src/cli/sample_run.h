@@ -42,6 +42,9 @@ typedef struct chain_state {
     int started;
     /* Progress, written by the chain's thread, read by the live line. */
     atomic_size_t done, accepted, divergent, max_depth; /* max_depth: PM-NUTS transitions that hit nuts.max_depth */
+    /* HNN-PM-NUTS: transitions run as real PM-NUTS (cooldown), and trees that
+     * left the surrogate; counted by this process (not kept in checkpoints) */
+    atomic_size_t cooldown, fallbacks;
     atomic_int finished;
     double start_time;
 } chain_state;
@@ -85,6 +88,8 @@ int sample_init_from_draws(const run_state *r, size_t k, double *theta);
 
 /* sampler.algorithm as the library's enum. */
 pmhmc_algorithm sample_algorithm(const pmhmc_config *cfg);
+/* Whether it builds NUTS trees (the tree depth and divergence figures). */
+int sample_is_nuts(const pmhmc_config *cfg);
 
 /* Monotonic seconds. */
 double sample_now(void);

@@ -44,11 +44,12 @@ typedef struct key_spec {
 } key_spec;
 
 static const char *const MODEL_NAMES[] = {"glmm", "normal_re", NULL};
-static const char *const ALGORITHMS[] = {"pmnuts", "pmhmc", "hnn_hmc", NULL};
+static const char *const ALGORITHMS[] = {"pmnuts", "pmhmc", "hnn_hmc", "hnn_nuts", NULL};
 static const char *const UTURNS[] = {"extended", "theta", NULL};
 static const char *const ENGAGED[] = {"auto", "true", "false", NULL};
 static const char *const HNN_KINDS[] = {"potential", "latent", NULL};
 static const char *const HNN_ACCEPTS[] = {"exact", "surrogate", NULL};
+static const char *const HNN_MONITORS[] = {"surrogate", "true", NULL};
 static const char *const ACTIVATIONS[] = {"softplus", "sin", "tanh", NULL};
 static const char *const BACKENDS[] = {"cpu", "auto", "cuda", NULL};
 static const char *const PRECISIONS[] = {"auto", "double", "float", NULL};
@@ -73,7 +74,7 @@ static const key_spec KEYS[] = {
     POSITIVE_KEY("model", "prior_var", KEY_POSITIVE, "100", model.prior_var,
                  "sigma0^2 of the N(0, sigma0^2) prior on every parameter"),
     CHOICE_KEY("sampler", "algorithm", "pmnuts", ALGORITHMS, sampler.algorithm,
-               "pmnuts: pseudo-marginal NUTS with Stan's adaptation (the [nuts] and [adapt] keys); pmhmc: pseudo-marginal HMC with sampler.steps steps of sampler.step_size; hnn_hmc: HMC with sampler.steps steps on the HNN surrogate in hnn.weights, accepted as hnn.accept says"),
+               "pmnuts: pseudo-marginal NUTS with Stan's adaptation (the [nuts] and [adapt] keys); pmhmc: pseudo-marginal HMC with sampler.steps steps of sampler.step_size; hnn_hmc: HMC with sampler.steps steps on the HNN surrogate in hnn.weights, accepted as hnn.accept says; hnn_nuts: NUTS on theta with the surrogate's dynamics, watched by hnn.monitor"),
     INT_KEY("sampler", "iterations", "1000", 1, 1000000000, sampler.iterations,
             "saved draws"),
     INT_KEY("sampler", "warmup", "1000", 0, 1000000000, sampler.warmup,
@@ -103,7 +104,7 @@ static const key_spec KEYS[] = {
     CHOICE_KEY("nuts", "uturn", "extended", UTURNS, nuts.uturn,
                "what the U-turn criterion looks at: extended (theta and u) or theta (theta only)"),
     CHOICE_KEY("adapt", "engaged", "auto", ENGAGED, adapt.engaged,
-               "adapt the step size (and metric) during warm-up; auto: true for pmnuts and hnn_hmc, false for pmhmc"),
+               "adapt the step size (and metric) during warm-up; auto: true for pmnuts, hnn_hmc and hnn_nuts, false for pmhmc"),
     BOOL_KEY("adapt", "metric", "true", adapt.metric,
              "also learn the diagonal inverse metric of theta from windows of warm-up (u keeps unit mass)"),
     POSITIVE_KEY("adapt", "delta", KEY_FRACTION, "0.8", adapt.delta, "target average acceptance statistic"),
@@ -145,6 +146,12 @@ static const key_spec KEYS[] = {
                "hnn_hmc: exact (potential networks: a second test with u moved by Crank-Nicolson and one estimator evaluation, so the chain targets the posterior) or surrogate (Metropolis on H~ alone: no estimator, the chain targets the surrogate)"),
     POSITIVE_KEY("hnn", "cn_angle", KEY_POSITIVE, "0.1", hnn.cn_angle,
                  "hnn_hmc exact mode: a in u* = u cos a + xi sin a, at most pi/2 (a fresh u); small a keeps log phat correlated between the two states"),
+    CHOICE_KEY("hnn", "monitor", "surrogate", HNN_MONITORS, hnn.monitor,
+               "hnn_nuts: the error watched along a tree: surrogate (|H~ - H~0|, free) or true (the pseudo-marginal energy at the chain's u, one estimator evaluation per leaf; not with hnn.accept = exact)"),
+    POSITIVE_KEY("hnn", "max_error", KEY_POSITIVE, "10", hnn.max_error,
+                 "hnn_nuts: past this monitored error, surrogate mode finishes the tree with the true gradient and runs hnn.cooldown PM-NUTS transitions; exact mode ends the tree as a divergence"),
+    INT_KEY("hnn", "cooldown", "20", 0, 1000000000, hnn.cooldown,
+            "hnn_nuts surrogate mode: PM-NUTS transitions after a fallback, from a fresh u"),
     INT_KEY("hnn", "pilot_warmup", "500", 1, 1000000000, hnn.pilot_warmup,
             "pmhmc pipeline: warm-up transitions of the PM-NUTS run that records the training data"),
     INT_KEY("hnn", "pilot_iterations", "500", 1, 1000000000, hnn.pilot_iterations,

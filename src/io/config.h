@@ -44,7 +44,7 @@ typedef struct pmhmc_config {
         double prior_var;
     } model;
     struct {
-        const char *algorithm; /* pmnuts | pmhmc | hnn_hmc */
+        const char *algorithm; /* pmnuts | pmhmc | hnn_hmc | hnn_nuts */
         uint64_t iterations;
         uint64_t warmup;
         double step_size;
@@ -82,6 +82,9 @@ typedef struct pmhmc_config {
         char *weights;          /* the trained network (safetensors) */
         const char *accept;     /* exact | surrogate */
         double cn_angle;
+        const char *monitor;    /* surrogate | true */
+        double max_error;
+        uint64_t cooldown;
         uint64_t pilot_warmup, pilot_iterations; /* pmhmc pipeline */
         char *train_log;        /* per-epoch CSV; NULL: beside the weights */
     } hnn;

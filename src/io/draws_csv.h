@@ -4,7 +4,9 @@
  *   lp__,accept_stat__,stepsize__,int_time__,energy__,<params>,<generated>
  *     (PM-NUTS: lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,
  *      divergent__,energy__ first, as CmdStan's NUTS; HNN-HMC: static HMC's
- *      five, then surrogate_error__,n_estimator__,accepted__)
+ *      five, then surrogate_error__,n_estimator__,accepted__; HNN-PM-NUTS:
+ *      NUTS's seven, then surrogate__,fallback__,monitor_error__,
+ *      n_estimator__,n_gradient__,accepted__)
  *   with adaptation, the "# Adaptation terminated" block
  *   one row per saved draw
  *   #

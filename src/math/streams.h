@@ -25,7 +25,8 @@ enum pmhmc_draw_purpose {
                               test's, pair 1 the exact test's) */
     PMHMC_DRAW_NUTS_DIRECTION = 3, /* uniform d: the direction of doubling d */
     PMHMC_DRAW_NUTS_SUBTREE = 4,   /* uniforms of the multinomial choices, in order */
-    PMHMC_DRAW_CN = 5,             /* HNN-HMC exact mode: xi of the Crank-Nicolson move of u */
+    PMHMC_DRAW_CN = 5,             /* HNN exact modes: xi of the Crank-Nicolson move of u */
+    PMHMC_DRAW_FRESH_U = 6,        /* HNN-PM-NUTS: a new u when a cooldown starts */
     PMHMC_DRAW_PURPOSES = 8
 };
 

@@ -79,6 +79,7 @@ pmhmc_status pmhmc_hmc_transition(pmhmc_sampler *s, pmhmc_draw *draw)
     draw->treedepth = 0;
     draw->n_leapfrog = c->steps;
     draw->n_estimates = c->steps + 1; /* and the value-only pass at the end point */
+    draw->n_gradients = c->steps;
     draw->accepted = accepted;
     draw->divergent = !isfinite(H1);
     return PMHMC_OK;

@@ -60,7 +60,7 @@ static pmhmc_status potential(pmhmc_sampler *s, const double *theta, double *U, 
 static int is_latent(const pmhmc_sampler *s) { return s->config.hnn->spec.kind == PMHMC_MLP_LATENT; }
 
 /* H~(theta, rho); *U = U~(theta) for the potential kind. */
-static pmhmc_status energy(pmhmc_sampler *s, const double *theta, const double *rho, double *H, double *U)
+pmhmc_status pmhmc_hnn_energy(pmhmc_sampler *s, const double *theta, const double *rho, double *H, double *U)
 {
     if (is_latent(s)) {
         *U = NAN;
@@ -98,8 +98,7 @@ static pmhmc_status kick(pmhmc_sampler *s, const double *theta, double *rho, dou
     return st;
 }
 
-/* L steps of h from (theta, rho), in place. */
-static pmhmc_status leapfrog(pmhmc_sampler *s, double *theta, double *rho, double h, size_t steps)
+pmhmc_status pmhmc_hnn_leapfrog(pmhmc_sampler *s, double *theta, double *rho, double h, size_t steps)
 {
     pmhmc_status st = PMHMC_OK;
     for (size_t l = 0; l < steps && st == PMHMC_OK; ++l) {
@@ -109,7 +108,7 @@ static pmhmc_status leapfrog(pmhmc_sampler *s, double *theta, double *rho, doubl
     return st;
 }
 
-static void draw_rho(pmhmc_sampler *s, uint64_t step)
+void pmhmc_hnn_draw_rho(pmhmc_sampler *s, uint64_t step)
 {
     pmhmc_stream_normals(s->config.seed, s->config.chain, step, s->dim, s->rho);
     for (size_t i = 0; i < s->dim; ++i)
@@ -130,10 +129,7 @@ pmhmc_status pmhmc_hnn_surrogate_lp(pmhmc_sampler *s, const double *theta, doubl
     return st;
 }
 
-/* Exact mode's second test of theta* (now in s->theta): moves u by
- * Crank-Nicolson, evaluates the estimator there and accepts with the
- * delayed-acceptance ratio; on rejection u is put back. */
-static pmhmc_status exact_test(pmhmc_sampler *s, uint64_t it, double U0, double U1, int *accepted)
+pmhmc_status pmhmc_hnn_exact_test(pmhmc_sampler *s, uint64_t it, double U0, double U1, int *accepted)
 {
     const pmhmc_sampler_config *c = &s->config;
     pmhmc_status st;
@@ -162,12 +158,12 @@ pmhmc_status pmhmc_hnn_transition(pmhmc_sampler *s, pmhmc_draw *draw)
     const pmhmc_sampler_config *c = &s->config;
     const uint64_t it = s->iteration;
     const double h = s->step_size;
-    draw_rho(s, pmhmc_stream_step(it, PMHMC_DRAW_RHO));
+    pmhmc_hnn_draw_rho(s, pmhmc_stream_step(it, PMHMC_DRAW_RHO));
     double H0, H1, U0, U1;
     pmhmc_status st;
-    if ((st = energy(s, s->theta, s->rho, &H0, &U0)) != PMHMC_OK ||
-        (st = leapfrog(s, s->theta, s->rho, h, c->steps)) != PMHMC_OK ||
-        (st = energy(s, s->theta, s->rho, &H1, &U1)) != PMHMC_OK) {
+    if ((st = pmhmc_hnn_energy(s, s->theta, s->rho, &H0, &U0)) != PMHMC_OK ||
+        (st = pmhmc_hnn_leapfrog(s, s->theta, s->rho, h, c->steps)) != PMHMC_OK ||
+        (st = pmhmc_hnn_energy(s, s->theta, s->rho, &H1, &U1)) != PMHMC_OK) {
         memcpy(s->theta, s->theta_start, s->dim * sizeof *s->theta);
         return st;
     }
@@ -177,7 +173,7 @@ pmhmc_status pmhmc_hnn_transition(pmhmc_sampler *s, pmhmc_draw *draw)
     size_t n_estimates = 0;
     if (accepted && c->hnn_accept == PMHMC_HNN_ACCEPT_EXACT) {
         n_estimates = 1;
-        if ((st = exact_test(s, it, U0, U1, &accepted)) != PMHMC_OK) {
+        if ((st = pmhmc_hnn_exact_test(s, it, U0, U1, &accepted)) != PMHMC_OK) {
             memcpy(s->theta, s->theta_start, s->dim * sizeof *s->theta);
             return st;
         }
@@ -201,12 +197,12 @@ pmhmc_status pmhmc_hnn_transition(pmhmc_sampler *s, pmhmc_draw *draw)
 
 pmhmc_status pmhmc_hnn_trial_step(pmhmc_sampler *s, double h, uint64_t rho_step, double *delta_H)
 {
-    draw_rho(s, rho_step);
+    pmhmc_hnn_draw_rho(s, rho_step);
     memcpy(s->theta_start, s->theta, s->dim * sizeof *s->theta);
     double H0, H1, U;
-    pmhmc_status st = energy(s, s->theta, s->rho, &H0, &U);
-    if (st == PMHMC_OK && (st = leapfrog(s, s->theta, s->rho, h, 1)) == PMHMC_OK)
-        st = energy(s, s->theta, s->rho, &H1, &U);
+    pmhmc_status st = pmhmc_hnn_energy(s, s->theta, s->rho, &H0, &U);
+    if (st == PMHMC_OK && (st = pmhmc_hnn_leapfrog(s, s->theta, s->rho, h, 1)) == PMHMC_OK)
+        st = pmhmc_hnn_energy(s, s->theta, s->rho, &H1, &U);
     memcpy(s->theta, s->theta_start, s->dim * sizeof *s->theta);
     *delta_H = st == PMHMC_OK && isfinite(H0) && isfinite(H1) ? H0 - H1 : -INFINITY;
     return st;

@@ -48,6 +48,7 @@ struct pmhmc_nuts {
     const int *directions;
     pmhmc_nuts_leaf_fn leaf_fn;
     void *leaf_ctx;
+    pmhmc_nuts_dynamics dyn; /* dyn.step NULL: the pseudo-marginal kick-drift-kick */
 };
 
 /* One transition's bookkeeping. */
@@ -150,6 +151,14 @@ void pmhmc_nuts_free(pmhmc_nuts *n)
 
 void pmhmc_nuts_set_directions(pmhmc_nuts *n, const int *directions) { n->directions = directions; }
 
+void pmhmc_nuts_set_dynamics(pmhmc_nuts *n, const pmhmc_nuts_dynamics *dyn)
+{
+    if (dyn)
+        n->dyn = *dyn;
+    else
+        memset(&n->dyn, 0, sizeof n->dyn);
+}
+
 void pmhmc_nuts_set_leaf_fn(pmhmc_nuts *n, pmhmc_nuts_leaf_fn fn, void *ctx)
 {
     n->leaf_fn = fn;
@@ -164,6 +173,8 @@ static pmhmc_status copy_state(pmhmc_nuts *n, pmhmc_nuts_state *dst, const pmhmc
     memcpy(dst->grad, src->grad, n->dim * sizeof *dst->grad);
     dst->log_prior = src->log_prior;
     dst->log_phat = src->log_phat;
+    if (n->dyn.step) /* theta-only dynamics: u is the chain's, untouched */
+        return PMHMC_OK;
     pmhmc_status st = pmhmc_ws_copy(n->ws, dst->u, src->u);
     return st != PMHMC_OK ? st : pmhmc_ws_copy(n->ws, dst->grad_u, src->grad_u);
 }
@@ -180,7 +191,7 @@ static pmhmc_status copy_point(pmhmc_nuts *n, pmhmc_kdk_point *dst, const pmhmc_
     dst->z.log_prior = src->z.log_prior;
     dst->z.log_phat = src->z.log_phat;
     memcpy(dst->z.rho, src->z.rho, n->dim * sizeof *dst->z.rho);
-    return st != PMHMC_OK ? st : pmhmc_ws_copy(n->ws, dst->z.p, src->z.p);
+    return st != PMHMC_OK || n->dyn.step ? st : pmhmc_ws_copy(n->ws, dst->z.p, src->z.p);
 }
 
 /* m <- the momenta (rho, p) of x. */
@@ -293,8 +304,14 @@ static pmhmc_status leaf(tree_run *t, subtree *s, int *valid)
     pmhmc_kdk_point *x = t->end;
     pmhmc_status st;
     double H;
-    if ((st = pmhmc_kdk_step(n->integ, x, t->h)) != PMHMC_OK || (st = hamiltonian(n, x, &H)) != PMHMC_OK)
+    if (n->dyn.step) {
+        if ((st = n->dyn.step(n->dyn.ctx, x, t->h, &H)) != PMHMC_OK)
+            return st;
+        if (isnan(H))
+            H = INFINITY;
+    } else if ((st = pmhmc_kdk_step(n->integ, x, t->h)) != PMHMC_OK || (st = hamiltonian(n, x, &H)) != PMHMC_OK) {
         return st;
+    }
     const size_t index = t->n_leapfrog++;
     if (H - t->H0 > n->max_delta_h)
         t->divergent = 1;
@@ -355,11 +372,13 @@ pmhmc_status pmhmc_nuts_transition(pmhmc_nuts *n, pmhmc_nuts_state *current, dou
     pmhmc_stream_normals(seed, chain, pmhmc_stream_step(iteration, PMHMC_DRAW_RHO), n->dim, fwd->z.rho);
     for (size_t i = 0; i < n->dim; ++i)
         fwd->z.rho[i] *= n->sqrt_mass[i];
-    if ((st = pmhmc_ws_normal(n->ws, fwd->z.p, seed, chain, pmhmc_stream_step(iteration, PMHMC_DRAW_P))) !=
-        PMHMC_OK)
-        return st;
     double H0;
-    if ((st = pmhmc_hamiltonian(n->integ, &fwd->z, &H0)) != PMHMC_OK ||
+    if (n->dyn.step)
+        st = n->dyn.start(n->dyn.ctx, fwd, &H0);
+    else if ((st = pmhmc_ws_normal(n->ws, fwd->z.p, seed, chain, pmhmc_stream_step(iteration, PMHMC_DRAW_P))) ==
+             PMHMC_OK)
+        st = pmhmc_hamiltonian(n->integ, &fwd->z, &H0);
+    if (st != PMHMC_OK ||
         (st = copy_point(n, bck, fwd)) != PMHMC_OK || (st = set_momentum(n, &n->traj.p_beg, fwd)) != PMHMC_OK ||
         (st = set_momentum(n, &n->traj.p_end, fwd)) != PMHMC_OK ||
         (st = set_momentum(n, &n->traj.rho, fwd)) != PMHMC_OK)
@@ -449,6 +468,12 @@ pmhmc_status pmhmc_nuts_trial_step(pmhmc_nuts *n, const pmhmc_nuts_state *curren
     for (size_t i = 0; i < n->dim; ++i)
         x->z.rho[i] *= n->sqrt_mass[i];
     double H0, H;
+    if (n->dyn.step) {
+        if ((st = n->dyn.start(n->dyn.ctx, x, &H0)) != PMHMC_OK || (st = n->dyn.step(n->dyn.ctx, x, h, &H)) != PMHMC_OK)
+            return st;
+        *delta_H = isfinite(H) ? H0 - H : -INFINITY;
+        return PMHMC_OK;
+    }
     if ((st = pmhmc_ws_normal(n->ws, x->z.p, seed, chain, p_step)) != PMHMC_OK ||
         (st = pmhmc_hamiltonian(n->integ, &x->z, &H0)) != PMHMC_OK ||
         (st = pmhmc_kdk_step(n->integ, x, h)) != PMHMC_OK || (st = hamiltonian(n, x, &H)) != PMHMC_OK)

@@ -87,6 +87,26 @@ void pmhmc_nuts_free(pmhmc_nuts *nuts);
 pmhmc_status pmhmc_nuts_transition(pmhmc_nuts *nuts, pmhmc_nuts_state *current, double h, uint64_t seed,
                                    uint32_t chain, uint64_t iteration, pmhmc_nuts_result *result);
 
+/* Other dynamics on theta alone (HNN-PM-NUTS, DESIGN §5): the tree then
+ * moves (theta, rho) only, with these functions for its leaves and its
+ * starting energy; u stays where the chain has it, no p is drawn and no
+ * workspace vector is touched. A point's grad holds what the dynamics keep
+ * there (the surrogate's -dU~/dtheta, say); log_prior and log_phat are
+ * carried along unchanged unless the dynamics set them. The nuts object must
+ * have been created with uturn = THETA. */
+typedef struct pmhmc_nuts_dynamics {
+    /* *H = the energy at x with its momentum rho; called once per transition,
+     * at its start, before any step. */
+    pmhmc_status (*start)(void *ctx, pmhmc_kdk_point *x, double *H);
+    /* x <- one step of signed size h from x; *H the energy there (+inf ends
+     * the tree as a divergence). */
+    pmhmc_status (*step)(void *ctx, pmhmc_kdk_point *x, double h, double *H);
+    void *ctx;
+} pmhmc_nuts_dynamics;
+
+/* NULL: back to the pseudo-marginal dynamics. dyn is copied. */
+void pmhmc_nuts_set_dynamics(pmhmc_nuts *nuts, const pmhmc_nuts_dynamics *dyn);
+
 /* Test hooks: directions[d] (1 forward, 0 backward) for doubling d instead
  * of random ones (NULL: random; the array must hold max_depth entries), and
  * a function called at every leaf (NULL: none). */

@@ -40,6 +40,10 @@ void pmhmc_sampler_state_parts_of(pmhmc_sampler *s, pmhmc_sampler_state_parts *p
     }
     if (s->hnn_work)
         HOST_PART(&s->hnn_lp, 1);
+    if (s->hnn_tree) {
+        HOST_PART(&s->cooldown_left, 1);
+        HOST_PART(&s->log_phat_stale, 1);
+    }
 #undef HOST_PART
 }
 
@@ -65,13 +69,17 @@ void pmhmc_sampler_config_default(pmhmc_sampler_config *config)
     config->hnn = NULL;
     config->hnn_accept = PMHMC_HNN_ACCEPT_EXACT;
     config->cn_angle = 0.1;
+    config->monitor = PMHMC_HNN_MONITOR_SURROGATE;
+    config->max_error = 10.0;
+    config->cooldown = 20;
 }
 
 static pmhmc_status check_config(const pmhmc_sampler_config *c, size_t dim, pmhmc_error *err)
 {
     if (c->algorithm != PMHMC_ALGORITHM_PMHMC && c->algorithm != PMHMC_ALGORITHM_PMNUTS &&
-        c->algorithm != PMHMC_ALGORITHM_HNN_HMC)
+        c->algorithm != PMHMC_ALGORITHM_HNN_HMC && c->algorithm != PMHMC_ALGORITHM_HNN_NUTS)
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "unknown sampler algorithm %d", (int)c->algorithm);
+    const int hnn = c->algorithm == PMHMC_ALGORITHM_HNN_HMC || c->algorithm == PMHMC_ALGORITHM_HNN_NUTS;
     if (!(c->step_size > 0.0) || !isfinite(c->step_size))
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "sampler.step_size must be positive and finite");
     if (c->steps < 1)
@@ -83,7 +91,7 @@ static pmhmc_status check_config(const pmhmc_sampler_config *c, size_t dim, pmhm
     } else if (!(c->mass > 0.0) || !isfinite(c->mass)) {
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "sampler.mass must be positive and finite");
     }
-    if (c->algorithm == PMHMC_ALGORITHM_PMNUTS) {
+    if (c->algorithm == PMHMC_ALGORITHM_PMNUTS || c->algorithm == PMHMC_ALGORITHM_HNN_NUTS) {
         if (c->max_depth < 1 || c->max_depth > 30)
             return pmhmc_fail(err, PMHMC_ERR_CONFIG, "nuts.max_depth must be in [1, 30]");
         if (!(c->max_delta_h > 0.0))
@@ -91,10 +99,11 @@ static pmhmc_status check_config(const pmhmc_sampler_config *c, size_t dim, pmhm
         if (c->uturn != PMHMC_UTURN_EXTENDED && c->uturn != PMHMC_UTURN_THETA)
             return pmhmc_fail(err, PMHMC_ERR_CONFIG, "unknown nuts.uturn %d", (int)c->uturn);
     }
-    if (c->algorithm == PMHMC_ALGORITHM_HNN_HMC) {
+    if (hnn) {
         const pmhmc_mlp *net = c->hnn;
         if (!net)
-            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "hnn_hmc needs a network (hnn.weights)");
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "%s needs a network (hnn.weights)",
+                              c->algorithm == PMHMC_ALGORITHM_HNN_HMC ? "hnn_hmc" : "hnn_nuts");
         const int latent = net->spec.kind == PMHMC_MLP_LATENT;
         if (net->spec.n_in != (latent ? 2 * dim : dim))
             return pmhmc_fail(err, PMHMC_ERR_CONFIG, "the %s network takes %zu inputs; this model needs %zu",
@@ -107,6 +116,16 @@ static pmhmc_status check_config(const pmhmc_sampler_config *c, size_t dim, pmhm
                               "defines no density of theta to correct against");
         if (!(c->cn_angle > 0.0 && c->cn_angle <= 2.0 * atan(1.0)))
             return pmhmc_fail(err, PMHMC_ERR_CONFIG, "hnn.cn_angle must be in (0, pi/2]");
+    }
+    if (c->algorithm == PMHMC_ALGORITHM_HNN_NUTS) {
+        if (c->monitor != PMHMC_HNN_MONITOR_SURROGATE && c->monitor != PMHMC_HNN_MONITOR_TRUE)
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "unknown hnn.monitor %d", (int)c->monitor);
+        if (!(c->max_error > 0.0))
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG, "hnn.max_error must be positive");
+        if (c->hnn_accept == PMHMC_HNN_ACCEPT_EXACT && c->monitor == PMHMC_HNN_MONITOR_TRUE)
+            return pmhmc_fail(err, PMHMC_ERR_CONFIG,
+                              "hnn.monitor = true cannot be used with hnn.accept = exact: a tree that stops on "
+                              "the chain's u is no longer a reversible move of theta, which the exact test needs");
     }
     const pmhmc_adapt_config *a = &c->adapt;
     if (a->engaged && (!(a->delta > 0.0 && a->delta < 1.0) || !(a->gamma > 0.0) || !(a->kappa > 0.0) ||
@@ -145,10 +164,15 @@ static pmhmc_status search_step_size(pmhmc_sampler *s)
         const uint64_t rho_step = pmhmc_stream_search_step(search, attempt, PMHMC_DRAW_RHO);
         const uint64_t p_step = pmhmc_stream_search_step(search, attempt, PMHMC_DRAW_P);
         double delta_H;
-        pmhmc_status st = s->nuts       ? pmhmc_nuts_trial_step(s->nuts, &cur, h, c->seed, c->chain, rho_step,
-                                                                p_step, &delta_H)
-                          : s->hnn_work ? pmhmc_hnn_trial_step(s, h, rho_step, &delta_H)
-                                        : pmhmc_hmc_trial_step(s, h, rho_step, p_step, &delta_H);
+        pmhmc_status st;
+        switch (c->algorithm) {
+        case PMHMC_ALGORITHM_PMNUTS:
+            st = pmhmc_nuts_trial_step(s->nuts, &cur, h, c->seed, c->chain, rho_step, p_step, &delta_H);
+            break;
+        case PMHMC_ALGORITHM_HNN_HMC: st = pmhmc_hnn_trial_step(s, h, rho_step, &delta_H); break;
+        case PMHMC_ALGORITHM_HNN_NUTS: st = pmhmc_hnn_nuts_trial_step(s, h, rho_step, &delta_H); break;
+        default: st = pmhmc_hmc_trial_step(s, h, rho_step, p_step, &delta_H); break;
+        }
         if (st != PMHMC_OK)
             return st;
         if (direction == 0) {
@@ -231,7 +255,9 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
     s->adapt_m2 = block + 9 * dim;
     set_mass(s, config);
 
-    const int nuts = config->algorithm == PMHMC_ALGORITHM_PMNUTS;
+    /* PM-NUTS's tree: PM-NUTS, and HNN-PM-NUTS's cooldown in surrogate mode */
+    const int nuts = config->algorithm == PMHMC_ALGORITHM_PMNUTS ||
+                     (config->algorithm == PMHMC_ALGORITHM_HNN_NUTS && config->hnn_accept == PMHMC_HNN_ACCEPT_SURROGATE);
     const int n_vectors = N_FIXED_VECTORS + (nuts ? pmhmc_nuts_vectors(config->max_depth, config->uturn) : 0);
     st = pmhmc_workspace_create(backend, model, n_vectors, &s->ws, err);
     if (st != PMHMC_OK) {
@@ -247,7 +273,12 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
         pmhmc_sampler_free(s);
         return st;
     }
-    if (config->algorithm == PMHMC_ALGORITHM_HNN_HMC && (st = hnn_buffers(s)) != PMHMC_OK) {
+    if ((config->algorithm == PMHMC_ALGORITHM_HNN_HMC || config->algorithm == PMHMC_ALGORITHM_HNN_NUTS) &&
+        (st = hnn_buffers(s)) != PMHMC_OK) {
+        pmhmc_sampler_free(s);
+        return st;
+    }
+    if (config->algorithm == PMHMC_ALGORITHM_HNN_NUTS && (st = pmhmc_hnn_nuts_create(s)) != PMHMC_OK) {
         pmhmc_sampler_free(s);
         return st;
     }
@@ -286,6 +317,7 @@ void pmhmc_sampler_free(pmhmc_sampler *s)
     if (!s)
         return;
     pmhmc_nuts_free(s->nuts);
+    pmhmc_hnn_nuts_free(s);
     pmhmc_mlp_work_free(s->hnn_work);
     free(s->hnn_x);
     pmhmc_workspace_free(s->ws);
@@ -308,7 +340,7 @@ void pmhmc_sampler_inv_metric(const pmhmc_sampler *s, double *out)
     memcpy(out, s->inv_mass, s->dim * sizeof *out);
 }
 
-static pmhmc_status nuts_transition(pmhmc_sampler *s, pmhmc_draw *draw)
+pmhmc_status pmhmc_pmnuts_transition(pmhmc_sampler *s, pmhmc_draw *draw)
 {
     pmhmc_nuts_state cur = current_state(s);
     pmhmc_nuts_result r;
@@ -324,6 +356,7 @@ static pmhmc_status nuts_transition(pmhmc_sampler *s, pmhmc_draw *draw)
     draw->treedepth = r.depth;
     draw->n_leapfrog = r.n_leapfrog;
     draw->n_estimates = r.n_leapfrog;
+    draw->n_gradients = r.n_leapfrog;
     draw->accepted = r.depth > 0 && memcmp(s->theta_start, s->theta, s->dim * sizeof *s->theta) != 0;
     draw->divergent = r.divergent;
     return PMHMC_OK;
@@ -351,11 +384,16 @@ pmhmc_status pmhmc_sampler_step(pmhmc_sampler *s, pmhmc_draw *draw)
         return PMHMC_ERR_ARG;
     const double h = s->step_size;
     memcpy(s->theta_start, s->theta, s->dim * sizeof *s->theta);
-    draw->n_estimates = 0;
+    draw->n_estimates = draw->n_gradients = 0;
     draw->surrogate_error = 0.0;
-    pmhmc_status st = s->nuts       ? nuts_transition(s, draw)
-                      : s->hnn_work ? pmhmc_hnn_transition(s, draw)
-                                    : pmhmc_hmc_transition(s, draw);
+    draw->surrogate_used = draw->fallback = 0;
+    pmhmc_status st;
+    switch (s->config.algorithm) {
+    case PMHMC_ALGORITHM_PMNUTS: st = pmhmc_pmnuts_transition(s, draw); break;
+    case PMHMC_ALGORITHM_HNN_HMC: st = pmhmc_hnn_transition(s, draw); break;
+    case PMHMC_ALGORITHM_HNN_NUTS: st = pmhmc_hnn_nuts_transition(s, draw); break;
+    default: st = pmhmc_hmc_transition(s, draw); break;
+    }
     if (st != PMHMC_OK)
         return st;
     const int warmup = s->iteration < s->config.warmup;

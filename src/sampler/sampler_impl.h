@@ -43,14 +43,51 @@ struct pmhmc_sampler {
     double *hnn_y;       /* [n_out] its outputs */
     double *hnn_grad;    /* [n_in] dS/dx */
     double hnn_lp;       /* surrogate mode: -H~(theta, 0) at theta, the draws' lp__ */
+    /* HNN-PM-NUTS only */
+    pmhmc_nuts *hnn_tree;  /* NUTS on theta with the surrogate's dynamics (s->nuts: the
+                              cooldown's PM-NUTS, surrogate mode only) */
+    struct pmhmc_hnn_tree_run {
+        double H0, K0, U0;  /* the tree's start: H~, rho'M^-1 rho/2, U~ */
+        double H0_true;     /* the true energy there, at the chain's u (NAN: not yet known) */
+        int switched;       /* the rest of this tree runs the real dynamics */
+        double max_error;   /* the largest monitored error in this tree */
+        size_t n_estimates, n_gradients;
+        double *save;       /* [2 dim] theta and rho before a step, for a fallback's redo */
+        double *grad;       /* [dim] the tree's gradient slot of the current state */
+        double *theta0;     /* [dim] where the tree started */
+    } hnn_run;
+    size_t cooldown_left;  /* PM-NUTS transitions still to run */
+    int log_phat_stale;    /* surrogate mode: log_prior, log_phat, grad and grad_u are of an
+                              earlier theta (the surrogate moved it, u stayed) */
 };
 
 /* One PM-HMC transition (hmc.c). */
 pmhmc_status pmhmc_hmc_transition(pmhmc_sampler *sampler, pmhmc_draw *draw);
 /* One HNN-HMC transition (hnn_hmc.c). */
 pmhmc_status pmhmc_hnn_transition(pmhmc_sampler *sampler, pmhmc_draw *draw);
-/* -H~(theta, 0): the surrogate's log density at theta [dim]. */
+/* HNN-PM-NUTS (hnn_nuts.c): the trees and buffers at create, one
+ * transition, and the step-size search's trial step. */
+pmhmc_status pmhmc_hnn_nuts_create(pmhmc_sampler *sampler);
+void pmhmc_hnn_nuts_free(pmhmc_sampler *sampler);
+pmhmc_status pmhmc_hnn_nuts_transition(pmhmc_sampler *sampler, pmhmc_draw *draw);
+pmhmc_status pmhmc_hnn_nuts_trial_step(pmhmc_sampler *sampler, double h, uint64_t rho_step, double *delta_H);
+/* PM-NUTS's transition (sampler.c), which HNN-PM-NUTS's cooldown runs. */
+pmhmc_status pmhmc_pmnuts_transition(pmhmc_sampler *sampler, pmhmc_draw *draw);
+/* The surrogate's parts (hnn_hmc.c), shared with HNN-PM-NUTS (hnn_nuts.c):
+ * -H~(theta, 0), the surrogate's log density at theta [dim]; */
 pmhmc_status pmhmc_hnn_surrogate_lp(pmhmc_sampler *sampler, const double *theta, double *lp);
+/* H~(theta, rho), and U~(theta) for the potential kind (NaN for latent); */
+pmhmc_status pmhmc_hnn_energy(pmhmc_sampler *sampler, const double *theta, const double *rho, double *H, double *U);
+/* `steps` leapfrog steps of signed size h on H~, (theta, rho) in place; */
+pmhmc_status pmhmc_hnn_leapfrog(pmhmc_sampler *sampler, double *theta, double *rho, double h, size_t steps);
+/* rho ~ N(0, M) from stream (seed, chain, step) into sampler->rho; */
+void pmhmc_hnn_draw_rho(pmhmc_sampler *sampler, uint64_t step);
+/* exact mode's second test of theta* (in sampler->theta, the state's own
+ * theta the transition's start, U0 = U~ there, U1 = U~(theta*)): u moved by
+ * Crank-Nicolson, one estimator evaluation, the delayed-acceptance ratio;
+ * on acceptance log_prior and log_phat are theta*'s, on rejection u is put
+ * back (theta is the caller's to restore). */
+pmhmc_status pmhmc_hnn_exact_test(pmhmc_sampler *sampler, uint64_t it, double U0, double U1, int *accepted);
 
 /* One step of size h from the current state with momenta from the given
  * streams; *delta_H = H0 - H (-inf when H is not finite). The state is left

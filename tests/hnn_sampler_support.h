@@ -1,0 +1,79 @@
+// The HNN samplers' test cases (test_hnn_hmc, test_hnn_nuts): deliberately
+// poor networks and the normal_re posterior they are checked on.
+#ifndef PMHMC_TESTS_HNN_SAMPLER_SUPPORT_H
+#define PMHMC_TESTS_HNN_SAMPLER_SUPPORT_H
+
+#include <cmath>
+
+#include "hnn_support.h"
+#include "sampler_support.h"
+#include "test_support.h"
+
+namespace pmhmc_test {
+
+// A random network: Glorot weights keyed by seed, so its U~ has nothing to
+// do with the posterior. Inputs are scaled by center and scale [n_in] when
+// given, and the output layer multiplied by gain, so that U~ can be made to
+// rise and fall by several units across the posterior.
+inline Mlp random_network(pmhmc_mlp_kind kind, size_t dim, uint64_t seed, const double *center = nullptr,
+                   const double *scale = nullptr, double gain = 1.0)
+{
+    pmhmc_mlp_spec spec{};
+    spec.kind = kind;
+    spec.n_in = kind == PMHMC_MLP_LATENT ? 2 * dim : dim;
+    spec.n_out = kind == PMHMC_MLP_LATENT ? 4 : 1;
+    spec.n_hidden = 2;
+    spec.width[0] = spec.width[1] = 16;
+    spec.act[0] = spec.act[1] = PMHMC_ACT_TANH;
+    pmhmc_mlp *raw = nullptr;
+    EXPECT_EQ(pmhmc_mlp_create(&spec, &raw, nullptr), PMHMC_OK);
+    Mlp net(raw);
+    if (!net)
+        return net;
+    EXPECT_EQ(pmhmc_mlp_init_random(net.get(), seed), PMHMC_OK);
+    for (size_t i = 0; center && i < spec.n_in; ++i) {
+        net->in_mean[i] = center[i];
+        net->in_sd[i] = scale[i];
+    }
+    const size_t out = spec.n_hidden;
+    for (size_t j = net->w_off[out]; j < net->n_weights; ++j) // W_o then b_o
+        net->weights[j] *= gain;
+    return net;
+}
+
+struct NormalReCase {
+    Dataset data;
+    Model model;
+    Moments2 exact{};
+
+    void make()
+    {
+        pmhmc_dataset *raw = nullptr;
+        ASSERT_PMHMC_OK(pmhmc_simulate_normal_re(30, 5, 1.0, 0.8, 3, &raw));
+        data.reset(raw);
+        exact = normal_re_exact_moments(group_stats(grouped_from(data.get())), 100.0);
+        model = make_model("normal_re", data.get(), 16);
+        ASSERT_TRUE(model);
+    }
+};
+
+// Mean and variance of draws x within 4 MCSE of the exact ones, and the
+// mean's MCSE below `precision` exact sd (so that a wrong target would
+// show); returns the ESS.
+inline double expect_moments(const std::vector<double> &x, double mean, double var, const char *name,
+                             double precision = 0.05)
+{
+    double m = mean_of(x), v = variance_of(x), ess = geyer_ess(x);
+    std::vector<double> sq(x.size());
+    for (size_t i = 0; i < sq.size(); ++i)
+        sq[i] = (x[i] - m) * (x[i] - m);
+    double mcse_mean = std::sqrt(v / ess), mcse_var = std::sqrt(variance_of(sq) / geyer_ess(sq));
+    EXPECT_LT(std::fabs(m - mean), 4.0 * mcse_mean) << name << ": mean " << m << " exact " << mean;
+    EXPECT_LT(std::fabs(v - var), 4.0 * mcse_var) << name << ": var " << v << " exact " << var;
+    EXPECT_LT(mcse_mean, precision * std::sqrt(var)) << name << ": ESS " << ess;
+    return ess;
+}
+
+} // namespace pmhmc_test
+
+#endif

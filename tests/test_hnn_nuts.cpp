@@ -1,0 +1,283 @@
+// HNN-PM-NUTS through the public sampler API (DESIGN §5, issue 7): exact mode
+// samples the true posterior with a deliberately poor network, surrogate mode
+// with the same network visibly does not, a poor network watched by the true
+// monitor falls back and runs exactly hnn.cooldown PM-NUTS transitions before
+// returning, and a network trained on the exact gradient never falls back.
+//
+// Independent answers: the normal_re posterior by quadrature
+// (sampler_support.h); the gaussian model's N(mean, cov) in closed form.
+#include <cmath>
+#include <vector>
+
+#include "hnn/mlp_train.h"
+#include "hnn_sampler_support.h"
+#include "models/gaussian.h"
+#include "test_support.h"
+
+using namespace pmhmc_test;
+
+namespace {
+
+pmhmc_sampler_config hnn_nuts_config(const pmhmc_mlp *net, pmhmc_hnn_accept accept, size_t warmup,
+                                     size_t iterations, uint64_t seed)
+{
+    pmhmc_sampler_config cfg = nuts_test_config(warmup, iterations, seed);
+    cfg.algorithm = PMHMC_ALGORITHM_HNN_NUTS;
+    cfg.hnn = net;
+    cfg.hnn_accept = accept;
+    cfg.cn_angle = 0.5;
+    cfg.max_depth = 6;
+    return cfg;
+}
+
+struct NutsRun {
+    std::vector<double> x[2];
+    size_t fallbacks = 0, cooldown = 0, moved = 0, estimates = 0, gradients = 0;
+    std::vector<int> surrogate, fallback; // per saved draw
+};
+
+NutsRun run_hnn_nuts(const pmhmc_model *model, const pmhmc_sampler_config &cfg)
+{
+    NutsRun out;
+    Backend backend = cpu_backend();
+    pmhmc_sampler *raw = nullptr;
+    pmhmc_error err{};
+    EXPECT_EQ(pmhmc_sampler_create(model, backend.get(), &cfg, nullptr, &raw, &err), PMHMC_OK) << err.message;
+    Sampler s(raw);
+    if (!s)
+        return out;
+    for (size_t it = 0; it < cfg.warmup + cfg.iterations; ++it) {
+        pmhmc_draw draw{};
+        EXPECT_EQ(pmhmc_sampler_step(s.get(), &draw), PMHMC_OK);
+        if (draw.warmup)
+            continue;
+        EXPECT_TRUE(std::isfinite(draw.lp));
+        EXPECT_LE(draw.n_gradients, draw.n_estimates);
+        for (int k = 0; k < 2; ++k)
+            out.x[k].push_back(draw.theta[k]);
+        out.surrogate.push_back(draw.surrogate_used);
+        out.fallback.push_back(draw.fallback);
+        out.fallbacks += draw.fallback;
+        out.cooldown += !draw.surrogate_used;
+        out.moved += draw.accepted;
+        out.estimates += draw.n_estimates;
+        out.gradients += draw.n_gradients;
+    }
+    return out;
+}
+
+// A potential network fitted to the exact gradient -Sigma^-1 (theta - mean)
+// of a 2-D Gaussian on draws from N(mean, 4 Sigma) (wider than the target,
+// so the tails the sampler visits are covered).
+Mlp trained_gaussian_network(const double *mean, const double *cov)
+{
+    pmhmc_mlp_spec spec{};
+    spec.kind = PMHMC_MLP_POTENTIAL;
+    spec.n_in = 2;
+    spec.n_out = 1;
+    spec.n_hidden = 2;
+    spec.width[0] = spec.width[1] = 32;
+    spec.act[0] = spec.act[1] = PMHMC_ACT_SIN;
+    pmhmc_mlp *raw = nullptr;
+    EXPECT_EQ(pmhmc_mlp_create(&spec, &raw, nullptr), PMHMC_OK);
+    Mlp net(raw);
+    EXPECT_EQ(pmhmc_mlp_init_random(net.get(), 7), PMHMC_OK);
+    const double det = cov[0] * cov[3] - cov[1] * cov[2];
+    const double inv[4] = {cov[3] / det, -cov[1] / det, -cov[2] / det, cov[0] / det};
+    const double l00 = std::sqrt(cov[0]), l10 = cov[2] / l00, l11 = std::sqrt(cov[3] - l10 * l10);
+    const size_t n = 3000;
+    std::vector<double> x(2 * n), t(2 * n);
+    TestRng rng(21);
+    for (size_t r = 0; r < n; ++r) {
+        double z0 = 2.0 * rng.normal(), z1 = 2.0 * rng.normal();
+        double d0 = l00 * z0, d1 = l10 * z0 + l11 * z1;
+        x[2 * r] = mean[0] + d0;
+        x[2 * r + 1] = mean[1] + d1;
+        t[2 * r] = inv[0] * d0 + inv[1] * d1; // dU/dtheta = Sigma^-1 (theta - mean)
+        t[2 * r + 1] = inv[2] * d0 + inv[3] * d1;
+    }
+    pmhmc_mlp_train_options o;
+    pmhmc_mlp_train_defaults(&o);
+    o.seed = 3;
+    o.max_epochs = 300;
+    o.learning_rate = 1e-2;
+    o.lr_decay = 0.5;
+    o.lr_decay_every = 60;
+    pmhmc_mlp_data data{n, x.data(), t.data()};
+    pmhmc_mlp_train_result res{};
+    pmhmc_error err{};
+    EXPECT_EQ(pmhmc_mlp_train(net.get(), &data, &o, &res, &err), PMHMC_OK) << err.message;
+    EXPECT_LT(res.val_grad_error, 0.02);
+    return net;
+}
+
+} // namespace
+
+// The network of HnnHmc.ExactModeWithAnUntrainedNetworkMatchesQuadrature
+// (random, U~ rising and falling by several units on features half a
+// posterior sd wide): the exact test makes the chain right anyway.
+TEST(HnnNuts, ExactModeWithAPoorNetworkMatchesQuadrature)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    NormalReCase c;
+    ASSERT_NO_FATAL_FAILURE(c.make());
+    const double half_sd[2] = {0.5 * std::sqrt(c.exact.var[0]), 0.5 * std::sqrt(c.exact.var[1])};
+    Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 11, c.exact.mean, half_sd, 4.0);
+    pmhmc_sampler_config cfg = hnn_nuts_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, 500, 40000, 5);
+    NutsRun r = run_hnn_nuts(c.model.get(), cfg);
+    ASSERT_EQ(r.x[0].size(), cfg.iterations);
+    EXPECT_EQ(r.fallbacks, 0u) << "exact mode never leaves the surrogate";
+    EXPECT_EQ(r.cooldown, 0u);
+    EXPECT_EQ(r.gradients, 0u) << "exact mode evaluates no gradient";
+    EXPECT_LE(r.estimates, cfg.iterations) << "one estimator evaluation at most per transition";
+    EXPECT_GT((double)r.moved / cfg.iterations, 0.1);
+    const char *names[2] = {"mu", "log_tau"};
+    for (int k = 0; k < 2; ++k) {
+        // 10% of an sd: the poor network leaves an ESS of ~1 in 200 draws.
+        double ess = expect_moments(r.x[k], c.exact.mean[k], c.exact.var[k], names[k], 0.1);
+        ::testing::Test::RecordProperty(std::string(names[k]) + "_ess", sci(ess));
+    }
+}
+
+// A correlated 2-D Gaussian whose estimator depends on u (shift_a 0.5), with
+// an untrained network: exact mode's moments are the Gaussian's.
+TEST(HnnNuts, ExactModeOnAGaussianWithAnUntrainedNetwork)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    const std::vector<double> mean = {1.0, -1.0}, cov = {2.0, 0.6, 0.6, 1.0};
+    pmhmc_model *raw = nullptr;
+    pmhmc_error err{};
+    ASSERT_EQ(pmhmc_gaussian_model_create(2, mean.data(), cov.data(), 4, 8, 0.5, &raw, &err), PMHMC_OK) << err.message;
+    Model model(raw);
+    const double scale[2] = {std::sqrt(cov[0]), std::sqrt(cov[3])};
+    Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 4, mean.data(), scale, 2.0);
+    pmhmc_sampler_config cfg = hnn_nuts_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, 500, 30000, 9);
+    NutsRun r = run_hnn_nuts(model.get(), cfg);
+    ASSERT_EQ(r.x[0].size(), cfg.iterations);
+    for (int k = 0; k < 2; ++k)
+        expect_moments(r.x[k], mean[k], cov[3 * k], k ? "theta2" : "theta1", 0.1);
+}
+
+// The guard for the two tests above: the same poor network in surrogate
+// mode, never leaving it (max_error out of reach), samples exp(-U~): some
+// parameter's mean more than 5 posterior sd off, or its variance off by a
+// factor over 5.
+TEST(HnnNuts, SurrogateModeWithThePoorNetworkIsVisiblyWrong)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    NormalReCase c;
+    ASSERT_NO_FATAL_FAILURE(c.make());
+    const double half_sd[2] = {0.5 * std::sqrt(c.exact.var[0]), 0.5 * std::sqrt(c.exact.var[1])};
+    Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 11, c.exact.mean, half_sd, 4.0);
+    pmhmc_sampler_config cfg = hnn_nuts_config(net.get(), PMHMC_HNN_ACCEPT_SURROGATE, 300, 3000, 5);
+    cfg.max_error = 1e300;
+    NutsRun r = run_hnn_nuts(c.model.get(), cfg);
+    ASSERT_EQ(r.x[0].size(), cfg.iterations);
+    EXPECT_EQ(r.fallbacks, 0u);
+    EXPECT_EQ(r.estimates, 0u) << "surrogate mode with the surrogate monitor evaluates nothing";
+    double worst = 0.0;
+    for (int k = 0; k < 2; ++k) {
+        double off = std::fabs(mean_of(r.x[k]) - c.exact.mean[k]) / std::sqrt(c.exact.var[k]);
+        double ratio = variance_of(r.x[k]) / c.exact.var[k];
+        worst = std::max({worst, off / 5.0, ratio / 5.0, 1.0 / (5.0 * ratio)});
+        ::testing::Test::RecordProperty("sd_off_" + std::to_string(k), sci(off));
+        ::testing::Test::RecordProperty("var_ratio_" + std::to_string(k), sci(ratio));
+    }
+    EXPECT_GT(worst, 1.0);
+}
+
+// A random network watched by the true monitor: trees leave it, and after
+// each such tree exactly `cooldown` transitions run as real PM-NUTS (with
+// gradients) before the surrogate is used again.
+TEST(HnnNuts, APoorNetworkFallsBackForExactlyTheCooldown)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    NormalReCase c;
+    ASSERT_NO_FATAL_FAILURE(c.make());
+    Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 11);
+    pmhmc_sampler_config cfg = hnn_nuts_config(net.get(), PMHMC_HNN_ACCEPT_SURROGATE, 100, 600, 5);
+    cfg.monitor = PMHMC_HNN_MONITOR_TRUE;
+    cfg.max_error = 2.0;
+    cfg.cooldown = 7;
+    NutsRun r = run_hnn_nuts(c.model.get(), cfg);
+    ASSERT_EQ(r.surrogate.size(), cfg.iterations);
+    EXPECT_GT(r.fallbacks, 3u);
+    EXPECT_GT(r.gradients, 0u);
+    size_t checked = 0;
+    for (size_t i = 0; i + cfg.cooldown + 1 < r.surrogate.size(); ++i) {
+        if (!r.fallback[i])
+            continue;
+        ASSERT_EQ(r.surrogate[i], 1) << "a fallback happens in a surrogate tree, draw " << i;
+        for (size_t j = 1; j <= cfg.cooldown; ++j)
+            ASSERT_EQ(r.surrogate[i + j], 0) << "cooldown draw " << j << " after the fallback at " << i;
+        ASSERT_EQ(r.surrogate[i + cfg.cooldown + 1], 1) << "back on the surrogate after " << i;
+        ++checked;
+    }
+    EXPECT_GT(checked, 0u);
+    // Every run of cooldown draws follows a fallback and is exactly that long.
+    size_t run = 0;
+    for (size_t i = 0; i < r.surrogate.size(); ++i) {
+        if (!r.surrogate[i]) {
+            ++run;
+            continue;
+        }
+        if (run > 0 && i >= run + 1) {
+            EXPECT_EQ(run, cfg.cooldown) << "draw " << i;
+        }
+        run = 0;
+    }
+}
+
+// A network trained on the exact gradient of the gaussian model (whose
+// estimator ignores u with shift_a = 0, so the true energy is exact) never
+// trips either monitor at the default max_error once warm-up has adapted the
+// step size, and surrogate mode then samples the Gaussian.
+TEST(HnnNuts, AWellTrainedNetworkNeverFallsBack)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    const std::vector<double> mean = {1.0, -1.0}, cov = {2.0, 0.6, 0.6, 1.0};
+    pmhmc_model *raw = nullptr;
+    pmhmc_error err{};
+    ASSERT_EQ(pmhmc_gaussian_model_create(2, mean.data(), cov.data(), 2, 4, 0.0, &raw, &err), PMHMC_OK) << err.message;
+    Model model(raw);
+    Mlp net = trained_gaussian_network(mean.data(), cov.data());
+    for (pmhmc_hnn_monitor monitor : {PMHMC_HNN_MONITOR_SURROGATE, PMHMC_HNN_MONITOR_TRUE}) {
+        SCOPED_TRACE(monitor == PMHMC_HNN_MONITOR_TRUE ? "true monitor" : "surrogate monitor");
+        pmhmc_sampler_config cfg = hnn_nuts_config(net.get(), PMHMC_HNN_ACCEPT_SURROGATE, 300, 4000, 13);
+        cfg.monitor = monitor;
+        NutsRun r = run_hnn_nuts(model.get(), cfg);
+        ASSERT_EQ(r.x[0].size(), cfg.iterations);
+        EXPECT_EQ(r.fallbacks, 0u);
+        // Warm-up's trial step sizes may trip the monitor (its threshold is
+        // far below the divergence one); a cooldown begun then may run into
+        // the first saved draws, no further.
+        for (size_t i = cfg.cooldown; i < r.surrogate.size(); ++i)
+            ASSERT_EQ(r.surrogate[i], 1) << "draw " << i;
+        for (int k = 0; k < 2; ++k)
+            expect_moments(r.x[k], mean[k], cov[3 * k], k ? "theta2" : "theta1");
+    }
+}
+
+TEST(HnnNuts, ConfigurationsThatCannotWorkAreRefused)
+{
+    NormalReCase c;
+    ASSERT_NO_FATAL_FAILURE(c.make());
+    Backend backend = cpu_backend();
+    Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 1);
+    pmhmc_sampler_config cfg = hnn_nuts_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, 0, 1, 1);
+    cfg.monitor = PMHMC_HNN_MONITOR_TRUE;
+    pmhmc_sampler *raw = nullptr;
+    pmhmc_error err{};
+    EXPECT_EQ(pmhmc_sampler_create(c.model.get(), backend.get(), &cfg, nullptr, &raw, &err), PMHMC_ERR_CONFIG);
+    EXPECT_NE(std::string(err.message).find("hnn.monitor = true"), std::string::npos) << err.message;
+    cfg.monitor = PMHMC_HNN_MONITOR_SURROGATE;
+    cfg.max_error = 0.0;
+    EXPECT_EQ(pmhmc_sampler_create(c.model.get(), backend.get(), &cfg, nullptr, &raw, &err), PMHMC_ERR_CONFIG);
+    EXPECT_NE(std::string(err.message).find("hnn.max_error"), std::string::npos) << err.message;
+    EXPECT_EQ(raw, nullptr);
+}
