@@ -9,12 +9,16 @@
 #include <cmath>
 #include <vector>
 
+#include "cli_support.h"
+#include "hnn/mlp_io.h"
 #include "hnn/mlp_train.h"
 #include "hnn_sampler_support.h"
 #include "models/gaussian.h"
 #include "test_support.h"
+#include "xml_check.h"
 
 using namespace pmhmc_test;
+using namespace pmhmc_cli_test;
 
 namespace {
 
@@ -280,4 +284,61 @@ TEST(HnnNuts, ConfigurationsThatCannotWorkAreRefused)
     EXPECT_EQ(pmhmc_sampler_create(c.model.get(), backend.get(), &cfg, nullptr, &raw, &err), PMHMC_ERR_CONFIG);
     EXPECT_NE(std::string(err.message).find("hnn.max_error"), std::string::npos) << err.message;
     EXPECT_EQ(raw, nullptr);
+}
+
+class HnnNutsCli : public CliTest {};
+
+// pmhmc sample with hnn_nuts: the columns, the end-of-run line on fallbacks
+// and cooldown (its counts agree with the draws files' columns), and the
+// report's surrogate section.
+TEST_F(HnnNutsCli, SampleCountsFallbacksAndTheReportShowsThem)
+{
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "30", "--n", "5", "--out", "sim"}).rc, 0);
+    Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 11);
+    const char *names[2] = {"mu", "log_tau"};
+    ASSERT_EQ(pmhmc_mlp_save(net.get(), (dir_ / "net.safetensors").c_str(), names, 2, nullptr), PMHMC_OK);
+    std::ofstream(dir_ / "run.ini") << ("[model]\nname = normal_re\ndata = sim/data.csv\nN = 8\n"
+                                        "[sampler]\nalgorithm = hnn_nuts\nwarmup = 0\niterations = 200\nchains = 1\n"
+                                        "step_size = 0.1\nbackend = cpu\n"
+                                        "[hnn]\nweights = net.safetensors\naccept = surrogate\nmonitor = true\n"
+                                        "max_error = 2\ncooldown = 3\n"
+                                        "[output]\nfile = d.csv\nrefresh = 0\n");
+    Result r = run({"sample", "run.ini"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    const std::string draws = read_text(dir_ / "d.csv");
+    EXPECT_NE(draws.find("lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__,surrogate__,"
+                         "fallback__,monitor_error__,n_estimator__,n_gradient__,accepted__,mu"),
+              std::string::npos);
+    size_t fallbacks = 0, cooldown = 0, col = 0;
+    bool header = false;
+    for (const std::string &line : lines_of(draws)) {
+        if (line.empty() || line[0] == '#')
+            continue;
+        std::vector<std::string> cells;
+        std::stringstream ss(line);
+        for (std::string cell; std::getline(ss, cell, ',');)
+            cells.push_back(cell);
+        if (!header) {
+            header = true;
+            while (col < cells.size() && cells[col] != "surrogate__")
+                ++col;
+            ASSERT_LT(col + 1, cells.size());
+            continue;
+        }
+        cooldown += cells[col] == "0";
+        fallbacks += cells[col + 1] == "1";
+    }
+    EXPECT_GT(fallbacks, 0u);
+    const std::string line = "surrogate: " + std::to_string(fallbacks) + " trees left it (hnn.monitor = true, "
+                             "hnn.max_error = 2); " + std::to_string(cooldown) + " of 200 transitions";
+    EXPECT_NE(r.out.find(line), std::string::npos) << r.out;
+    const std::string page = read_text(dir_ / "d.html");
+    EXPECT_EQ(pmhmc_xml_check::xml_problem(page), "");
+    EXPECT_NE(page.find("<h2>Surrogate</h2>"), std::string::npos);
+    EXPECT_NE(page.find("net.safetensors"), std::string::npos);
+    EXPECT_NE(page.find("monitor_error__ (trace, per chain)"), std::string::npos);
+
+    Result bad = run({"sample", "run.ini", "hnn.accept=exact"});
+    EXPECT_NE(bad.rc, 0);
+    EXPECT_NE(bad.err.find("hnn.monitor = true cannot be used with hnn.accept = exact"), std::string::npos) << bad.err;
 }

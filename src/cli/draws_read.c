@@ -93,6 +93,16 @@ static int read_chain(const char *cmd, const char *path, table *t, chain_file *c
             int depth;
             if (sscanf(line, "#   max_depth = %d", &depth) == 1 && depth > 0)
                 cf->max_depth = depth;
+            /* the [hnn] section's echo: which network an HNN run used */
+            if (strncmp(line, "#   weights = ", 14) == 0 && !cf->weights) {
+                char *end = strstr(line, " (Default)");
+                if (end)
+                    *end = '\0';
+                if (!(cf->weights = strdup(line + 14))) {
+                    rc = cli_fail(CLI_EXIT_RUNTIME, "%s: out of memory", cmd);
+                    break;
+                }
+            }
             continue;
         }
         if (line[0] == '\0')
@@ -185,8 +195,10 @@ int cli_is_sampler_column(const char *name)
 
 void cli_draws_free(table *t)
 {
-    for (size_t c = 0; c < t->n_chains; ++c)
+    for (size_t c = 0; c < t->n_chains; ++c) {
         free(t->chains[c].rows);
+        free(t->chains[c].weights);
+    }
     free(t->chains);
     free_names(t->names, t->n_cols);
     memset(t, 0, sizeof *t);
@@ -207,4 +219,20 @@ int cli_draws_read(const char *cmd, size_t n_paths, char *const *paths, table *t
                           paths[i], t->chains[t->n_chains - 1].n_rows, t->chains[0].path, t->chains[0].n_rows);
     }
     return rc;
+}
+
+long cli_draws_find_column(const table *t, const char *name)
+{
+    for (size_t j = 0; j < t->n_cols; ++j)
+        if (strcmp(t->names[j], name) == 0)
+            return (long)j;
+    return -1;
+}
+
+void cli_draws_column(const table *t, size_t j, double *x)
+{
+    size_t n = t->chains[0].n_rows;
+    for (size_t c = 0; c < t->n_chains; ++c)
+        for (size_t i = 0; i < n; ++i)
+            x[c * n + i] = t->chains[c].rows[i * t->n_cols + j];
 }

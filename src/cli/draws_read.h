@@ -13,6 +13,7 @@ typedef struct chain_file {
     double warmup_s, sampling_s;
     int has_warmup, has_sampling;
     int max_depth; /* the header's nuts.max_depth (pmhmc's config echo); 0: not given */
+    char *weights; /* the header's hnn.weights (the surrogate of an HNN run); NULL: not given */
 } chain_file;
 
 /* All the files: the same columns and the same number of draws in each. */
@@ -34,5 +35,11 @@ void cli_draws_free(table *t);
 
 /* Whether a column is a sampler column (its name ends in __). */
 int cli_is_sampler_column(const char *name);
+
+/* The index of the column called name, or -1. */
+long cli_draws_find_column(const table *t, const char *name);
+
+/* x [n_chains * n_rows] <- column j, chain after chain. */
+void cli_draws_column(const table *t, size_t j, double *x);
 
 #endif

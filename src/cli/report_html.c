@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/report_surrogate.h"
 #include "cli/report_svg.h"
 
 static void esc(FILE *f, const char *s) { report_escape(f, s); }
@@ -19,21 +20,9 @@ static void cell(FILE *f, const char *fmt, double v, int bad)
     fputs("</td>", f);
 }
 
-static void column(const table *t, size_t j, double *x)
-{
-    size_t n = t->chains[0].n_rows;
-    for (size_t c = 0; c < t->n_chains; ++c)
-        for (size_t i = 0; i < n; ++i)
-            x[c * n + i] = t->chains[c].rows[i * t->n_cols + j];
-}
+static void column(const table *t, size_t j, double *x) { cli_draws_column(t, j, x); }
 
-static long find_column(const table *t, const char *name)
-{
-    for (size_t j = 0; j < t->n_cols; ++j)
-        if (strcmp(t->names[j], name) == 0)
-            return (long)j;
-    return -1;
-}
+static long find_column(const table *t, const char *name) { return cli_draws_find_column(t, name); }
 
 static void summary_table(FILE *f, const table *t, const pmhmc_summary_stats *stats, const double *truth)
 {
@@ -79,7 +68,7 @@ static void summary_table(FILE *f, const table *t, const pmhmc_summary_stats *st
             min_ess);
 }
 
-static void legend(FILE *f, size_t K)
+void report_legend(FILE *f, size_t K)
 {
     fputs("<p class=\"legend\">", f);
     for (size_t c = 0; c < K; ++c)
@@ -99,7 +88,7 @@ static int sampler_section(FILE *f, const table *t, double *x)
         fputs("<p>The files have no accept_stat__ or energy__ column.</p>\n", f);
         return 0;
     }
-    legend(f, K);
+    report_legend(f, K);
     fputs("<div class=\"param\">\n", f);
     if (ja >= 0) {
         column(t, (size_t)ja, x);
@@ -191,7 +180,7 @@ int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats,
     summary_table(f, t, stats, truth);
 
     fputs("<h2>Parameters</h2>\n<p class=\"note\">Left: trace of each chain; right: histogram of all chains pooled.</p>\n", f);
-    legend(f, K);
+    report_legend(f, K);
     for (size_t j = 0; j < t->n_cols; ++j) {
         if (cli_is_sampler_column(t->names[j]))
             continue;
@@ -204,6 +193,8 @@ int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats,
         fputs("</div>\n", f);
     }
     int rc = sampler_section(f, t, x);
+    if (rc == 0)
+        rc = report_surrogate_section(f, t, x);
     fputs("</body>\n</html>\n", f);
     free(x);
     return rc;

@@ -14,4 +14,7 @@
 int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats, const double *truth,
                       const char *truth_path);
 
+/* The colour key of the chains, one swatch each. */
+void report_legend(FILE *f, size_t K);
+
 #endif
