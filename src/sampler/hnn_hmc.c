@@ -133,14 +133,18 @@ pmhmc_status pmhmc_hnn_exact_test(pmhmc_sampler *s, uint64_t it, double U0, doub
 {
     const pmhmc_sampler_config *c = &s->config;
     pmhmc_status st;
-    if ((st = pmhmc_ws_copy(s->ws, VEC_U_START, VEC_U)) != PMHMC_OK ||
-        (st = pmhmc_ws_normal(s->ws, VEC_P, c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_CN))) != PMHMC_OK ||
-        (st = pmhmc_ws_rotate(s->ws, VEC_U, VEC_P, c->cn_angle)) != PMHMC_OK)
+    if ((st = pmhmc_ws_copy(s->ws, VEC_U_START, VEC_U)) != PMHMC_OK)
         return st;
     pmhmc_estimate_request req = {.theta = s->theta, .u = VEC_U, .p = -1, .grad_u = -1};
     double log_phat;
-    if ((st = pmhmc_ws_estimate(s->ws, &req, &log_phat, NULL)) != PMHMC_OK)
+    if ((st = pmhmc_ws_normal(s->ws, VEC_P, c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_CN))) != PMHMC_OK ||
+        (st = pmhmc_ws_rotate(s->ws, VEC_U, VEC_P, c->cn_angle)) != PMHMC_OK ||
+        (st = pmhmc_ws_estimate(s->ws, &req, &log_phat, NULL)) != PMHMC_OK) {
+        /* u back with theta, so a caller that goes on after the error still
+         * has a state whose log phat it knows */
+        pmhmc_ws_copy(s->ws, VEC_U, VEC_U_START);
         return st;
+    }
     const double log_prior = pmhmc_model_log_prior(s->model, s->theta, NULL);
     const double log_r = (log_prior + log_phat) - (s->log_prior + s->log_phat) + (U1 - U0);
     const double a2 = isfinite(log_r) ? fmin(1.0, exp(log_r)) : 0.0;

@@ -16,10 +16,14 @@
  * meaning), and the next `cooldown` transitions are real PM-NUTS on
  * (theta, u), starting from a fresh u drawn at the current theta.
  *
- * Exact mode (potential networks): past max_error the tree ends as a
- * divergence, no cooldown; the tree's proposal, when it moved, is then
- * tested again with u moved by Crank-Nicolson and one estimator evaluation
- * (hnn_hmc.c's delayed acceptance), so the chain targets the posterior. */
+ * Exact mode (potential networks): a subtree whose surrogate energies spread
+ * over more than max_error ends the tree as a divergence (nuts.h's
+ * max_spread: a stop that depends on the subtree's states alone, so the tree
+ * stays reversible for exp(-U~), which the exact test needs; |H~ - H~0|
+ * against the transition's start would not), and there is no cooldown; the
+ * tree's proposal, when it moved, is then tested again with u moved by
+ * Crank-Nicolson and one estimator evaluation (hnn_hmc.c's delayed
+ * acceptance), so the chain targets the posterior. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +77,13 @@ static pmhmc_status true_start(pmhmc_sampler *s)
     if (!isnan(r->H0_true))
         return PMHMC_OK;
     double lp = s->log_prior + s->log_phat;
-    pmhmc_status st = s->log_phat_stale ? true_value(s, r->theta0, &lp) : PMHMC_OK;
+    pmhmc_status st = PMHMC_OK;
+    if (s->log_phat_stale && (st = true_value(s, r->theta0, &lp)) == PMHMC_OK) {
+        /* theta0 is the chain's theta: keep what was learnt there */
+        s->log_prior = pmhmc_model_log_prior(s->model, r->theta0, NULL);
+        s->log_phat = lp - s->log_prior;
+        s->log_phat_stale = 0;
+    }
     r->H0_true = -lp + r->K0;
     return st;
 }
@@ -123,6 +133,7 @@ static pmhmc_status tree_step(void *ctx, pmhmc_kdk_point *x, double h, double *H
     const pmhmc_sampler_config *c = &s->config;
     if (r->switched)
         return real_step(s, x, h, H);
+    const int may_switch = c->hnn_accept == PMHMC_HNN_ACCEPT_SURROGATE && !r->trial;
     double *theta = x->z.theta, *rho = x->z.rho;
     memcpy(r->save, theta, s->dim * sizeof *theta);
     memcpy(r->save + s->dim, rho, s->dim * sizeof *rho);
@@ -138,18 +149,13 @@ static pmhmc_status tree_step(void *ctx, pmhmc_kdk_point *x, double h, double *H
     } else {
         error = fabs(*H - r->H0);
     }
-    if (!(error <= c->max_error)) { /* NaN too */
-        r->max_error = isnan(error) ? INFINITY : fmax(r->max_error, error);
-        if (c->hnn_accept == PMHMC_HNN_ACCEPT_EXACT) {
-            *H = INFINITY; /* a divergence: a valid NUTS termination */
-            return PMHMC_OK;
-        }
+    r->max_error = isnan(error) ? INFINITY : fmax(r->max_error, error);
+    if (may_switch && !(error <= c->max_error)) { /* NaN too */
         r->switched = 1;
         memcpy(theta, r->save, s->dim * sizeof *theta);
         memcpy(rho, r->save + s->dim, s->dim * sizeof *rho);
         return real_step(s, x, h, H);
     }
-    r->max_error = fmax(r->max_error, error);
     return PMHMC_OK;
 }
 
@@ -158,7 +164,7 @@ static pmhmc_status tree_step(void *ctx, pmhmc_kdk_point *x, double h, double *H
 pmhmc_status pmhmc_hnn_nuts_create(pmhmc_sampler *s)
 {
     const pmhmc_sampler_config *c = &s->config;
-    s->hnn_run.save = malloc(4 * s->dim * sizeof *s->hnn_run.save);
+    s->hnn_run.save = calloc(4 * s->dim, sizeof *s->hnn_run.save);
     if (!s->hnn_run.save)
         return PMHMC_ERR_NOMEM;
     s->hnn_run.grad = s->hnn_run.save + 2 * s->dim;
@@ -169,8 +175,9 @@ pmhmc_status pmhmc_hnn_nuts_create(pmhmc_sampler *s)
     if (st != PMHMC_OK)
         return st;
     pmhmc_nuts_dynamics dyn = {tree_start, tree_step, s};
-    pmhmc_nuts_set_dynamics(s->hnn_tree, &dyn);
-    return PMHMC_OK;
+    if (c->hnn_accept == PMHMC_HNN_ACCEPT_EXACT)
+        pmhmc_nuts_set_max_spread(s->hnn_tree, c->max_error);
+    return pmhmc_nuts_set_dynamics(s->hnn_tree, &dyn);
 }
 
 void pmhmc_hnn_nuts_free(pmhmc_sampler *s)
@@ -184,18 +191,29 @@ void pmhmc_hnn_nuts_free(pmhmc_sampler *s)
 static pmhmc_status start_cooldown(pmhmc_sampler *s, uint64_t it)
 {
     const pmhmc_sampler_config *c = &s->config;
-    pmhmc_status st = pmhmc_ws_normal(s->ws, VEC_U, c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_FRESH_U));
-    if (st != PMHMC_OK)
+    pmhmc_status st;
+    if ((st = pmhmc_ws_copy(s->ws, VEC_U_START, VEC_U)) != PMHMC_OK ||
+        (st = pmhmc_ws_normal(s->ws, VEC_U, c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_FRESH_U))) != PMHMC_OK)
         return st;
     pmhmc_kdk_point x = {.z = {.theta = s->theta, .u = VEC_U}, .grad = s->grad, .grad_u = VEC_GRAD_U};
-    st = pmhmc_kdk_evaluate(&s->integ, &x);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        if ((st = pmhmc_kdk_evaluate(&s->integ, &x)) != PMHMC_OK)
+            return st;
+        s->hnn_run.n_estimates++;
+        s->hnn_run.n_gradients++;
+        if (isfinite(x.z.log_phat) && isfinite(x.z.log_prior))
+            break;
+        /* the fresh u fails at this theta: back to the chain's own u */
+        if (attempt == 0 && (st = pmhmc_ws_copy(s->ws, VEC_U, VEC_U_START)) != PMHMC_OK)
+            return st;
+    }
     s->log_phat = x.z.log_phat;
     s->log_prior = x.z.log_prior;
-    s->log_phat_stale = 0;
-    s->hnn_run.n_estimates++;
-    s->hnn_run.n_gradients++;
-    s->cooldown_left = c->cooldown;
-    return st;
+    /* PM-NUTS needs a finite start; without one the surrogate goes on */
+    const int finite = isfinite(s->log_phat + s->log_prior);
+    s->log_phat_stale = !finite;
+    s->cooldown_left = finite ? c->cooldown : 0;
+    return PMHMC_OK;
 }
 
 static pmhmc_status cooldown_transition(pmhmc_sampler *s, pmhmc_draw *draw)
@@ -245,7 +263,7 @@ pmhmc_status pmhmc_hnn_nuts_transition(pmhmc_sampler *s, pmhmc_draw *draw)
     const int fallback = r->switched;
     draw->accept_stat = res.accept_stat;
     draw->int_time = NAN;
-    draw->energy = res.energy;
+    draw->energy = moved && !accepted ? r->H0 : res.energy; /* the kept state's */
     draw->treedepth = res.depth;
     draw->n_leapfrog = res.n_leapfrog;
     draw->accepted = accepted;
@@ -260,8 +278,13 @@ pmhmc_status pmhmc_hnn_nuts_transition(pmhmc_sampler *s, pmhmc_draw *draw)
     return PMHMC_OK;
 }
 
+/* The surrogate's own step: the search tunes h for the dynamics the chain
+ * runs, so no switch to the true gradient here. */
 pmhmc_status pmhmc_hnn_nuts_trial_step(pmhmc_sampler *s, double h, uint64_t rho_step, double *delta_H)
 {
     pmhmc_nuts_state cur = {s->theta, s->hnn_run.grad, s->log_prior, s->log_phat, VEC_U, VEC_GRAD_U};
-    return pmhmc_nuts_trial_step(s->hnn_tree, &cur, h, s->config.seed, s->config.chain, rho_step, 0, delta_H);
+    s->hnn_run.trial = 1;
+    pmhmc_status st = pmhmc_nuts_trial_step(s->hnn_tree, &cur, h, s->config.seed, s->config.chain, rho_step, 0, delta_H);
+    s->hnn_run.trial = 0;
+    return st;
 }

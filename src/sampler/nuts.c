@@ -15,12 +15,14 @@ typedef struct momentum {
 } momentum;
 
 /* A subtree's summary: momenta at its first and last leaves (in the order it
- * was built), their sum over all its leaves, its log weight and the slot of
- * the state it proposes. */
+ * was built), their sum over all its leaves, its log weight, the slot of
+ * the state it proposes, and the lowest and highest energy among its leaves
+ * (for the energy-spread stop). */
 typedef struct subtree {
     momentum p_beg, p_end, rho;
     double log_sum_weight;
     int slot;
+    double H_min, H_max;
 } subtree;
 
 /* A proposal: a state and the energy it had with its momenta. */
@@ -49,6 +51,7 @@ struct pmhmc_nuts {
     pmhmc_nuts_leaf_fn leaf_fn;
     void *leaf_ctx;
     pmhmc_nuts_dynamics dyn; /* dyn.step NULL: the pseudo-marginal kick-drift-kick */
+    double max_spread;       /* > 0: a subtree whose energies spread wider ends the tree */
 };
 
 /* One transition's bookkeeping. */
@@ -151,12 +154,23 @@ void pmhmc_nuts_free(pmhmc_nuts *n)
 
 void pmhmc_nuts_set_directions(pmhmc_nuts *n, const int *directions) { n->directions = directions; }
 
-void pmhmc_nuts_set_dynamics(pmhmc_nuts *n, const pmhmc_nuts_dynamics *dyn)
+pmhmc_status pmhmc_nuts_set_dynamics(pmhmc_nuts *n, const pmhmc_nuts_dynamics *dyn)
 {
+    if (dyn && n->extended) /* its U-turn sums would read p vectors nobody writes */
+        return PMHMC_ERR_ARG;
     if (dyn)
         n->dyn = *dyn;
     else
         memset(&n->dyn, 0, sizeof n->dyn);
+    return PMHMC_OK;
+}
+
+void pmhmc_nuts_set_max_spread(pmhmc_nuts *n, double max_spread) { n->max_spread = max_spread; }
+
+/* Whether energies from lo to hi spread wider than max_spread allows. */
+static int too_spread(const pmhmc_nuts *n, double lo, double hi)
+{
+    return n->max_spread > 0.0 && !(hi - lo <= n->max_spread);
 }
 
 void pmhmc_nuts_set_leaf_fn(pmhmc_nuts *n, pmhmc_nuts_leaf_fn fn, void *ctx)
@@ -325,6 +339,7 @@ static pmhmc_status leaf(tree_run *t, subtree *s, int *valid)
     *valid = !t->divergent;
     if (!*valid) /* the subtree is thrown away: nothing of it is kept */
         return PMHMC_OK;
+    s->H_min = s->H_max = H;
     slot *sl = &n->slots[s->slot];
     pmhmc_nuts_state from = state_of(x);
     sl->H = H;
@@ -348,6 +363,17 @@ static pmhmc_status build_tree(tree_run *t, size_t depth, subtree *s, int *valid
     f->log_sum_weight = -INFINITY;
     if ((st = build_tree(t, depth - 1, f, valid)) != PMHMC_OK || !*valid)
         return st;
+
+    /* The energy spread of the merged subtree: a function of its leaves
+     * alone, so a stop on it keeps the tree reversible (as the U-turn
+     * criterion does), unlike a comparison with where the transition began. */
+    s->H_min = fmin(s->H_min, f->H_min);
+    s->H_max = fmax(s->H_max, f->H_max);
+    if (too_spread(n, s->H_min, s->H_max)) {
+        t->divergent = 1;
+        *valid = 0;
+        return PMHMC_OK;
+    }
 
     /* multinomial: the final half's state with its share of the weight */
     const double log_sum_weight = log_sum_exp(s->log_sum_weight, f->log_sum_weight);
@@ -383,6 +409,7 @@ pmhmc_status pmhmc_nuts_transition(pmhmc_nuts *n, pmhmc_nuts_state *current, dou
         (st = set_momentum(n, &n->traj.p_end, fwd)) != PMHMC_OK ||
         (st = set_momentum(n, &n->traj.rho, fwd)) != PMHMC_OK)
         return st;
+    n->traj.H_min = n->traj.H_max = H0;
 
     tree_run t = {
         .n = n, .H0 = H0, .seed = seed, .chain = chain,
@@ -416,6 +443,13 @@ pmhmc_status pmhmc_nuts_transition(pmhmc_nuts *n, pmhmc_nuts_state *current, dou
             sample_H = n->slots[n->sample_slot].H;
         }
         log_sum_weight = log_sum_exp(log_sum_weight, n->top.log_sum_weight);
+        n->traj.H_min = fmin(n->traj.H_min, n->top.H_min);
+        n->traj.H_max = fmax(n->traj.H_max, n->top.H_max);
+        if (too_spread(n, n->traj.H_min, n->traj.H_max)) {
+            t.divergent = 1;
+            stop = PMHMC_NUTS_STOP_DIVERGENCE;
+            break;
+        }
 
         /* The trajectory keeps its momenta in time order (p_beg at the
          * backward end); merge() wants them in build order. */

@@ -104,8 +104,16 @@ typedef struct pmhmc_nuts_dynamics {
     void *ctx;
 } pmhmc_nuts_dynamics;
 
-/* NULL: back to the pseudo-marginal dynamics. dyn is copied. */
-void pmhmc_nuts_set_dynamics(pmhmc_nuts *nuts, const pmhmc_nuts_dynamics *dyn);
+/* NULL: back to the pseudo-marginal dynamics. dyn is copied.
+ * PMHMC_ERR_ARG for a tree created with uturn = EXTENDED. */
+pmhmc_status pmhmc_nuts_set_dynamics(pmhmc_nuts *nuts, const pmhmc_nuts_dynamics *dyn);
+
+/* > 0: a subtree (or the whole trajectory) whose leaves' energies spread
+ * over more than max_spread ends the tree as a divergence: a stop that
+ * depends on the states of the subtree only, so the transition stays
+ * reversible, which a test against the starting energy (Stan's
+ * max_delta_h) is not strictly. 0 (the default): off. */
+void pmhmc_nuts_set_max_spread(pmhmc_nuts *nuts, double max_spread);
 
 /* Test hooks: directions[d] (1 forward, 0 backward) for doubling d instead
  * of random ones (NULL: random; the array must hold max_depth entries), and

@@ -50,6 +50,7 @@ struct pmhmc_sampler {
         double H0, K0, U0;  /* the tree's start: H~, rho'M^-1 rho/2, U~ */
         double H0_true;     /* the true energy there, at the chain's u (NAN: not yet known) */
         int switched;       /* the rest of this tree runs the real dynamics */
+        int trial;          /* a step-size search's trial step: never switch */
         double max_error;   /* the largest monitored error in this tree */
         size_t n_estimates, n_gradients;
         double *save;       /* [2 dim] theta and rho before a step, for a fallback's redo */
