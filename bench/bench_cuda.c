@@ -268,7 +268,7 @@ static int time_trajectories(pmhmc_backend *backend, const bench_size *sz, size_
         inv_mass[i] = 0.1;
         rho0[i] = (i % 2 ? 1.0 : -1.0) * 0.5 * sqrt(10.0);
     }
-    pmhmc_integrator integ = {pr.model, pr.ws, inv_mass, grad, prior_grad};
+    pmhmc_integrator integ = {.model = pr.model, .ws = pr.ws, .inv_mass = inv_mass, .grad = grad, .prior_grad = prior_grad};
     int reps = 0, stopped = 0;
     double t_start = 0.0;
     for (int it = -3; reps < max_reps && (reps < 5 || now_seconds() - t_start < 0.5); ++it) {

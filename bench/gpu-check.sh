@@ -7,17 +7,18 @@
 # one GPU, stream per chain against the chain-dimension proxy; PM-HMC at the
 # paper's settings in float and double), then ESS per second of PM-HMC and
 # PM-NUTS on the paper's GLMM (bench/ess_per_second.sh) on the GPU and on the
-# host's cores. Logs and result CSVs go to $OUT when it is set (else
-# bench/out/gpu-check/): 9 files.
+# host's cores, then the HNN samplers (bench/hnn_samplers.sh) on the GPU.
+# Logs and result CSVs go to $OUT when it is set (else
+# bench/out/gpu-check/): 10 files.
 #
 # The GPU machine has CUDA, CMake and Python but no network and none of our
 # Debian -dev packages: run bench/gpu-deps.sh beforehand on a machine with the
 # package registry and carry .deps/ along; this script unpacks the .deb files
 # into .deps/prefix (dpkg -x, never into /) and points CMake there.
 #
-# --quick: the tests and the GPU ESS comparison only (500 warm-up + 1000
-# draws), for a lease too short for the whole check (about 5 minutes on an
-# H100 against about 10).
+# --quick: the tests, the GPU ESS comparison (500 warm-up + 1000 draws) and
+# the HNN samplers' comparison (bench/hnn_samplers.sh, 500 + 1500), for a
+# lease too short for the whole check.
 set -uo pipefail
 quick=0
 [ "${1:-}" = --quick ] && quick=1
@@ -63,6 +64,8 @@ grep -E "tests passed|tests failed|\*\*\*Failed|Timeout|Not Run" "$out/ctest.log
 if [ $quick = 1 ]; then
   log "ESS per second on the paper's GLMM, GPU, float, 500 warm-up + 1000 draws"
   timeout 300 bash "$root/bench/ess_per_second.sh" "$build/pmhmc" 500 1000 cuda 2>&1 | tee "$out/ess.txt"
+  log "HNN samplers on the paper's GLMM, GPU (training on the GPU too), 500 warm-up + 1500 draws"
+  timeout 400 bash "$root/bench/hnn_samplers.sh" "$build/pmhmc" 500 1500 cuda 2>&1 | tee "$out/hnn.txt"
   log "done (quick): tests rc=$test_rc, total $(( $(date +%s) - t_start ))s"
   exit $test_rc
 fi
@@ -88,6 +91,9 @@ timeout 300 bash "$root/bench/ess_per_second.sh" "$build/pmhmc" 500 2000 cuda 2>
 echo "--- CPU backend on this machine's $nproc_n cores, 200 warm-up + 300 draws" | tee -a "$out/ess.txt"
 OMP_NUM_THREADS=$nproc_n timeout 200 bash "$root/bench/ess_per_second.sh" "$build/pmhmc" 200 300 cpu 2>&1 |
   tee -a "$out/ess.txt"
+
+log "HNN samplers on the paper's GLMM, GPU (training on the GPU too), 500 warm-up + 1500 draws"
+timeout 400 bash "$root/bench/hnn_samplers.sh" "$build/pmhmc" 500 1500 cuda 2>&1 | tee "$out/hnn.txt"
 
 log "summary (bench_cuda: kernel variants, trajectory modes, K chains; paper run)"
 grep -E "^fastest float variant" "$out/bench_cuda.txt"
