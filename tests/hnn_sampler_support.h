@@ -18,19 +18,11 @@ namespace pmhmc_test {
 inline Mlp random_network(pmhmc_mlp_kind kind, size_t dim, uint64_t seed, const double *center = nullptr,
                    const double *scale = nullptr, double gain = 1.0)
 {
-    pmhmc_mlp_spec spec{};
-    spec.kind = kind;
-    spec.n_in = kind == PMHMC_MLP_LATENT ? 2 * dim : dim;
-    spec.n_out = kind == PMHMC_MLP_LATENT ? 4 : 1;
-    spec.n_hidden = 2;
-    spec.width[0] = spec.width[1] = 16;
-    spec.act[0] = spec.act[1] = PMHMC_ACT_TANH;
-    pmhmc_mlp *raw = nullptr;
-    EXPECT_EQ(pmhmc_mlp_create(&spec, &raw, nullptr), PMHMC_OK);
-    Mlp net(raw);
+    const pmhmc_mlp_spec spec = make_spec(kind, kind == PMHMC_MLP_LATENT ? 2 * dim : dim,
+                                          kind == PMHMC_MLP_LATENT ? 4 : 1, {16, 16}, PMHMC_ACT_TANH);
+    Mlp net = make_random_mlp(spec, seed);
     if (!net)
         return net;
-    EXPECT_EQ(pmhmc_mlp_init_random(net.get(), seed), PMHMC_OK);
     for (size_t i = 0; center && i < spec.n_in; ++i) {
         net->in_mean[i] = center[i];
         net->in_sd[i] = scale[i];
@@ -56,6 +48,16 @@ struct NormalReCase {
         ASSERT_TRUE(model);
     }
 };
+
+// A potential network made poor where it matters: random, its inputs
+// scaled so that its features are half a posterior sd wide around the
+// posterior mean, its output multiplied by gain (U~ rises and falls by a few
+// units across the posterior).
+inline Mlp poor_network(const NormalReCase &c, double gain)
+{
+    const double half_sd[2] = {0.5 * std::sqrt(c.exact.var[0]), 0.5 * std::sqrt(c.exact.var[1])};
+    return random_network(PMHMC_MLP_POTENTIAL, 2, 11, c.exact.mean, half_sd, gain);
+}
 
 // Mean and variance of draws x within 4 MCSE of the exact ones, and the
 // mean's MCSE below `precision` exact sd (so that a wrong target would

@@ -3,7 +3,11 @@
 #ifndef PMHMC_TESTS_HNN_SUPPORT_H
 #define PMHMC_TESTS_HNN_SUPPORT_H
 
+#include <gtest/gtest.h>
+
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "hnn/adam.h"
 #include "hnn/mlp.h"
@@ -24,6 +28,41 @@ using Work = std::unique_ptr<pmhmc_mlp_work, HnnFree>;
 using Adam = std::unique_ptr<pmhmc_adam, HnnFree>;
 using St = std::unique_ptr<pmhmc_safetensors, HnnFree>;
 using MlpDevice = std::unique_ptr<pmhmc_mlp_device, HnnFree>;
+
+// A spec with hidden layers of the given widths, activations cycling
+// through acts.
+inline pmhmc_mlp_spec make_spec(pmhmc_mlp_kind kind, size_t n_in, size_t n_out, std::vector<size_t> widths,
+                                std::vector<pmhmc_activation> acts)
+{
+    pmhmc_mlp_spec s{};
+    s.kind = kind;
+    s.n_in = n_in;
+    s.n_out = n_out;
+    s.n_hidden = widths.size();
+    for (size_t l = 0; l < widths.size(); ++l) {
+        s.width[l] = widths[l];
+        s.act[l] = acts[l % acts.size()];
+    }
+    return s;
+}
+
+inline pmhmc_mlp_spec make_spec(pmhmc_mlp_kind kind, size_t n_in, size_t n_out, std::vector<size_t> widths,
+                                pmhmc_activation act)
+{
+    return make_spec(kind, n_in, n_out, std::move(widths), std::vector<pmhmc_activation>{act});
+}
+
+// Glorot weights keyed by seed (pmhmc_mlp_init_random).
+inline Mlp make_random_mlp(const pmhmc_mlp_spec &spec, uint64_t seed)
+{
+    pmhmc_mlp *m = nullptr;
+    pmhmc_error err{};
+    EXPECT_EQ(pmhmc_mlp_create(&spec, &m, &err), PMHMC_OK) << err.message;
+    if (m) {
+        EXPECT_EQ(pmhmc_mlp_init_random(m, seed), PMHMC_OK);
+    }
+    return Mlp(m);
+}
 
 } // namespace pmhmc_test
 

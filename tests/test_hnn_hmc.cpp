@@ -53,8 +53,7 @@ TEST(HnnHmc, ExactModeWithAnUntrainedNetworkMatchesQuadrature)
     set_threads(1);
     NormalReCase c;
     ASSERT_NO_FATAL_FAILURE(c.make());
-    const double half_sd[2] = {0.5 * std::sqrt(c.exact.var[0]), 0.5 * std::sqrt(c.exact.var[1])};
-    Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 11, c.exact.mean, half_sd, 4.0);
+    Mlp net = poor_network(c, 4.0);
     ASSERT_TRUE(net);
     std::vector<double> mass = {1.0 / c.exact.var[0], 1.0 / c.exact.var[1]};
     pmhmc_sampler_config cfg = hnn_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, mass, 500, 60000);

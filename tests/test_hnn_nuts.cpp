@@ -75,17 +75,7 @@ NutsRun run_hnn_nuts(const pmhmc_model *model, const pmhmc_sampler_config &cfg)
 // so the tails the sampler visits are covered).
 Mlp trained_gaussian_network(const double *mean, const double *cov)
 {
-    pmhmc_mlp_spec spec{};
-    spec.kind = PMHMC_MLP_POTENTIAL;
-    spec.n_in = 2;
-    spec.n_out = 1;
-    spec.n_hidden = 2;
-    spec.width[0] = spec.width[1] = 32;
-    spec.act[0] = spec.act[1] = PMHMC_ACT_SIN;
-    pmhmc_mlp *raw = nullptr;
-    EXPECT_EQ(pmhmc_mlp_create(&spec, &raw, nullptr), PMHMC_OK);
-    Mlp net(raw);
-    EXPECT_EQ(pmhmc_mlp_init_random(net.get(), 7), PMHMC_OK);
+    Mlp net = make_random_mlp(make_spec(PMHMC_MLP_POTENTIAL, 2, 1, {32, 32}, PMHMC_ACT_SIN), 7);
     const double det = cov[0] * cov[3] - cov[1] * cov[2];
     const double inv[4] = {cov[3] / det, -cov[1] / det, -cov[2] / det, cov[0] / det};
     const double l00 = std::sqrt(cov[0]), l10 = cov[2] / l00, l11 = std::sqrt(cov[3] - l10 * l10);
@@ -126,8 +116,7 @@ TEST(HnnNuts, ExactModeWithAPoorNetworkMatchesQuadrature)
     set_threads(1);
     NormalReCase c;
     ASSERT_NO_FATAL_FAILURE(c.make());
-    const double half_sd[2] = {0.5 * std::sqrt(c.exact.var[0]), 0.5 * std::sqrt(c.exact.var[1])};
-    Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 11, c.exact.mean, half_sd, 3.0);
+    Mlp net = poor_network(c, 3.0);
     pmhmc_sampler_config cfg = hnn_nuts_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, 500, 40000, 5);
     NutsRun r = run_hnn_nuts(c.model.get(), cfg);
     ASSERT_EQ(r.x[0].size(), cfg.iterations);
@@ -175,8 +164,7 @@ TEST(HnnNuts, SurrogateModeWithThePoorNetworkIsVisiblyWrong)
     set_threads(1);
     NormalReCase c;
     ASSERT_NO_FATAL_FAILURE(c.make());
-    const double half_sd[2] = {0.5 * std::sqrt(c.exact.var[0]), 0.5 * std::sqrt(c.exact.var[1])};
-    Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 11, c.exact.mean, half_sd, 4.0);
+    Mlp net = poor_network(c, 4.0);
     pmhmc_sampler_config cfg = hnn_nuts_config(net.get(), PMHMC_HNN_ACCEPT_SURROGATE, 300, 3000, 5);
     cfg.max_error = 1e300;
     NutsRun r = run_hnn_nuts(c.model.get(), cfg);

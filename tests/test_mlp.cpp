@@ -15,32 +15,6 @@ using namespace pmhmc_test;
 
 namespace {
 
-pmhmc_mlp_spec make_spec(pmhmc_mlp_kind kind, size_t n_in, size_t n_out,
-                         std::vector<size_t> widths, pmhmc_activation act)
-{
-    pmhmc_mlp_spec s{};
-    s.kind = kind;
-    s.n_in = n_in;
-    s.n_out = n_out;
-    s.n_hidden = widths.size();
-    for (size_t l = 0; l < widths.size(); ++l) {
-        s.width[l] = widths[l];
-        s.act[l] = act;
-    }
-    return s;
-}
-
-Mlp make_mlp(const pmhmc_mlp_spec &spec, uint64_t seed)
-{
-    pmhmc_mlp *m = nullptr;
-    pmhmc_error err{};
-    EXPECT_EQ(pmhmc_mlp_create(&spec, &m, &err), PMHMC_OK) << err.message;
-    if (m) {
-        EXPECT_EQ(pmhmc_mlp_init_random(m, seed), PMHMC_OK);
-    }
-    return Mlp(m);
-}
-
 Work make_work(const pmhmc_mlp *m, size_t batch)
 {
     pmhmc_mlp_work *w = nullptr;
@@ -76,7 +50,7 @@ protected:
         FdCase c = GetParam();
         size_t n_in = c.kind == PMHMC_MLP_LATENT ? 4 : 3;
         size_t n_out = c.kind == PMHMC_MLP_LATENT ? 3 : 1;
-        mlp = make_mlp(make_spec(c.kind, n_in, n_out, {8, 8}, c.act), 11);
+        mlp = make_random_mlp(make_spec(c.kind, n_in, n_out, {8, 8}, c.act), 11);
         ASSERT_TRUE(mlp);
         work = make_work(mlp.get(), B);
         TestRng rng(2024 + (uint64_t)c.act * 10 + (uint64_t)c.kind);
@@ -216,7 +190,7 @@ INSTANTIATE_TEST_SUITE_P(AllKindsAndActivations, MlpFd, ::testing::ValuesIn(fd_c
 
 TEST(Mlp, LayoutFollowsTheDocumentedOrder)
 {
-    Mlp m = make_mlp(make_spec(PMHMC_MLP_LATENT, 4, 3, {8, 5}, PMHMC_ACT_TANH), 1);
+    Mlp m = make_random_mlp(make_spec(PMHMC_MLP_LATENT, 4, 3, {8, 5}, PMHMC_ACT_TANH), 1);
     ASSERT_TRUE(m);
     // W1 [8, 4], b1 [8], W2 [5, 8], b2 [5], Wo [3, 5], bo [3]
     EXPECT_EQ(m->w_off[0], 0u);
@@ -256,9 +230,9 @@ TEST(Mlp, LayoutFollowsTheDocumentedOrder)
 
 TEST(Mlp, GlorotInitializationScaleAndSeed)
 {
-    Mlp a = make_mlp(make_spec(PMHMC_MLP_POTENTIAL, 40, 1, {60}, PMHMC_ACT_TANH), 5);
-    Mlp b = make_mlp(make_spec(PMHMC_MLP_POTENTIAL, 40, 1, {60}, PMHMC_ACT_TANH), 5);
-    Mlp c = make_mlp(make_spec(PMHMC_MLP_POTENTIAL, 40, 1, {60}, PMHMC_ACT_TANH), 6);
+    Mlp a = make_random_mlp(make_spec(PMHMC_MLP_POTENTIAL, 40, 1, {60}, PMHMC_ACT_TANH), 5);
+    Mlp b = make_random_mlp(make_spec(PMHMC_MLP_POTENTIAL, 40, 1, {60}, PMHMC_ACT_TANH), 5);
+    Mlp c = make_random_mlp(make_spec(PMHMC_MLP_POTENTIAL, 40, 1, {60}, PMHMC_ACT_TANH), 6);
     ASSERT_TRUE(a && b && c);
     EXPECT_EQ(0, std::memcmp(a->weights, b->weights, a->n_weights * sizeof(double)));
     EXPECT_NE(0, std::memcmp(a->weights, c->weights, a->n_weights * sizeof(double)));
@@ -293,13 +267,13 @@ TEST(Mlp, SpecChecks)
     pmhmc_adam_free(nullptr);
 
     // Batches beyond the work's size are refused, not overrun.
-    Mlp ok = make_mlp(make_spec(PMHMC_MLP_POTENTIAL, 2, 1, {4}, PMHMC_ACT_SIN), 1);
+    Mlp ok = make_random_mlp(make_spec(PMHMC_MLP_POTENTIAL, 2, 1, {4}, PMHMC_ACT_SIN), 1);
     Work w = make_work(ok.get(), 2);
     std::vector<double> x(6), y(3);
     EXPECT_EQ(pmhmc_mlp_forward(ok.get(), w.get(), 3, x.data(), y.data()), PMHMC_ERR_ARG);
     EXPECT_EQ(pmhmc_mlp_forward(ok.get(), w.get(), 0, x.data(), y.data()), PMHMC_ERR_ARG);
     // So is a work made for another architecture.
-    Mlp wider = make_mlp(make_spec(PMHMC_MLP_POTENTIAL, 2, 1, {9}, PMHMC_ACT_SIN), 1);
+    Mlp wider = make_random_mlp(make_spec(PMHMC_MLP_POTENTIAL, 2, 1, {9}, PMHMC_ACT_SIN), 1);
     EXPECT_EQ(pmhmc_mlp_forward(wider.get(), w.get(), 1, x.data(), y.data()), PMHMC_ERR_ARG);
 }
 
@@ -331,7 +305,7 @@ TEST(Mlp, ActivationDerivativesMatchFiniteDifferences)
 
 TEST(Mlp, StandardizationFromData)
 {
-    Mlp m = make_mlp(make_spec(PMHMC_MLP_POTENTIAL, 3, 1, {4}, PMHMC_ACT_TANH), 1);
+    Mlp m = make_random_mlp(make_spec(PMHMC_MLP_POTENTIAL, 3, 1, {4}, PMHMC_ACT_TANH), 1);
     // Column 0: 1, 2, 3, 4 (mean 2.5, population sd sqrt(1.25)); column 1
     // constant (sd set to 1); column 2 far from zero (two-pass accuracy).
     std::vector<double> x = {1, 7, 1e8 + 1, 2, 7, 1e8 + 2, 3, 7, 1e8 + 3, 4, 7, 1e8 + 4};
@@ -345,7 +319,7 @@ TEST(Mlp, StandardizationFromData)
 
     // A network on raw inputs with scaling equals the same weights on inputs
     // standardized by hand with identity scaling.
-    Mlp raw = make_mlp(make_spec(PMHMC_MLP_POTENTIAL, 3, 1, {4}, PMHMC_ACT_TANH), 1);
+    Mlp raw = make_random_mlp(make_spec(PMHMC_MLP_POTENTIAL, 3, 1, {4}, PMHMC_ACT_TANH), 1);
     std::vector<double> xs(x.size());
     for (size_t r = 0; r < 4; ++r)
         for (size_t j = 0; j < 3; ++j)
@@ -477,7 +451,7 @@ Mlp train_gaussian(pmhmc_mlp_kind kind, pmhmc_activation act, size_t n_rows,
                    pmhmc_mlp_train_result *res, const pmhmc_mlp_train_options &o)
 {
     size_t n_in = kind == PMHMC_MLP_LATENT ? 4 : 2, n_out = kind == PMHMC_MLP_LATENT ? 4 : 1;
-    Mlp m = make_mlp(make_spec(kind, n_in, n_out, {32, 32}, act), 7);
+    Mlp m = make_random_mlp(make_spec(kind, n_in, n_out, {32, 32}, act), 7);
     std::vector<double> x, t;
     gaussian_rows(kind, n_rows, 17, x, t);
     pmhmc_mlp_data data{n_rows, x.data(), t.data()};
@@ -564,7 +538,7 @@ TEST(MlpTrain, SameSeedSameWeightsAndEarlyStoppingKeepsTheBest)
 TEST(Mlp, ResultsDoNotDependOnOpenBlasThreads)
 {
     const size_t B = 512;
-    Mlp m = make_mlp(make_spec(PMHMC_MLP_LATENT, 16, 8, {128, 128}, PMHMC_ACT_TANH), 3);
+    Mlp m = make_random_mlp(make_spec(PMHMC_MLP_LATENT, 16, 8, {128, 128}, PMHMC_ACT_TANH), 3);
     Work w = make_work(m.get(), B);
     TestRng rng(5);
     std::vector<double> x(B * 16), t(B * 16);
@@ -593,7 +567,7 @@ TEST(Mlp, ResultsDoNotDependOnOpenBlasThreads)
 
 TEST(MlpTrain, BadOptionsAndDataAreRefused)
 {
-    Mlp m = make_mlp(make_spec(PMHMC_MLP_POTENTIAL, 2, 1, {4}, PMHMC_ACT_TANH), 1);
+    Mlp m = make_random_mlp(make_spec(PMHMC_MLP_POTENTIAL, 2, 1, {4}, PMHMC_ACT_TANH), 1);
     std::vector<double> x, t;
     gaussian_rows(PMHMC_MLP_POTENTIAL, 20, 1, x, t);
     pmhmc_mlp_data data{20, x.data(), t.data()};

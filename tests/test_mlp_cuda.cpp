@@ -19,32 +19,6 @@ using namespace pmhmc_cli_test;
 
 namespace {
 
-pmhmc_mlp_spec make_spec(pmhmc_mlp_kind kind, size_t n_in, size_t n_out, std::vector<size_t> widths,
-                         pmhmc_activation act)
-{
-    pmhmc_mlp_spec s{};
-    s.kind = kind;
-    s.n_in = n_in;
-    s.n_out = n_out;
-    s.n_hidden = widths.size();
-    for (size_t l = 0; l < widths.size(); ++l) {
-        s.width[l] = widths[l];
-        s.act[l] = act;
-    }
-    return s;
-}
-
-Mlp make_mlp(const pmhmc_mlp_spec &spec, uint64_t seed)
-{
-    pmhmc_mlp *m = nullptr;
-    pmhmc_error err{};
-    EXPECT_EQ(pmhmc_mlp_create(&spec, &m, &err), PMHMC_OK) << err.message;
-    if (m) {
-        EXPECT_EQ(pmhmc_mlp_init_random(m, seed), PMHMC_OK);
-    }
-    return Mlp(m);
-}
-
 MlpDevice make_device(const pmhmc_mlp *m, size_t max_batch)
 {
     pmhmc_mlp_device *d = nullptr;
@@ -110,7 +84,7 @@ protected:
         DeviceCase c = GetParam();
         const size_t n_in = c.kind == PMHMC_MLP_LATENT ? 6 : 5;
         const size_t n_out = c.kind == PMHMC_MLP_LATENT ? 3 : 1;
-        mlp = make_mlp(make_spec(c.kind, n_in, n_out, {24, 16}, c.act), 21);
+        mlp = make_random_mlp(make_spec(c.kind, n_in, n_out, {24, 16}, c.act), 21);
         ASSERT_TRUE(mlp);
         TestRng rng(4048 + (uint64_t)c.act * 10 + (uint64_t)c.kind);
         for (size_t l = 0; l <= mlp->spec.n_hidden; ++l)
@@ -239,7 +213,7 @@ INSTANTIATE_TEST_SUITE_P(AllKindsAndActivations, MlpCuda, ::testing::ValuesIn(de
 TEST(MlpCudaArgs, BadArgumentsAndNonFiniteLossesAreRefused)
 {
     SKIP_WITHOUT_GPU();
-    Mlp m = make_mlp(make_spec(PMHMC_MLP_POTENTIAL, 2, 1, {4}, PMHMC_ACT_TANH), 1);
+    Mlp m = make_random_mlp(make_spec(PMHMC_MLP_POTENTIAL, 2, 1, {4}, PMHMC_ACT_TANH), 1);
     ASSERT_TRUE(m);
     pmhmc_mlp_device *raw = nullptr;
     pmhmc_error err{};
@@ -297,7 +271,7 @@ struct TrainRun {
 TrainRun train(int use_device, pmhmc_activation act)
 {
     TrainRun run;
-    run.mlp = make_mlp(make_spec(PMHMC_MLP_LATENT, 6, 4, {32, 32}, act), 9);
+    run.mlp = make_random_mlp(make_spec(PMHMC_MLP_LATENT, 6, 4, {32, 32}, act), 9);
     std::vector<double> x, t;
     latent_rows(600, 33, x, t);
     pmhmc_mlp_data data{600, x.data(), t.data()};
@@ -377,7 +351,7 @@ TEST(MlpCudaMissing, CreateAndTrainingFailCleanlyWithoutAUsableGpu)
     const pmhmc_status expected = PMHMC_ERR_UNSUPPORTED;
     const char *says = "no CUDA";
 #endif
-    Mlp m = make_mlp(make_spec(PMHMC_MLP_POTENTIAL, 2, 1, {4}, PMHMC_ACT_TANH), 1);
+    Mlp m = make_random_mlp(make_spec(PMHMC_MLP_POTENTIAL, 2, 1, {4}, PMHMC_ACT_TANH), 1);
     ASSERT_TRUE(m);
     // A non-NULL start shows that create clears the handle on failure.
     pmhmc_mlp_device *d = reinterpret_cast<pmhmc_mlp_device *>(m.get());

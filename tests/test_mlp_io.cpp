@@ -25,21 +25,6 @@ std::string slurp(const std::string &path)
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-pmhmc_mlp_spec make_spec(pmhmc_mlp_kind kind, size_t n_in, size_t n_out, std::vector<size_t> widths,
-                         std::vector<pmhmc_activation> acts)
-{
-    pmhmc_mlp_spec s{};
-    s.kind = kind;
-    s.n_in = n_in;
-    s.n_out = n_out;
-    s.n_hidden = widths.size();
-    for (size_t l = 0; l < widths.size(); ++l) {
-        s.width[l] = widths[l];
-        s.act[l] = acts[l % acts.size()];
-    }
-    return s;
-}
-
 // Glorot weights, then nonzero biases and a standardization that is not the
 // identity, so that a field lost or swapped on the way shows in the output.
 Mlp make_mlp(const pmhmc_mlp_spec &spec, uint64_t seed)
