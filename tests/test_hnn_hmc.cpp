@@ -47,21 +47,20 @@ pmhmc_sampler_config hnn_config(const pmhmc_mlp *net, pmhmc_hnn_accept accept, c
 // (gain 4) over features half a posterior sd wide, so the surrogate test
 // alone would favour its random valleys; only the exact test's U~(theta*) -
 // U~(theta) term removes that preference (without it this test fails).
-TEST(HnnHmc, ExactModeWithAnUntrainedNetworkMatchesQuadrature)
+namespace {
+
+void exact_mode_with_an_untrained_network_matches_quadrature(pmhmc_backend *backend)
 {
-    ThreadCountGuard guard;
-    set_threads(1);
     NormalReCase c;
     ASSERT_NO_FATAL_FAILURE(c.make());
     Mlp net = poor_network(c, 4.0);
     ASSERT_TRUE(net);
     std::vector<double> mass = {1.0 / c.exact.var[0], 1.0 / c.exact.var[1]};
     pmhmc_sampler_config cfg = hnn_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, mass, 500, 60000);
-    Backend backend = cpu_backend();
 
     pmhmc_sampler *raw = nullptr;
     pmhmc_error err{};
-    ASSERT_EQ(pmhmc_sampler_create(c.model.get(), backend.get(), &cfg, nullptr, &raw, &err), PMHMC_OK) << err.message;
+    ASSERT_EQ(pmhmc_sampler_create(c.model.get(), backend, &cfg, nullptr, &raw, &err), PMHMC_OK) << err.message;
     Sampler s(raw);
     std::vector<double> x[2];
     size_t passed_surrogate = 0, estimates = 0, accepted = 0;
@@ -99,6 +98,28 @@ TEST(HnnHmc, ExactModeWithAnUntrainedNetworkMatchesQuadrature)
         // Precise enough that a wrong target would show.
         EXPECT_LT(mcse_mean, 0.05 * std::sqrt(c.exact.var[k])) << names[k];
         ::testing::Test::RecordProperty(std::string(names[k]) + "_ess", sci(ess));
+    }
+}
+
+} // namespace
+
+TEST(HnnHmc, ExactModeWithAnUntrainedNetworkMatchesQuadrature)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    Backend backend = cpu_backend();
+    exact_mode_with_an_untrained_network_matches_quadrature(backend.get());
+}
+
+// The same with the estimator on the GPU (the surrogate stays on the host).
+TEST(HnnHmc, ExactModeWithAnUntrainedNetworkMatchesQuadratureOnCuda)
+{
+    SKIP_WITHOUT_GPU();
+    for (pmhmc_precision prec : {PMHMC_PRECISION_DOUBLE, PMHMC_PRECISION_FLOAT}) {
+        SCOPED_TRACE(prec == PMHMC_PRECISION_FLOAT ? "float" : "double");
+        Backend backend = cuda_backend(prec, "graph");
+        ASSERT_TRUE(backend);
+        exact_mode_with_an_untrained_network_matches_quadrature(backend.get());
     }
 }
 

@@ -40,13 +40,13 @@ struct NutsRun {
     std::vector<int> surrogate, fallback; // per saved draw
 };
 
-NutsRun run_hnn_nuts(const pmhmc_model *model, const pmhmc_sampler_config &cfg)
+NutsRun run_hnn_nuts(const pmhmc_model *model, const pmhmc_sampler_config &cfg, pmhmc_backend *on = nullptr)
 {
     NutsRun out;
-    Backend backend = cpu_backend();
+    Backend cpu = on ? nullptr : cpu_backend();
     pmhmc_sampler *raw = nullptr;
     pmhmc_error err{};
-    EXPECT_EQ(pmhmc_sampler_create(model, backend.get(), &cfg, nullptr, &raw, &err), PMHMC_OK) << err.message;
+    EXPECT_EQ(pmhmc_sampler_create(model, on ? on : cpu.get(), &cfg, nullptr, &raw, &err), PMHMC_OK) << err.message;
     Sampler s(raw);
     if (!s)
         return out;
@@ -107,18 +107,18 @@ Mlp trained_gaussian_network(const double *mean, const double *cov)
 
 } // namespace
 
+namespace {
+
 // A network like HnnHmc.ExactModeWithAnUntrainedNetworkMatchesQuadrature's
 // (random, U~ rising and falling by a few units on features half a
 // posterior sd wide): the exact test makes the chain right anyway.
-TEST(HnnNuts, ExactModeWithAPoorNetworkMatchesQuadrature)
+void exact_mode_with_a_poor_network_matches_quadrature(pmhmc_backend *backend)
 {
-    ThreadCountGuard guard;
-    set_threads(1);
     NormalReCase c;
     ASSERT_NO_FATAL_FAILURE(c.make());
     Mlp net = poor_network(c, 3.0);
     pmhmc_sampler_config cfg = hnn_nuts_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, 500, 40000, 5);
-    NutsRun r = run_hnn_nuts(c.model.get(), cfg);
+    NutsRun r = run_hnn_nuts(c.model.get(), cfg, backend);
     ASSERT_EQ(r.x[0].size(), cfg.iterations);
     EXPECT_EQ(r.fallbacks, 0u) << "exact mode never leaves the surrogate";
     EXPECT_EQ(r.cooldown, 0u);
@@ -131,6 +131,27 @@ TEST(HnnNuts, ExactModeWithAPoorNetworkMatchesQuadrature)
         // without the exact test's U~ term the means move by over 1 sd.
         double ess = expect_moments(r.x[k], c.exact.mean[k], c.exact.var[k], names[k], 0.15);
         ::testing::Test::RecordProperty(std::string(names[k]) + "_ess", sci(ess));
+    }
+}
+
+} // namespace
+
+TEST(HnnNuts, ExactModeWithAPoorNetworkMatchesQuadrature)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    exact_mode_with_a_poor_network_matches_quadrature(nullptr);
+}
+
+// The same with the estimator on the GPU (the surrogate stays on the host).
+TEST(HnnNuts, ExactModeWithAPoorNetworkMatchesQuadratureOnCuda)
+{
+    SKIP_WITHOUT_GPU();
+    for (pmhmc_precision prec : {PMHMC_PRECISION_DOUBLE, PMHMC_PRECISION_FLOAT}) {
+        SCOPED_TRACE(prec == PMHMC_PRECISION_FLOAT ? "float" : "double");
+        Backend backend = cuda_backend(prec, "graph");
+        ASSERT_TRUE(backend);
+        exact_mode_with_a_poor_network_matches_quadrature(backend.get());
     }
 }
 
