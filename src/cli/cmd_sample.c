@@ -491,7 +491,13 @@ static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
     sc.algorithm = sample_algorithm(cfg);
     sc.max_depth = (size_t)cfg->nuts.max_depth;
     sc.max_delta_h = cfg->nuts.max_delta_h;
-    sc.uturn = strcmp(cfg->nuts.uturn, "theta") == 0 ? PMHMC_UTURN_THETA : PMHMC_UTURN_EXTENDED;
+    /* auto: the criterion that gave the most ESS per second on each backend
+     * (bench/RESULTS.md): on the GPU a leaf is cheap and the extended
+     * criterion's dot products over u are not */
+    const int on_gpu = pmhmc_backend_get_kind(c->run->backend) == PMHMC_BACKEND_CUDA;
+    sc.uturn = strcmp(cfg->nuts.uturn, "theta") == 0 || (strcmp(cfg->nuts.uturn, "auto") == 0 && on_gpu)
+                   ? PMHMC_UTURN_THETA
+                   : PMHMC_UTURN_EXTENDED;
     sc.adapt = (pmhmc_adapt_config){
         .engaged = adaptation_engaged(cfg), .metric = cfg->adapt.metric, .delta = cfg->adapt.delta,
         .gamma = cfg->adapt.gamma, .kappa = cfg->adapt.kappa, .t0 = cfg->adapt.t0,

@@ -45,7 +45,7 @@ typedef struct key_spec {
 
 static const char *const MODEL_NAMES[] = {"glmm", "normal_re", NULL};
 static const char *const ALGORITHMS[] = {"pmnuts", "pmhmc", "hnn_hmc", "hnn_nuts", NULL};
-static const char *const UTURNS[] = {"extended", "theta", NULL};
+static const char *const UTURNS[] = {"auto", "extended", "theta", NULL};
 static const char *const ENGAGED[] = {"auto", "true", "false", NULL};
 static const char *const HNN_KINDS[] = {"potential", "latent", NULL};
 static const char *const HNN_ACCEPTS[] = {"exact", "surrogate", NULL};
@@ -101,8 +101,8 @@ static const key_spec KEYS[] = {
             "at most 2^max_depth integrator steps per transition; reaching it is reported"),
     POSITIVE_KEY("nuts", "max_delta_h", KEY_POSITIVE, "1000", nuts.max_delta_h,
                  "a step with H - H0 above this is a divergence and ends the trajectory"),
-    CHOICE_KEY("nuts", "uturn", "extended", UTURNS, nuts.uturn,
-               "what the U-turn criterion looks at: extended (theta and u) or theta (theta only)"),
+    CHOICE_KEY("nuts", "uturn", "auto", UTURNS, nuts.uturn,
+               "what the U-turn criterion looks at: extended (theta and u) or theta (theta only); auto: extended on the cpu backend, theta on cuda, the faster of the two on each (bench/RESULTS.md)"),
     CHOICE_KEY("adapt", "engaged", "auto", ENGAGED, adapt.engaged,
                "adapt the step size (and metric) during warm-up; auto: true for pmnuts, hnn_hmc and hnn_nuts, false for pmhmc"),
     BOOL_KEY("adapt", "metric", "true", adapt.metric,

@@ -60,7 +60,7 @@ typedef struct pmhmc_config {
     struct {
         uint64_t max_depth;
         double max_delta_h;
-        const char *uturn; /* extended | theta */
+        const char *uturn; /* auto | extended | theta */
     } nuts;
     struct {
         const char *engaged; /* auto | true | false */
