@@ -15,6 +15,7 @@
 #include "hnn_support.h"
 #include "sampler_support.h"
 #include "test_support.h"
+#include "xml_check.h"
 
 using namespace pmhmc_test;
 using namespace pmhmc_cli_test;
@@ -346,6 +347,16 @@ TEST_F(HnnHmcCli, PipelineRecordsTrainsAndSamplesTheSamePosterior)
         EXPECT_NE(draws.find("# init = mu=" + cells[7].substr(0, 6)), std::string::npos)
             << "pilot's last mu " << cells[7];
     }
+    // The report of the HNN-HMC draws shows the network's training curves,
+    // read from the log beside the weights.
+    Result page = run({"report", "out/d_1.csv", "out/d_2.csv", "-o", "out/r.html"});
+    ASSERT_EQ(page.rc, 0) << page.err;
+    const std::string html = read_text(dir_ / "out/r.html");
+    EXPECT_EQ(pmhmc_xml_check::xml_problem(html), "");
+    EXPECT_NE(html.find("Its training (from <code>out/net_log.csv</code>): "), std::string::npos);
+    EXPECT_NE(html.find("log10 loss"), std::string::npos);
+    EXPECT_NE(html.find("surrogate_error__ (trace, per chain)"), std::string::npos);
+
     ColumnStats accepted = column_stats({dir_ / "out/d_1.csv", dir_ / "out/d_2.csv"}, "accepted__");
     EXPECT_GT(accepted.mean, 0.2) << "a trained network's proposals pass the exact test often";
     for (const char *name : {"mu", "log_tau"}) {

@@ -383,6 +383,7 @@ TEST_F(HnnNutsCli, SampleCountsFallbacksAndTheReportShowsThem)
     EXPECT_NE(page.find("<h2>Surrogate</h2>"), std::string::npos);
     EXPECT_NE(page.find("net.safetensors"), std::string::npos);
     EXPECT_NE(page.find("monitor_error__ (trace, per chain)"), std::string::npos);
+    EXPECT_NE(page.find("Its training log <code>net_log.csv</code> could not be read"), std::string::npos);
 
     Result bad = run({"sample", "run.ini", "hnn.accept=exact"});
     EXPECT_NE(bad.rc, 0);

@@ -79,7 +79,7 @@ static void free_run(train_run *t)
     pmhmc_mlp_free(t->mlp);
     cli_out_abort(&t->log);
     free(t->log_path);
-    free(t->curve.train_loss);
+    train_curve_free(&t->curve);
     pmhmc_config_free(&t->cfg);
 }
 
@@ -257,29 +257,8 @@ static void log_epoch(const pmhmc_mlp_epoch *e, void *user)
     if (fprintf(t->log.f, "%zu,%.9g,%.9g,%.9g,%.9g\n", e->epoch, e->learning_rate, e->train_loss, e->val_loss,
                 e->val_grad_error) < 0)
         t->log_failed = 1;
-    train_curve *c = &t->curve;
-    if (c->n == t->curve_cap) { /* one block of three arrays, doubled as needed */
-        size_t cap = t->curve_cap ? 2 * t->curve_cap : 256;
-        double *block = malloc(3 * cap * sizeof *block);
-        if (!block) {
-            t->log_failed = 1;
-            return;
-        }
-        for (size_t i = 0; i < c->n; ++i) {
-            block[i] = c->train_loss[i];
-            block[cap + i] = c->val_loss[i];
-            block[2 * cap + i] = c->grad_error[i];
-        }
-        free(c->train_loss);
-        c->train_loss = block;
-        c->val_loss = block + cap;
-        c->grad_error = block + 2 * cap;
-        t->curve_cap = cap;
-    }
-    c->train_loss[c->n] = e->train_loss;
-    c->val_loss[c->n] = e->val_loss;
-    c->grad_error[c->n] = e->val_grad_error;
-    c->n++;
+    if (train_curve_append(&t->curve, &t->curve_cap, e->train_loss, e->val_loss, e->val_grad_error) != 0)
+        t->log_failed = 1;
 }
 
 static int write_page(const train_run *t, const pmhmc_mlp_train_result *res)

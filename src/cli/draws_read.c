@@ -73,6 +73,22 @@ static int count_fields(const char *line)
     return n;
 }
 
+/* *out <- the value of a header line "key = value[ (Default)]" when line
+ * starts with key and *out is not set yet (an empty value stays NULL).
+ * Returns -1 when memory runs out. */
+static int header_path(char *line, const char *key, char **out)
+{
+    size_t n = strlen(key);
+    if (*out || strncmp(line, key, n) != 0)
+        return 0;
+    char *end = strstr(line + n, " (Default)");
+    if (end)
+        *end = '\0';
+    if (line[n] == '\0')
+        return 0;
+    return (*out = strdup(line + n)) ? 0 : -1;
+}
+
 /* Reads one file into cf; the first file sets t->names. Returns 0 or an
  * exit code after printing the error. */
 static int read_chain(const char *cmd, const char *path, table *t, chain_file *cf)
@@ -94,14 +110,10 @@ static int read_chain(const char *cmd, const char *path, table *t, chain_file *c
             if (sscanf(line, "#   max_depth = %d", &depth) == 1 && depth > 0)
                 cf->max_depth = depth;
             /* the [hnn] section's echo: which network an HNN run used */
-            if (strncmp(line, "#   weights = ", 14) == 0 && !cf->weights) {
-                char *end = strstr(line, " (Default)");
-                if (end)
-                    *end = '\0';
-                if (!(cf->weights = strdup(line + 14))) {
-                    rc = cli_fail(CLI_EXIT_RUNTIME, "%s: out of memory", cmd);
-                    break;
-                }
+            if (header_path(line, "#   weights = ", &cf->weights) != 0 ||
+                header_path(line, "#   train_log = ", &cf->train_log) != 0) {
+                rc = cli_fail(CLI_EXIT_RUNTIME, "%s: out of memory", cmd);
+                break;
             }
             continue;
         }
@@ -198,6 +210,7 @@ void cli_draws_free(table *t)
     for (size_t c = 0; c < t->n_chains; ++c) {
         free(t->chains[c].rows);
         free(t->chains[c].weights);
+        free(t->chains[c].train_log);
     }
     free(t->chains);
     free_names(t->names, t->n_cols);

@@ -14,6 +14,7 @@ typedef struct chain_file {
     int has_warmup, has_sampling;
     int max_depth; /* the header's nuts.max_depth (pmhmc's config echo); 0: not given */
     char *weights; /* the header's hnn.weights (the surrogate of an HNN run); NULL: not given */
+    char *train_log; /* the header's hnn.train_log; NULL: not given or empty */
 } chain_file;
 
 /* All the files: the same columns and the same number of draws in each. */

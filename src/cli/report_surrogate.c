@@ -3,8 +3,13 @@
 
 #include <math.h>
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/out_file.h"
 #include "cli/report_html.h"
 #include "cli/report_svg.h"
+#include "cli/train_page.h"
 
 /* Column j's sum over chain c, and how many of its rows are 0. */
 static double chain_sum(const table *t, long j, size_t c, size_t *zeros)
@@ -21,6 +26,35 @@ static double chain_sum(const table *t, long j, size_t c, size_t *zeros)
     return s;
 }
 
+/* The network and its training curves, read from the training log (the
+ * header's hnn.train_log, or the weights' path with _log.csv). */
+static int training_section(FILE *f, const chain_file *cf)
+{
+    fputs("<p>The network: <code>", f);
+    report_escape(f, cf->weights);
+    fputs("</code>.", f);
+    char *log = cf->train_log ? strdup(cf->train_log) : cli_path_with_suffix(cf->weights, "_log.csv");
+    if (!log)
+        return -1;
+    train_curve curve;
+    size_t best;
+    if (train_curve_read(log, &curve, &best) != 0) {
+        fputs(" Its training log <code>", f);
+        report_escape(f, log);
+        fputs("</code> could not be read, so its training curves are not shown.</p>\n", f);
+        free(log);
+        return 0;
+    }
+    fprintf(f, " Its training (from <code>");
+    report_escape(f, log);
+    fprintf(f, "</code>): %zu epochs, the weights of epoch %zu, the lowest validation loss (dashed).</p>\n", curve.n,
+            best);
+    int rc = train_page_curves(f, &curve, best, 3);
+    train_curve_free(&curve);
+    free(log);
+    return rc;
+}
+
 int report_surrogate_section(FILE *f, const table *t, double *x)
 {
     const long j_monitor = cli_draws_find_column(t, "monitor_error__");
@@ -34,12 +68,8 @@ int report_surrogate_section(FILE *f, const table *t, double *x)
     const size_t K = t->n_chains, n = t->chains[0].n_rows;
 
     fputs("<h2>Surrogate</h2>\n", f);
-    if (t->chains[0].weights) {
-        fputs("<p>The network: <code>", f);
-        report_escape(f, t->chains[0].weights);
-        fputs("</code>; its training curves are on the page beside it (the same name ending in <code>.html</code>).</p>\n",
-              f);
-    }
+    if (t->chains[0].weights && training_section(f, &t->chains[0]) != 0)
+        return -1;
     fputs("<table class=\"summary\">\n<tr><th>chain</th><th>acceptance rate</th><th>estimator evaluations</th>", f);
     if (nuts)
         fputs("<th>with gradients</th><th>fallback events</th><th>cooldown draws</th>", f);

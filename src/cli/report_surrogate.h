@@ -9,7 +9,8 @@
 /* For files of hnn_hmc or hnn_nuts (a surrogate_error__ or monitor_error__
  * column): per chain, the acceptance rate, estimator evaluations and, for
  * HNN-PM-NUTS, fallback events and cooldown draws; the trace of the
- * monitored error; where the network and its training curves are. Nothing
+ * monitored error; the network and its training curves (from its training
+ * log, when that can be read). Nothing
  * for other files. x is [n_chains * n_rows] scratch. Returns 0, or -1 when
  * memory runs out. */
 int report_surrogate_section(FILE *f, const table *t, double *x);

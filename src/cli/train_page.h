@@ -18,4 +18,21 @@ typedef struct train_curve {
  * on a write error. */
 int train_page_write(FILE *f, const char *title, const train_curve *curve, size_t best_epoch);
 
+/* The page's two plots with their headings (at level h, 2 or 3), for the
+ * page above and the report of a run on the trained network. Returns -1
+ * when memory runs out. */
+int train_page_curves(FILE *f, const train_curve *curve, size_t best_epoch, int h);
+
+/* Reads the training log pmhmc train writes (epoch,learning_rate,
+ * train_loss,val_loss,val_grad_error) into *curve (free with
+ * train_curve_free) and its lowest validation loss's epoch into *best
+ * (1-based). Returns 0, or -1 when the file cannot be read or is not such a
+ * log. */
+int train_curve_read(const char *path, train_curve *curve, size_t *best);
+void train_curve_free(train_curve *curve);
+
+/* Appends an epoch; *cap is the room the arrays have (0 for an empty
+ * curve). Returns -1 when memory runs out. */
+int train_curve_append(train_curve *curve, size_t *cap, double train_loss, double val_loss, double grad_error);
+
 #endif
