@@ -46,10 +46,16 @@ inline pmhmc_mlp_spec make_spec(pmhmc_mlp_kind kind, size_t n_in, size_t n_out, 
     return s;
 }
 
-inline pmhmc_mlp_spec make_spec(pmhmc_mlp_kind kind, size_t n_in, size_t n_out, std::vector<size_t> widths,
+// One activation for every layer. It is copied as given, not through a
+// vector of enums, so that tests may pass an out-of-range value on purpose
+// (a vector's copy of one is undefined behaviour, which UBSan reports).
+inline pmhmc_mlp_spec make_spec(pmhmc_mlp_kind kind, size_t n_in, size_t n_out, const std::vector<size_t> &widths,
                                 pmhmc_activation act)
 {
-    return make_spec(kind, n_in, n_out, std::move(widths), std::vector<pmhmc_activation>{act});
+    pmhmc_mlp_spec s = make_spec(kind, n_in, n_out, widths, std::vector<pmhmc_activation>{PMHMC_ACT_TANH});
+    for (size_t l = 0; l < widths.size(); ++l)
+        s.act[l] = act;
+    return s;
 }
 
 // Glorot weights keyed by seed (pmhmc_mlp_init_random).
