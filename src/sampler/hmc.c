@@ -8,13 +8,6 @@
 #include "math/streams.h"
 #include "sampler/sampler_impl.h"
 
-static void draw_rho(pmhmc_sampler *s, uint64_t step)
-{
-    pmhmc_stream_normals(s->config.seed, s->config.chain, step, s->dim, s->rho);
-    for (size_t i = 0; i < s->dim; ++i)
-        s->rho[i] *= s->sqrt_mass[i];
-}
-
 /* Back to the transition's start after a failure part-way through, so a
  * caller that goes on after a backend error still samples the right target. */
 static pmhmc_status restore_start(pmhmc_sampler *s, pmhmc_status st)
@@ -32,7 +25,7 @@ static pmhmc_status trajectory(pmhmc_sampler *s, double h, size_t steps, uint64_
 {
     const pmhmc_sampler_config *c = &s->config;
     pmhmc_status st;
-    draw_rho(s, rho_step);
+    pmhmc_sampler_draw_rho(s, rho_step);
     if ((st = pmhmc_ws_normal(s->ws, VEC_P, c->seed, c->chain, p_step)) != PMHMC_OK)
         return st;
     if ((st = pmhmc_ws_copy(s->ws, VEC_U_START, VEC_U)) != PMHMC_OK)

@@ -26,14 +26,6 @@
 #include "math/streams.h"
 #include "sampler/sampler_impl.h"
 
-static double kinetic(const pmhmc_sampler *s, const double *rho)
-{
-    double k = 0.0;
-    for (size_t i = 0; i < s->dim; ++i)
-        k += rho[i] * rho[i] * s->inv_mass[i];
-    return 0.5 * k;
-}
-
 /* The latent network's S(theta, rho) [1] and its gradient [2 dim] (theta
  * part first) into s->hnn_grad. */
 static pmhmc_status latent_pass(pmhmc_sampler *s, const double *theta, const double *rho, double *S)
@@ -67,7 +59,7 @@ pmhmc_status pmhmc_hnn_energy(pmhmc_sampler *s, const double *theta, const doubl
         return latent_pass(s, theta, rho, H);
     }
     pmhmc_status st = potential(s, theta, U, NULL);
-    *H = *U + kinetic(s, rho);
+    *H = *U + pmhmc_sampler_kinetic(s, rho);
     return st;
 }
 
@@ -106,13 +98,6 @@ pmhmc_status pmhmc_hnn_leapfrog(pmhmc_sampler *s, double *theta, double *rho, do
             st = drift(s, theta, rho, 0.5 * h);
     }
     return st;
-}
-
-void pmhmc_hnn_draw_rho(pmhmc_sampler *s, uint64_t step)
-{
-    pmhmc_stream_normals(s->config.seed, s->config.chain, step, s->dim, s->rho);
-    for (size_t i = 0; i < s->dim; ++i)
-        s->rho[i] *= s->sqrt_mass[i];
 }
 
 pmhmc_status pmhmc_hnn_surrogate_lp(pmhmc_sampler *s, const double *theta, double *lp)
@@ -162,7 +147,7 @@ pmhmc_status pmhmc_hnn_transition(pmhmc_sampler *s, pmhmc_draw *draw)
     const pmhmc_sampler_config *c = &s->config;
     const uint64_t it = s->iteration;
     const double h = s->step_size;
-    pmhmc_hnn_draw_rho(s, pmhmc_stream_step(it, PMHMC_DRAW_RHO));
+    pmhmc_sampler_draw_rho(s, pmhmc_stream_step(it, PMHMC_DRAW_RHO));
     double H0, H1, U0, U1;
     pmhmc_status st;
     if ((st = pmhmc_hnn_energy(s, s->theta, s->rho, &H0, &U0)) != PMHMC_OK ||
@@ -201,7 +186,7 @@ pmhmc_status pmhmc_hnn_transition(pmhmc_sampler *s, pmhmc_draw *draw)
 
 pmhmc_status pmhmc_hnn_trial_step(pmhmc_sampler *s, double h, uint64_t rho_step, double *delta_H)
 {
-    pmhmc_hnn_draw_rho(s, rho_step);
+    pmhmc_sampler_draw_rho(s, rho_step);
     memcpy(s->theta_start, s->theta, s->dim * sizeof *s->theta);
     double H0, H1, U;
     pmhmc_status st = pmhmc_hnn_energy(s, s->theta, s->rho, &H0, &U);

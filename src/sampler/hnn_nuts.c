@@ -28,17 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "math/philox.h"
 #include "math/streams.h"
 #include "sampler/sampler_impl.h"
-
-static double kinetic(const pmhmc_sampler *s, const double *rho)
-{
-    double k = 0.0;
-    for (size_t i = 0; i < s->dim; ++i)
-        k += rho[i] * rho[i] * s->inv_mass[i];
-    return 0.5 * k;
-}
 
 /* grad [dim] = d/dtheta [log p + log phat] at (theta, the chain's u), and
  * *lp = log p + log phat there. */
@@ -96,7 +87,7 @@ static pmhmc_status tree_start(void *ctx, pmhmc_kdk_point *x, double *H)
     struct pmhmc_hnn_tree_run *r = &s->hnn_run;
     r->switched = 0;
     r->H0_true = NAN;
-    r->K0 = kinetic(s, x->z.rho);
+    r->K0 = pmhmc_sampler_kinetic(s, x->z.rho);
     memcpy(r->theta0, x->z.theta, s->dim * sizeof *r->theta0);
     pmhmc_status st = pmhmc_hnn_energy(s, x->z.theta, x->z.rho, &r->H0, &r->U0);
     *H = r->H0;
@@ -121,7 +112,7 @@ static pmhmc_status real_step(pmhmc_sampler *s, pmhmc_kdk_point *x, double h, do
         return st;
     for (size_t i = 0; i < s->dim; ++i)
         rho[i] += 0.5 * h * g[i];
-    const double H_true = -lp + kinetic(s, rho);
+    const double H_true = -lp + pmhmc_sampler_kinetic(s, rho);
     *H = isfinite(H_true) ? H_true - r->H0_true + r->H0 : INFINITY;
     return PMHMC_OK;
 }
@@ -145,7 +136,7 @@ static pmhmc_status tree_step(void *ctx, pmhmc_kdk_point *x, double h, double *H
         double lp;
         if ((st = true_start(s)) != PMHMC_OK || (st = true_value(s, theta, &lp)) != PMHMC_OK)
             return st;
-        error = fabs(-lp + kinetic(s, rho) - r->H0_true);
+        error = fabs(-lp + pmhmc_sampler_kinetic(s, rho) - r->H0_true);
     } else {
         error = fabs(*H - r->H0);
     }

@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "hnn/mlp.h"
+#include "math/philox.h"
 #include "math/streams.h"
 #include "pmhmc/sampler.h"
 #include "sampler/sampler_impl.h"
@@ -133,6 +134,21 @@ static pmhmc_status check_config(const pmhmc_sampler_config *c, size_t dim, pmhm
         return pmhmc_fail(err, PMHMC_ERR_CONFIG,
                           "adapt: delta must be in (0, 1), gamma and kappa positive, t0 >= 0, window >= 1");
     return PMHMC_OK;
+}
+
+void pmhmc_sampler_draw_rho(pmhmc_sampler *s, uint64_t step)
+{
+    pmhmc_stream_normals(s->config.seed, s->config.chain, step, s->dim, s->rho);
+    for (size_t i = 0; i < s->dim; ++i)
+        s->rho[i] *= s->sqrt_mass[i];
+}
+
+double pmhmc_sampler_kinetic(const pmhmc_sampler *s, const double *rho)
+{
+    double k = 0.0;
+    for (size_t i = 0; i < s->dim; ++i)
+        k += rho[i] * rho[i] * s->inv_mass[i];
+    return 0.5 * k;
 }
 
 static void set_mass(pmhmc_sampler *s, const pmhmc_sampler_config *config)

@@ -62,6 +62,11 @@ struct pmhmc_sampler {
                               earlier theta (the surrogate moved it, u stayed) */
 };
 
+/* sampler->rho <- rho ~ N(0, M) from stream (seed, chain, step). */
+void pmhmc_sampler_draw_rho(pmhmc_sampler *sampler, uint64_t step);
+/* rho' M^-1 rho / 2 for rho [dim]. */
+double pmhmc_sampler_kinetic(const pmhmc_sampler *sampler, const double *rho);
+
 /* One PM-HMC transition (hmc.c). */
 pmhmc_status pmhmc_hmc_transition(pmhmc_sampler *sampler, pmhmc_draw *draw);
 /* One HNN-HMC transition (hnn_hmc.c). */
@@ -81,8 +86,6 @@ pmhmc_status pmhmc_hnn_surrogate_lp(pmhmc_sampler *sampler, const double *theta,
 pmhmc_status pmhmc_hnn_energy(pmhmc_sampler *sampler, const double *theta, const double *rho, double *H, double *U);
 /* `steps` leapfrog steps of signed size h on H~, (theta, rho) in place; */
 pmhmc_status pmhmc_hnn_leapfrog(pmhmc_sampler *sampler, double *theta, double *rho, double h, size_t steps);
-/* rho ~ N(0, M) from stream (seed, chain, step) into sampler->rho; */
-void pmhmc_hnn_draw_rho(pmhmc_sampler *sampler, uint64_t step);
 /* exact mode's second test of theta* (in sampler->theta, the state's own
  * theta the transition's start, U0 = U~ there, U1 = U~(theta*)): u moved by
  * Crank-Nicolson, one estimator evaluation, the delayed-acceptance ratio;
