@@ -3,7 +3,10 @@
 #ifndef PMHMC_TESTS_HNN_SAMPLER_SUPPORT_H
 #define PMHMC_TESTS_HNN_SAMPLER_SUPPORT_H
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "hnn_support.h"
 #include "sampler_support.h"
@@ -74,6 +77,24 @@ inline double expect_moments(const std::vector<double> &x, double mean, double v
     EXPECT_LT(std::fabs(v - var), 4.0 * mcse_var) << name << ": var " << v << " exact " << var;
     EXPECT_LT(mcse_mean, precision * std::sqrt(var)) << name << ": ESS " << ess;
     return ess;
+}
+
+// How far draws x[2] of (mu, log_tau) are from the exact posterior, in
+// units of "visibly wrong": the largest of |mean - exact| / (5 sd),
+// var / (5 var_exact) and var_exact / (5 var) over the two parameters (so
+// above 1 means a mean more than 5 posterior sd off or a variance off by a
+// factor over 5). Each parameter's figures are recorded as test properties.
+inline double how_wrong(const std::vector<double> x[2], const Moments2 &exact)
+{
+    double worst = 0.0;
+    for (int k = 0; k < 2; ++k) {
+        double off = std::fabs(mean_of(x[k]) - exact.mean[k]) / std::sqrt(exact.var[k]);
+        double ratio = variance_of(x[k]) / exact.var[k];
+        worst = std::max({worst, off / 5.0, ratio / 5.0, 1.0 / (5.0 * ratio)});
+        ::testing::Test::RecordProperty("sd_off_" + std::to_string(k), sci(off));
+        ::testing::Test::RecordProperty("var_ratio_" + std::to_string(k), sci(ratio));
+    }
+    return worst;
 }
 
 } // namespace pmhmc_test

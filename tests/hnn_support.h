@@ -13,6 +13,7 @@
 #include "hnn/mlp.h"
 #include "hnn/mlp_device.h"
 #include "io/safetensors.h"
+#include "test_support.h"
 
 namespace pmhmc_test {
 
@@ -68,6 +69,19 @@ inline Mlp make_random_mlp(const pmhmc_mlp_spec &spec, uint64_t seed)
         EXPECT_EQ(pmhmc_mlp_init_random(m, seed), PMHMC_OK);
     }
     return Mlp(m);
+}
+
+// Nonzero biases (0.3 N(0, 1)) and an input scaling that is not the
+// identity, so that every term of a pass is exercised.
+inline void randomize_biases_and_scaling(pmhmc_mlp *m, TestRng &rng)
+{
+    for (size_t l = 0; l <= m->spec.n_hidden; ++l)
+        for (size_t k = 0; k < m->dims[l + 1]; ++k)
+            m->weights[m->b_off[l] + k] = 0.3 * rng.normal();
+    for (size_t j = 0; j < m->spec.n_in; ++j) {
+        m->in_mean[j] = 0.5 * rng.normal();
+        m->in_sd[j] = 0.5 + 1.5 * rng.uniform();
+    }
 }
 
 } // namespace pmhmc_test

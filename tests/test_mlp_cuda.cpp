@@ -87,13 +87,7 @@ protected:
         mlp = make_random_mlp(make_spec(c.kind, n_in, n_out, {24, 16}, c.act), 21);
         ASSERT_TRUE(mlp);
         TestRng rng(4048 + (uint64_t)c.act * 10 + (uint64_t)c.kind);
-        for (size_t l = 0; l <= mlp->spec.n_hidden; ++l)
-            for (size_t k = 0; k < mlp->dims[l + 1]; ++k)
-                mlp->weights[mlp->b_off[l] + k] = 0.3 * rng.normal();
-        for (size_t j = 0; j < n_in; ++j) {
-            mlp->in_mean[j] = 0.5 * rng.normal();
-            mlp->in_sd[j] = 0.5 + 1.5 * rng.uniform();
-        }
+        randomize_biases_and_scaling(mlp.get(), rng);
         x.resize(B * n_in);
         target.resize(B * n_in);
         for (auto &v : x)
