@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Posterior means of several runs against a reference run: for every
+# parameter of the reference (sampler columns and the derived lambda1,
+# lambda2, w1 left out: lambda's mean is dominated by the log_lambda tail),
+# the reference's mean (MCSE), then each run's mean and
+# z = (mean - reference) / sqrt(MCSE^2 + MCSE_ref^2), and a last row with
+# each run's worst |z| and largest R-hat. A run is a name and the prefix of
+# its chain files (PREFIX_1.csv, PREFIX_2.csv, ...), summarized together by
+# `pmhmc summary`.
+# usage: bench/compare_means.sh PMHMC_BINARY REF_PREFIX NAME=PREFIX...
+set -euo pipefail
+bin=$1 ref=$2
+shift 2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+summarize() {
+  if ! "$bin" summary --csv "$1"_[0-9]*.csv >"$2.raw" 2>"$work/warnings"; then
+    cat "$work/warnings" >&2
+    exit 1
+  fi
+  tr -d '"' <"$2.raw" >"$2"
+}
+summarize "$ref" "$work/0.sum"
+names=()
+for run in "$@"; do
+  names+=("${run%%=*}")
+  summarize "${run#*=}" "$work/${#names[@]}.sum"
+done
+files=("$work"/0.sum)
+for i in $(seq 1 ${#names[@]}); do files+=("$work/$i.sum"); done
+awk -F, -v names="${names[*]}" '
+  BEGIN { n_runs = split(names, run, " "); f = -1 }
+  FNR == 1 { f++; next }
+  $1 ~ /__$/ || $1 ~ /^(lambda|w)[0-9]/ { next }
+  f == 0 { order[++n] = $1 }
+  { m[f, $1] = $2; s[f, $1] = $3; r[f, $1] = $12 }
+  END {
+    printf "%-12s %18s", "parameter", "reference"
+    for (k = 1; k <= n_runs; k++) printf " %14s %6s", run[k], "z"
+    printf "\n"
+    for (i = 1; i <= n; i++) {
+      p = order[i]
+      printf "%-12s %9.4f (%6.4f)", p, m[0, p], s[0, p]
+      for (k = 1; k <= n_runs; k++) {
+        z = (m[k, p] - m[0, p]) / sqrt(s[0, p]^2 + s[k, p]^2)
+        if (z < 0 ? -z > worst[k] : z > worst[k]) worst[k] = z < 0 ? -z : z
+        if (r[k, p] > rhat[k]) rhat[k] = r[k, p]
+        printf " %14.4f %6.2f", m[k, p], z
+      }
+      printf "\n"
+    }
+    printf "%-12s %18s", "worst |z|", ""
+    for (k = 1; k <= n_runs; k++) printf " %14s %6.2f", "", worst[k]
+    printf "\n%-12s %18s", "max R-hat", ""
+    for (k = 1; k <= n_runs; k++) printf " %14s %6.3f", "", rhat[k]
+    printf "\n"
+  }' "${files[@]}"
