@@ -276,6 +276,16 @@ static int parse_long(const char *s, long lo, long *out)
     return 0;
 }
 
+static int parse_positive(const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v > 0.0) || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int usage(const char *why)
 {
     fprintf(stderr,
@@ -312,8 +322,8 @@ int main(int argc, char **argv)
                 opt.seed = (uint64_t)n;
             else if (!strcmp(a, "--nodes") && !parse_long(v, 2, &n) && 2 * n <= GLMM_QUADRATURE_MAX_NODES)
                 opt.nodes = (int)n;
-            else if (!strcmp(a, "--prior-var") && (opt.prior_var = strtod(v, NULL)) > 0.0 && isfinite(opt.prior_var))
-                continue;
+            else if (!strcmp(a, "--prior-var") && parse_positive(v, &opt.prior_var) == 0)
+                ;
             else
                 return usage("bad option or value");
         } else if (positional == 0) {
@@ -347,19 +357,17 @@ int main(int argc, char **argv)
     tg.data = data;
     tg.model = model;
     tg.opt = &opt;
-    if (glmm_gauss_hermite(opt.nodes, &tg.rule, NULL) || glmm_gauss_hermite(2 * opt.nodes, &tg.doubled, NULL)) {
-        fprintf(stderr, "glmm_exact_posterior: Gauss-Hermite nodes did not converge\n");
-        return 1;
-    }
-
     chain_result *res = calloc((size_t)opt.chains, sizeof *res);
-    if (!res)
-        return 1;
+    int status = 0;
+    if (!res || glmm_gauss_hermite(opt.nodes, &tg.rule, NULL) || glmm_gauss_hermite(2 * opt.nodes, &tg.doubled, NULL)) {
+        fprintf(stderr, "glmm_exact_posterior: %s\n", res ? "Gauss-Hermite nodes did not converge" : "out of memory");
+        opt.chains = 0;
+        status = 1;
+    }
 #pragma omp parallel for schedule(static, 1)
     for (int c = 0; c < opt.chains; ++c)
         run_chain(&tg, (uint32_t)c, &res[c]);
 
-    int status = 0;
     for (int c = 0; c < opt.chains; ++c) {
         if (res[c].failed) {
             fprintf(stderr, "glmm_exact_posterior: chain %d: %s\n", c + 1, res[c].message);
