@@ -28,8 +28,10 @@
  * component is a point mass or has no weight); --relabel writes every draw
  * in the labelling mu1 <= mu2 (see write_row).
  *
- * At the end every chain's last draw is evaluated with Q and 2Q nodes; the
+ * Every 1000th sampling state is evaluated again with 2Q nodes; the largest
  * difference is printed as the quadrature's own error check. */
+#include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +43,10 @@
 #include "math/philox.h"
 #include "pmhmc/pmhmc.h"
 
-enum { WINDOWS = 5, MAX_DIM = 64 };
+/* MAX_COUNT bounds every count option, so warm-up + iterations cannot
+ * overflow; the quadrature check re-evaluates every CHECK_EVERY-th state. */
+enum { WINDOWS = 5, MAX_DIM = 64, CHECK_EVERY = 1000 };
+#define MAX_COUNT 1000000000000L
 
 typedef struct reference_options {
     const char *data_path, *out_prefix;
@@ -173,11 +178,12 @@ static void run_chain(const reference_target *tg, uint32_t chain, chain_result *
                         malloc(2 * tg->data->n_groups * sizeof(double))};
     running_cov *window = calloc(1, sizeof *window);
     char path[4096];
-    snprintf(path, sizeof path, "%s_%u.csv", opt->out_prefix, chain + 1);
+    snprintf(path, sizeof path, "%s_%" PRIu32 ".csv", opt->out_prefix, chain + 1);
     FILE *f = (cs.zb && cs.modes && window) ? fopen(path, "w") : NULL;
     if (!f) {
         res->failed = 1;
-        snprintf(res->message, sizeof res->message, "%.200s: cannot be written", path);
+        snprintf(res->message, sizeof res->message, "%.200s: %s", path,
+                 (cs.zb && cs.modes && window) ? "cannot be written" : "out of memory");
         free(cs.zb);
         free(cs.modes);
         free(window);
@@ -197,7 +203,7 @@ static void run_chain(const reference_target *tg, uint32_t chain, chain_result *
     fprintf(f, "# glmm_exact_posterior: random-walk Metropolis on the exact marginal posterior\n");
     fprintf(f, "# data = %s\n# quadrature = adaptive Gauss-Hermite, %d nodes\n", opt->data_path, opt->nodes);
     fprintf(f, "# relabel = %s\n", opt->relabel ? "mu1 <= mu2" : "no");
-    fprintf(f, "# prior_var = %g\n# seed = %llu\n# chain = %u\n# warmup = %ld\n# iterations = %ld\n# thin = %d\n",
+    fprintf(f, "# prior_var = %g\n# seed = %llu\n# chain = %" PRIu32 "\n# warmup = %ld\n# iterations = %ld\n# thin = %d\n",
             opt->prior_var, (unsigned long long)opt->seed, chain + 1, opt->warmup, opt->iterations, opt->thin);
     fprintf(f, "lp__,accept_stat__");
     for (size_t i = 0; i < d; ++i)
@@ -232,7 +238,11 @@ static void run_chain(const reference_target *tg, uint32_t chain, chain_result *
         }
         if (warm) {
             /* Robbins-Monro on the log scale, restarted in every window. */
-            long in_window = window_len > 0 ? it % window_len : it;
+            /* iterations past the last full window belong to the last one */
+            long window_index = window_len > 0 ? it / window_len : 0;
+            if (window_index > WINDOWS - 1)
+                window_index = WINDOWS - 1;
+            long in_window = it - window_index * window_len;
             log_scale += (accept - 0.234) / pow((double)in_window + 1.0, 0.6);
             running_cov_add(window, theta, d);
             if (window_len > 0 && (it + 1) % window_len == 0 && (it + 1) / window_len < WINDOWS) {
@@ -243,8 +253,13 @@ static void run_chain(const reference_target *tg, uint32_t chain, chain_result *
                 }
                 memset(window, 0, sizeof *window);
             }
-        } else if ((it - opt->warmup) % opt->thin == 0) {
-            write_row(f, tg, lp, accept, theta);
+        } else {
+            if ((it - opt->warmup) % opt->thin == 0)
+                write_row(f, tg, lp, accept, theta);
+            if ((it - opt->warmup) % CHECK_EVERY == 0) {
+                double diff = fabs(log_posterior(tg, theta, &cs, 1) - lp);
+                res->quadrature_check = diff > res->quadrature_check ? diff : res->quadrature_check;
+            }
         }
     }
     double t_end = now_seconds();
@@ -252,12 +267,12 @@ static void run_chain(const reference_target *tg, uint32_t chain, chain_result *
     res->warmup_s = t_sampling - t0;
     res->sampling_s = t_end - t_sampling;
     res->last_lp = lp;
-    res->quadrature_check = log_posterior(tg, theta, &cs, 1) - lp;
-    fprintf(f, "# acceptance = %.4f\n# quadrature check: log posterior with %d nodes minus with %d: %.3g\n",
-            res->accept_rate, 2 * opt->nodes, opt->nodes, res->quadrature_check);
+    fprintf(f, "# acceptance = %.4f\n# quadrature check: largest |log posterior with %d nodes - with %d| at every "
+               "%dth sampling iteration: %.3g\n",
+            res->accept_rate, 2 * opt->nodes, opt->nodes, CHECK_EVERY, res->quadrature_check);
     fprintf(f, "#\n#  Elapsed Time: %.3f seconds (Warm-up)\n#                %.3f seconds (Sampling)\n", res->warmup_s,
             res->sampling_s);
-    if (fclose(f) != 0) {
+    if (ferror(f) | (fclose(f) != 0)) {
         res->failed = 1;
         snprintf(res->message, sizeof res->message, "%.200s: write failed", path);
     }
@@ -269,8 +284,9 @@ static void run_chain(const reference_target *tg, uint32_t chain, chain_result *
 static int parse_long(const char *s, long lo, long *out)
 {
     char *end;
+    errno = 0;
     long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo)
+    if (end == s || *end || errno == ERANGE || v < lo || v > MAX_COUNT)
         return -1;
     *out = v;
     return 0;
@@ -320,7 +336,7 @@ int main(int argc, char **argv)
                 opt.thin = (int)n;
             else if (!strcmp(a, "--seed") && !parse_long(v, 0, &n))
                 opt.seed = (uint64_t)n;
-            else if (!strcmp(a, "--nodes") && !parse_long(v, 2, &n) && 2 * n <= GLMM_QUADRATURE_MAX_NODES)
+            else if (!strcmp(a, "--nodes") && !parse_long(v, 2, &n) && n <= GLMM_QUADRATURE_MAX_NODES / 2)
                 opt.nodes = (int)n;
             else if (!strcmp(a, "--prior-var") && parse_positive(v, &opt.prior_var) == 0)
                 ;
@@ -375,7 +391,7 @@ int main(int argc, char **argv)
             continue;
         }
         printf("chain %d: acceptance %.3f, warm-up %.1f s, sampling %.1f s, last lp %.3f, "
-               "quadrature check (2Q - Q nodes) %.2g\n",
+               "quadrature check (largest |2Q - Q nodes|) %.2g\n",
                c + 1, res[c].accept_rate, res[c].warmup_s, res[c].sampling_s, res[c].last_lp,
                res[c].quadrature_check);
     }

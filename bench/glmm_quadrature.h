@@ -13,10 +13,19 @@
  * over the probabilists' Gauss-Hermite nodes t_k and weights W_k (which sum
  * to sqrt(2 pi)). Centring on the mode makes the rule exact as the integrand
  * becomes Gaussian, so a spike (lambda_c -> infinity) costs nothing extra.
- * The rule is weakest for a wide component (small lambda_c), whose integrand
- * is a broad Gaussian cut by the sigmoids' steps: on the paper's data, 32
- * nodes agree with composite Gauss-Legendre to 1e-6 in the total
- * log-likelihood for log lambda_c >= -2 and to 1e-2 near -3.5.
+ * The rule is weakest for a wide component (small lambda_c) in a group whose
+ * answers are all 0 or all 1: the integrand is then a broad Gaussian cut on
+ * one side by a sigmoid, with tails wider than the curvature at the mode
+ * says. 32 nodes are within 1e-8 per group of a fine trapezoid rule for
+ * mixed answers at any lambda, but 5e-6 (log lambda = -3), 3e-4 (-4) and
+ * 3e-3 (-5) for an all-1 group; on the paper's data the total
+ * log-likelihood agrees with composite Gauss-Legendre to 1e-6 for
+ * log lambda_c >= -2 and to 1e-2 near -3.5. The reference sampler watches
+ * this by re-evaluating draws with twice the nodes.
+ *
+ * The mode searches start where the caller's cache says, so the value at a
+ * theta depends on the evaluations before it, by ~1e-11 (reproducible run
+ * to run, since the sequence of evaluations is).
  *
  * Header-only so the test suite compiles the same code. */
 #ifndef PMHMC_BENCH_GLMM_QUADRATURE_H
@@ -28,7 +37,7 @@
 #include "io/dataset.h"
 #include "math/glmm_math.h"
 
-#define GLMM_QUADRATURE_MAX_NODES 200
+#define GLMM_QUADRATURE_MAX_NODES 128
 
 /* The node loops vectorize where OpenMP's simd is on (the benchmark); the
  * test suite's C++ compiles them as plain loops. */
@@ -48,8 +57,9 @@ typedef struct glmm_gh_rule {
 /* The K probabilists' Gauss-Hermite nodes t_k and weights W_k (weight
  * function exp(-t^2 / 2)), by Newton's method on the orthonormal Hermite
  * recurrence; W, when not NULL, receives the weights themselves. Returns 0,
- * or -1 when K is out of [1, GLMM_QUADRATURE_MAX_NODES] or a root does not
- * converge. */
+ * or -1 when K is out of [1, GLMM_QUADRATURE_MAX_NODES], a root does not
+ * converge, or the roots found are not distinct and decreasing (a starting
+ * guess that fell back onto an earlier root). */
 static inline int glmm_gauss_hermite(int K, glmm_gh_rule *rule, double *W)
 {
     if (K < 1 || K > GLMM_QUADRATURE_MAX_NODES)
@@ -85,7 +95,7 @@ static inline int glmm_gauss_hermite(int K, glmm_gh_rule *rule, double *W)
             z -= step;
             converged = fabs(step) <= 1e-14 * (1.0 + fabs(z));
         }
-        if (!converged)
+        if (!converged || (i > 0 && !(z < x[i - 1] - 1e-8)) || z < -1e-10)
             return -1;
         x[i] = z;
         /* Physicists' node z and weight 2 / pp^2 -> probabilists' sqrt(2) z and sqrt(2) 2 / pp^2. */
@@ -128,6 +138,8 @@ static inline double glmm_component_loglik(const double *y, const double *zb, si
     double x = (*mode > lo && *mode < hi) ? *mode : mu, c;
     for (int it = 0; it < 200; ++it) {
         double g = glmm_component_slope(y, zb, n_rows, mu, lambda, x, &c);
+        if (g == 0.0)
+            break;
         if (g > 0.0)
             lo = x;
         else
@@ -147,8 +159,11 @@ static inline double glmm_component_loglik(const double *y, const double *zb, si
     double xk[GLMM_QUADRATURE_MAX_NODES], v[GLMM_QUADRATURE_MAX_NODES];
 GLMM_SIMD
     for (int k = 0; k < K; ++k) {
+        /* X_k - mu formed from (m - mu) + s t_k, not from X_k: for a near
+         * point mass s t_k is below X_k's rounding */
+        double dk = (x - mu) + s * rule->t[k];
         xk[k] = x + s * rule->t[k];
-        v[k] = rule->log_w[k] + log_norm - 0.5 * lambda * (xk[k] - mu) * (xk[k] - mu);
+        v[k] = rule->log_w[k] + log_norm - 0.5 * lambda * dk * dk;
     }
     for (size_t j = 0; j < n_rows; ++j) {
         const double yj = y[j], zbj = zb[j];

@@ -15,6 +15,10 @@
 # each run against the reference's, z = difference / combined MCSE.
 # usage: bench/glmm_reference_check.sh BUILD_DIR PRIOR_VAR WARMUP ITERATIONS HNN_ITERATIONS OUT_DIR
 set -euo pipefail
+if [ $# -ne 6 ]; then
+  echo "usage: bench/glmm_reference_check.sh BUILD_DIR PRIOR_VAR WARMUP ITERATIONS HNN_ITERATIONS OUT_DIR" >&2
+  exit 2
+fi
 build=$1 prior_var=$2 warmup=$3 iters=$4 hnn_iters=$5 out=$6
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$build/pmhmc
@@ -26,7 +30,11 @@ timed() {
   local name=$1 t0 t1
   shift
   t0=$(date +%s)
-  "$@" >"$out/$name.log" 2>&1
+  if ! "$@" >"$out/$name.log" 2>&1; then
+    echo "$name failed; the end of $out/$name.log:" >&2
+    tail -n 20 "$out/$name.log" >&2
+    exit 1
+  fi
   t1=$(date +%s)
   echo "$name: $((t1 - t0)) s"
 }
