@@ -53,10 +53,8 @@ TEST(HnnCollect, ObserverSeesEveryGradientEvaluation)
     ThreadCountGuard guard;
     set_threads(1);
     const std::vector<double> mean = {1.0, -1.0}, cov = {2.0, 0.6, 0.6, 1.0};
-    pmhmc_model *raw = nullptr;
-    pmhmc_error err{};
-    ASSERT_EQ(pmhmc_gaussian_model_create(2, mean.data(), cov.data(), 2, 4, 0.5, &raw, &err), PMHMC_OK) << err.message;
-    Model model(raw);
+    Model model = gaussian_model(2, mean, cov, 2, 4, 0.5);
+    ASSERT_TRUE(model);
     Backend backend = cpu_backend();
     const double det = 2.0 * 1.0 - 0.6 * 0.6;
     for (pmhmc_algorithm algorithm : {PMHMC_ALGORITHM_PMHMC, PMHMC_ALGORITHM_PMNUTS}) {
@@ -69,7 +67,8 @@ TEST(HnnCollect, ObserverSeesEveryGradientEvaluation)
         cfg.steps = 7;
         cfg.step_size = 0.2;
         pmhmc_sampler *s_raw = nullptr;
-        ASSERT_EQ(pmhmc_sampler_create(model.get(), backend.get(), &cfg, nullptr, &s_raw, &err), PMHMC_OK);
+        pmhmc_error err{};
+        ASSERT_EQ(pmhmc_sampler_create(model.get(), backend.get(), &cfg, nullptr, &s_raw, &err), PMHMC_OK) << err.message;
         Sampler s(s_raw);
         pmhmc_sampler_set_observer(s.get(), observe, &seen);
         size_t expected = 0, searches = 0;

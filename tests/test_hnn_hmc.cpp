@@ -109,12 +109,7 @@ TEST(HnnHmc, ExactModeWithAnUntrainedNetworkMatchesQuadrature)
 TEST(HnnHmc, ExactModeWithAnUntrainedNetworkMatchesQuadratureOnCuda)
 {
     SKIP_WITHOUT_GPU();
-    for (pmhmc_precision prec : {PMHMC_PRECISION_DOUBLE, PMHMC_PRECISION_FLOAT}) {
-        SCOPED_TRACE(prec == PMHMC_PRECISION_FLOAT ? "float" : "double");
-        Backend backend = cuda_backend(prec, "graph");
-        ASSERT_TRUE(backend);
-        exact_mode_with_an_untrained_network_matches_quadrature(backend.get());
-    }
+    for_each_cuda_precision(exact_mode_with_an_untrained_network_matches_quadrature);
 }
 
 // The guard that the test above can tell the modes apart: the same network

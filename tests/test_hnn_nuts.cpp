@@ -147,12 +147,7 @@ TEST(HnnNuts, ExactModeWithAPoorNetworkMatchesQuadrature)
 TEST(HnnNuts, ExactModeWithAPoorNetworkMatchesQuadratureOnCuda)
 {
     SKIP_WITHOUT_GPU();
-    for (pmhmc_precision prec : {PMHMC_PRECISION_DOUBLE, PMHMC_PRECISION_FLOAT}) {
-        SCOPED_TRACE(prec == PMHMC_PRECISION_FLOAT ? "float" : "double");
-        Backend backend = cuda_backend(prec, "graph");
-        ASSERT_TRUE(backend);
-        exact_mode_with_a_poor_network_matches_quadrature(backend.get());
-    }
+    for_each_cuda_precision(exact_mode_with_a_poor_network_matches_quadrature);
 }
 
 // A correlated 2-D Gaussian whose estimator depends on u (shift_a 0.5), with
@@ -162,10 +157,8 @@ TEST(HnnNuts, ExactModeOnAGaussianWithAnUntrainedNetwork)
     ThreadCountGuard guard;
     set_threads(1);
     const std::vector<double> mean = {1.0, -1.0}, cov = {2.0, 0.6, 0.6, 1.0};
-    pmhmc_model *raw = nullptr;
-    pmhmc_error err{};
-    ASSERT_EQ(pmhmc_gaussian_model_create(2, mean.data(), cov.data(), 4, 8, 0.5, &raw, &err), PMHMC_OK) << err.message;
-    Model model(raw);
+    Model model = gaussian_model(2, mean, cov, 4, 8, 0.5);
+    ASSERT_TRUE(model);
     const double scale[2] = {std::sqrt(cov[0]), std::sqrt(cov[3])};
     Mlp net = random_network(PMHMC_MLP_POTENTIAL, 2, 4, mean.data(), scale, 2.0);
     pmhmc_sampler_config cfg = hnn_nuts_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, 500, 30000, 9);
@@ -247,10 +240,8 @@ TEST(HnnNuts, AWellTrainedNetworkNeverFallsBack)
     ThreadCountGuard guard;
     set_threads(1);
     const std::vector<double> mean = {1.0, -1.0}, cov = {2.0, 0.6, 0.6, 1.0};
-    pmhmc_model *raw = nullptr;
-    pmhmc_error err{};
-    ASSERT_EQ(pmhmc_gaussian_model_create(2, mean.data(), cov.data(), 2, 4, 0.0, &raw, &err), PMHMC_OK) << err.message;
-    Model model(raw);
+    Model model = gaussian_model(2, mean, cov, 2, 4, 0.0);
+    ASSERT_TRUE(model);
     Mlp net = trained_gaussian_network(mean.data(), cov.data());
     for (pmhmc_hnn_monitor monitor : {PMHMC_HNN_MONITOR_SURROGATE, PMHMC_HNN_MONITOR_TRUE}) {
         SCOPED_TRACE(monitor == PMHMC_HNN_MONITOR_TRUE ? "true monitor" : "surrogate monitor");

@@ -29,15 +29,6 @@ using namespace pmhmc_test;
 
 namespace {
 
-Model make_gaussian(size_t dim, const std::vector<double> &mean, const std::vector<double> &cov, size_t T, size_t N,
-                    double a)
-{
-    pmhmc_model *m = nullptr;
-    pmhmc_error err{};
-    EXPECT_EQ(pmhmc_gaussian_model_create(dim, mean.data(), cov.data(), T, N, a, &m, &err), PMHMC_OK) << err.message;
-    return Model(m);
-}
-
 // ---- the reference: Stan's base_nuts on a 1-D Gaussian extended space -------
 
 struct RefPoint {
@@ -268,7 +259,7 @@ TEST_P(NutsTree, FixedDirectionsReproduceStansTree)
 {
     const TreeCase &tc = GetParam();
     const double mu = 0.4, var = 1.5, mass = 2.0, a = 0.5;
-    Model model = make_gaussian(1, {mu}, {var}, 1, 2, a);
+    Model model = gaussian_model(1, {mu}, {var}, 1, 2, a);
     ASSERT_TRUE(model);
     Backend backend = cpu_backend();
     const int first = 2;
@@ -469,7 +460,7 @@ TEST_P(NutsSampling, StandardNormalsIn1And10And100Dimensions)
         std::vector<double> mean(dim, 0.0), cov(dim * dim, 0.0), var(dim, 1.0);
         for (size_t i = 0; i < dim; ++i)
             cov[i * dim + i] = 1.0;
-        Model model = make_gaussian(dim, mean, cov, 2, 4, 0.5);
+        Model model = gaussian_model(dim, mean, cov, 2, 4, 0.5);
         ASSERT_TRUE(model);
         NutsRun r = run_nuts(model.get(), backend.get(), 500, 2000, 11 + dim);
         ASSERT_EQ(r.theta.size(), 2000u);
@@ -489,7 +480,7 @@ TEST_P(NutsSampling, CorrelatedGaussianIn2Dimensions)
     Backend backend = make_backend();
     ASSERT_TRUE(backend);
     const std::vector<double> mean = {1.0, -2.0}, cov = {1.0, 0.9 * 2.0, 0.9 * 2.0, 4.0};
-    Model model = make_gaussian(2, mean, cov, 2, 4, 0.5);
+    Model model = gaussian_model(2, mean, cov, 2, 4, 0.5);
     ASSERT_TRUE(model);
     for (pmhmc_uturn uturn : {PMHMC_UTURN_EXTENDED, PMHMC_UTURN_THETA}) {
         NutsRun r = run_nuts(model.get(), backend.get(), 1000, 4000, 23, uturn);
@@ -517,7 +508,7 @@ TEST_P(NutsSampling, AdaptedMetricMatchesTheVariances)
     std::vector<double> mean(5, 0.5), cov(25, 0.0);
     for (size_t i = 0; i < 5; ++i)
         cov[i * 5 + i] = var[i];
-    Model model = make_gaussian(5, mean, cov, 2, 4, 0.5);
+    Model model = gaussian_model(5, mean, cov, 2, 4, 0.5);
     ASSERT_TRUE(model);
     NutsRun r = run_nuts(model.get(), backend.get(), 1000, 1000, 31);
     for (size_t i = 0; i < 5; ++i)
@@ -535,7 +526,7 @@ TEST(Nuts, DrawsAreBitIdenticalAcrossThreadCounts)
 {
     ThreadCountGuard guard;
     std::vector<double> mean = {0.0, 1.0}, cov = {1.0, 0.5, 0.5, 2.0};
-    Model model = make_gaussian(2, mean, cov, 64, 64, 0.3);
+    Model model = gaussian_model(2, mean, cov, 64, 64, 0.3);
     ASSERT_TRUE(model);
     std::vector<std::vector<std::vector<double>>> runs;
     for (int threads : {1, 2}) {
@@ -562,7 +553,7 @@ TEST(Adaptation, PmhmcStepSizeReachesDelta)
     set_threads(1);
     Backend backend = cpu_backend();
     const std::vector<double> mean = {1.0, -2.0}, cov = {1.0, 0.9 * 2.0, 0.9 * 2.0, 4.0};
-    Model model = make_gaussian(2, mean, cov, 2, 4, 0.5);
+    Model model = gaussian_model(2, mean, cov, 2, 4, 0.5);
     ASSERT_TRUE(model);
     pmhmc_sampler_config cfg = nuts_test_config(1000, 4000, 41);
     cfg.algorithm = PMHMC_ALGORITHM_PMHMC;

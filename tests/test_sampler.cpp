@@ -390,12 +390,7 @@ TEST(Sampler, PmnutsNormalReMatchesQuadrature)
 TEST(Sampler, PmnutsNormalReMatchesQuadratureOnCuda)
 {
     SKIP_WITHOUT_GPU();
-    for (pmhmc_precision prec : {PMHMC_PRECISION_DOUBLE, PMHMC_PRECISION_FLOAT}) {
-        SCOPED_TRACE(prec == PMHMC_PRECISION_FLOAT ? "float" : "double");
-        Backend backend = cuda_backend(prec, "graph");
-        ASSERT_TRUE(backend);
-        nuts_normal_re_matches_quadrature(backend.get(), PMHMC_UTURN_EXTENDED);
-    }
+    for_each_cuda_precision([](pmhmc_backend *b) { nuts_normal_re_matches_quadrature(b, PMHMC_UTURN_EXTENDED); });
 }
 
 // The GLMM of GlmmRecoversTrueParameters, started from the documented

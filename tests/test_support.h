@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "models/gaussian.h"
 #include "pmhmc/pmhmc.h"
 
 #if defined(__has_include)
@@ -536,6 +537,29 @@ inline Backend cuda_backend(pmhmc_precision precision, const char *mode)
     pmhmc_status st = pmhmc_backend_create(PMHMC_BACKEND_CUDA, precision, &b, &err);
     EXPECT_EQ(st, PMHMC_OK) << err.message;
     return Backend(b);
+}
+
+// run(backend) on a CUDA backend (graph trajectories) in double, then in
+// float, each under a trace naming the precision.
+inline void for_each_cuda_precision(const std::function<void(pmhmc_backend *)> &run)
+{
+    for (pmhmc_precision prec : {PMHMC_PRECISION_DOUBLE, PMHMC_PRECISION_FLOAT}) {
+        SCOPED_TRACE(prec == PMHMC_PRECISION_FLOAT ? "float" : "double");
+        Backend backend = cuda_backend(prec, "graph");
+        ASSERT_TRUE(backend);
+        run(backend.get());
+    }
+}
+
+// The gaussian test model (models/gaussian.h): theta ~ N(mean, cov) of
+// dimension dim, T groups of N auxiliary normals, estimator shift a.
+inline Model gaussian_model(size_t dim, const std::vector<double> &mean, const std::vector<double> &cov, size_t T,
+                            size_t N, double a)
+{
+    pmhmc_model *m = nullptr;
+    pmhmc_error err{};
+    EXPECT_EQ(pmhmc_gaussian_model_create(dim, mean.data(), cov.data(), T, N, a, &m, &err), PMHMC_OK) << err.message;
+    return Model(m);
 }
 
 } // namespace pmhmc_test
