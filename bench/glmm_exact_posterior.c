@@ -38,7 +38,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cpu/vector_math.h" /* before glmm_quadrature.h: its node loops vectorize */
 #include "glmm_quadrature.h"
 #include "math/philox.h"
 #include "pmhmc/pmhmc.h"

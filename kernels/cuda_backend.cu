@@ -12,6 +12,7 @@
 #include "gaussian_estimator.cuh"
 #include "glmm_estimator.cuh"
 #include "vector_ops.cuh"
+#include "math/portable_math.h"
 
 using namespace pmhmc_cuda;
 
@@ -33,6 +34,22 @@ pmhmc_status pmhmc_cuda_fail(pmhmc_error *err, cudaError_t code, const char *cal
    instantiate: tens of microseconds, once per trajectory key). Ordinary ops
    never take it. A function-local static: initialized on first use,
    thread-safely (C++11). */
+/* The rotation's cos and sin are taken on the host, with the CPU backend's
+ * portable functions: the same bits whichever CPU drives the GPU. */
+static double host_cos(double angle)
+{
+    double s, c;
+    pmhmc_sincos(angle, &s, &c);
+    return c;
+}
+
+static double host_sin(double angle)
+{
+    double s, c;
+    pmhmc_sincos(angle, &s, &c);
+    return s;
+}
+
 static std::mutex &api_mutex()
 {
     static std::mutex m;
@@ -399,7 +416,7 @@ static pmhmc_status cuda_dots(pmhmc_workspace *ws, size_t n, const int *a, const
 static pmhmc_status cuda_rotate(pmhmc_workspace *ws, int u, int p, double angle)
 {
     CudaWorkspace *cw = (CudaWorkspace *)ws->impl;
-    return rotate(vec(ws, u), vec(ws, p), cw->is_float, ws->length, cos(angle), sin(angle), cw->stream,
+    return rotate(vec(ws, u), vec(ws, p), cw->is_float, ws->length, host_cos(angle), host_sin(angle), cw->stream,
                   cw->be->sm_count);
 }
 
@@ -460,8 +477,8 @@ static pmhmc_status cuda_estimate(pmhmc_workspace *ws, const pmhmc_estimate_requ
     a.p = req->p >= 0 ? vec(ws, req->p) : NULL;
     a.grad_u = req->grad_u >= 0 ? vec(ws, req->grad_u) : NULL;
     a.kick = req->kick;
-    a.cos_a = cos(req->angle);
-    a.sin_a = sin(req->angle);
+    a.cos_a = host_cos(req->angle);
+    a.sin_a = host_sin(req->angle);
     a.want_grad_theta = grad_theta != NULL;
     PMHMC_TRY(cw->est->launch(ws->model, &a, NULL));
     const size_t n = grad_theta ? dim + 1 : 1;
@@ -491,7 +508,7 @@ static pmhmc_status traj_enqueue(pmhmc_workspace *ws, CudaWorkspace *cw, const T
     PMHMC_CUDA_TRY(NULL, cudaMemcpyAsync(cw->traj_state, cw->traj_in, (3 * dim + PMHMC_TRAJ_DERIVED + 2) * sizeof(double),
                                          cudaMemcpyHostToDevice, stream));
     /* the first A(h/2)'s rotation, as pmhmc_ws_rotate(u, p, h / 2) */
-    PMHMC_TRY(rotate(vec(ws, key.u), vec(ws, key.p), cw->is_float, ws->length, cos(0.5 * h), sin(0.5 * h), stream,
+    PMHMC_TRY(rotate(vec(ws, key.u), vec(ws, key.p), cw->is_float, ws->length, host_cos(0.5 * h), host_sin(0.5 * h), stream,
                      cw->be->sm_count));
     pmhmc_cuda_estimate_args a = cw->args;
     a.theta = cw->traj_in; /* unused: the kernels read theta from the state */
@@ -510,8 +527,8 @@ static pmhmc_status traj_enqueue(pmhmc_workspace *ws, CudaWorkspace *cw, const T
     for (size_t l = 0; l < key.steps; ++l) {
         const int last = l + 1 == key.steps;
         const double angle = last ? 0.5 * h : h;
-        a.cos_a = cos(angle);
-        a.sin_a = sin(angle);
+        a.cos_a = host_cos(angle);
+        a.sin_a = host_sin(angle);
         a.traj.drift = last ? 0.5 * h : h;
         PMHMC_TRY(cw->est->launch(ws->model, &a, NULL));
     }

@@ -347,8 +347,8 @@ pmhmc_status pmhmc_cuda_glmm_launch(const pmhmc_model *model, const pmhmc_cuda_e
     P.use_stash = (a->grad_u || a->p || (a->want_grad_theta && a->max_group_rows > 16)) ? 1 : 0;
     P.s = s;
     P.inv_s2 = 1.0 / (s * s);
-    P.log_s = log(s);
-    P.log_n = log((double)N);
+    P.log_s = pmhmc_log(s);
+    P.log_n = pmhmc_log((double)N);
     P.s_f = (float)s;
     P.s2_f = (float)(s * 1.4426950408889634074);
     P.inv_s2_f = (float)P.inv_s2;

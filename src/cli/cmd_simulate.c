@@ -10,6 +10,7 @@
 #include "cli/options.h"
 #include "cli/out_file.h"
 #include "pmhmc/pmhmc.h"
+#include "math/portable_math.h"
 
 static const char HELP[] =
     "usage: pmhmc simulate [--model glmm|normal_re] --out DIR [options]\n"
@@ -128,7 +129,7 @@ int cli_simulate(int argc, char **argv)
         st = theta_glmm ? pmhmc_simulate_glmm(&sim, &data, theta_glmm) : PMHMC_ERR_NOMEM;
     } else {
         theta[0] = mu;
-        theta[1] = log(tau);
+        theta[1] = pmhmc_log(tau);
         st = pmhmc_simulate_normal_re(T ? T : 100, n ? n : 5, mu, tau, sim.seed, &data);
     }
     if (st == PMHMC_ERR_ARG) {

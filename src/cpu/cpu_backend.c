@@ -2,9 +2,10 @@
  * checked against. Vectors live in one host array [n_vectors, length].
  *
  * Every reduction runs in a fixed order: dot products sum fixed-size chunks
- * (independent of the thread count) and then the chunk partials in order;
- * the estimator sums per-group results in group order. Same inputs, same
- * bits, whatever OMP_NUM_THREADS is. */
+ * (independent of the thread count, each in lane_sum.h's order) and then the
+ * chunk partials in order; the estimator sums per-group results in group
+ * order. Same inputs, same bits, whatever OMP_NUM_THREADS is and whatever
+ * x86-64 CPU runs it (the transcendental functions are portable_math.h's). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,10 @@
 #include "backend/backend_impl.h"
 #include "error.h"
 #include "math/philox.h"
+#include "math/portable_math.h"
 #include "math/rotation.h"
 #include "cpu/estimators.h"
+#include "cpu/lane_sum.h"
 #include "models/model_impl.h"
 
 #ifdef _OPENMP
@@ -22,9 +25,7 @@
 
 #define DOT_CHUNK 4096
 /* Vectors and each thread's scratch slice start on a 64-byte boundary, so the
- * vectorized loops peel the same elements whichever thread runs a group:
- * scalar and SIMD exp differ in the last bit, and which elements take which
- * path must not depend on the thread. */
+ * vectorized loops run on aligned data without a peeled prologue. */
 #define ALIGN_DOUBLES 8
 
 static double *alloc_aligned(size_t n)
@@ -135,29 +136,6 @@ static pmhmc_status cpu_axpy(pmhmc_workspace *ws, int y, double alpha, int x)
     return PMHMC_OK;
 }
 
-/* sum_i x_i y_i over [begin, end) in a fixed pattern: eight running sums,
- * lane l taking elements begin + l, begin + 8 + l, ..., the tail into lane
- * 0, then a fixed tree. Chunks are fixed too, so the bits depend on the
- * length only, not on the threads. The lanes are a GCC/Clang vector type:
- * left to itself the compiler vectorizes the eight scalar sums across
- * iterations instead, with a shuffle per element. */
-typedef double dot_lanes __attribute__((vector_size(8 * sizeof(double))));
-
-static double dot_chunk(const double *x, const double *y, size_t begin, size_t end)
-{
-    dot_lanes acc = {0, 0, 0, 0, 0, 0, 0, 0};
-    size_t i = begin;
-    for (; i + 8 <= end; i += 8) {
-        dot_lanes xv, yv;
-        memcpy(&xv, x + i, sizeof xv);
-        memcpy(&yv, y + i, sizeof yv);
-        acc += xv * yv;
-    }
-    for (; i < end; ++i)
-        acc[0] += x[i] * y[i];
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
 static pmhmc_status cpu_dots(pmhmc_workspace *ws, size_t n_dots, const int *a, const int *b, double *out)
 {
     cpu_workspace *cw = ws->impl;
@@ -166,7 +144,8 @@ static pmhmc_status cpu_dots(pmhmc_workspace *ws, size_t n_dots, const int *a, c
     for (size_t c = 0; c < cw->n_chunks; ++c) {
         size_t end = (c + 1) * DOT_CHUNK < n ? (c + 1) * DOT_CHUNK : n;
         for (size_t d = 0; d < n_dots; ++d)
-            cw->chunk_sums[c * PMHMC_WS_MAX_DOTS + d] = dot_chunk(vec(ws, a[d]), vec(ws, b[d]), c * DOT_CHUNK, end);
+            cw->chunk_sums[c * PMHMC_WS_MAX_DOTS + d] =
+                pmhmc_lane_dot(vec(ws, a[d]) + c * DOT_CHUNK, vec(ws, b[d]) + c * DOT_CHUNK, end - c * DOT_CHUNK);
     }
     for (size_t d = 0; d < n_dots; ++d) {
         double total = 0.0;
@@ -182,7 +161,8 @@ static pmhmc_status cpu_dot(pmhmc_workspace *ws, int a, int b, double *out) { re
 static pmhmc_status cpu_rotate(pmhmc_workspace *ws, int u, int p, double angle)
 {
     double *x = vec(ws, u), *m = vec(ws, p);
-    const double c = cos(angle), s = sin(angle);
+    double c, s;
+    pmhmc_sincos(angle, &s, &c);
     for (size_t i = 0; i < ws->length; ++i)
         pmhmc_rotate_pair(&x[i], &m[i], c, s);
     return PMHMC_OK;
@@ -206,14 +186,16 @@ static pmhmc_status cpu_estimate(pmhmc_workspace *ws, const pmhmc_estimate_reque
     cpu_workspace *cw = ws->impl;
     const pmhmc_model *model = ws->model;
     const size_t n_groups = model->data->n_groups, dim = model->dim;
+    double cos_a, sin_a;
+    pmhmc_sincos(req->angle, &sin_a, &cos_a);
     pmhmc_cpu_estimate_args args = {
         .theta = req->theta,
         .u = vec(ws, req->u),
         .p = req->p >= 0 ? vec(ws, req->p) : NULL,
         .grad_u = req->grad_u >= 0 ? vec(ws, req->grad_u) : NULL,
         .kick = req->kick,
-        .cos_a = cos(req->angle),
-        .sin_a = sin(req->angle),
+        .cos_a = cos_a,
+        .sin_a = sin_a,
         .group_ll = cw->group_ll,
         .group_grad = grad_theta ? cw->group_grad : NULL,
         .scratch = cw->scratch,

@@ -7,7 +7,9 @@
  * The j loop is outside, the k loop inside and contiguous, so each term loop
  * vectorizes; g_jk = y_j - sigmoid(eta_jk) is kept in scratch [n_i, N] for the
  * beta gradient once the weights are known. OpenMP runs over groups; each
- * group writes only its own slots, so the result does not depend on threads.
+ * group writes only its own slots, so the result does not depend on threads;
+ * sums over draws run in lane_sum.h's fixed order and exp/log/log1p are
+ * portable_math.h's, so it does not depend on the CPU either.
  *
  * Scratch per thread: zb [max_rows], then logw, gsum, x, r1, dlogf [N] each,
  * then g [max_rows, N]. */
@@ -15,7 +17,7 @@
 #include <string.h>
 
 #include "cpu/estimators.h"
-#include "cpu/vector_math.h"
+#include "cpu/lane_sum.h"
 #include "math/glmm_math.h"
 #include "math/rotation.h"
 
@@ -91,13 +93,11 @@ static void glmm_group(const glmm_pass *ps, size_t grp, double *scratch)
     double hi = -INFINITY;
     for (size_t k = 0; k < n_draws; ++k)
         hi = fmax(hi, logw[k]);
-    double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (size_t k = 0; k < n_draws; ++k) {
-        logw[k] = exp(logw[k] - hi);
-        sum += logw[k];
-    }
-    args->group_ll[grp] = hi + log(sum) - ps->log_n;
+#pragma omp simd
+    for (size_t k = 0; k < n_draws; ++k)
+        logw[k] = pmhmc_exp(logw[k] - hi);
+    const double sum = pmhmc_lane_sum(logw, n_draws);
+    args->group_ll[grp] = hi + pmhmc_log(sum) - ps->log_n;
     const double inv_sum = 1.0 / sum;
 #pragma omp simd
     for (size_t k = 0; k < n_draws; ++k)
@@ -108,11 +108,7 @@ static void glmm_group(const glmm_pass *ps, size_t grp, double *scratch)
         double *gg = args->group_grad + grp * ps->dim;
         memset(gg, 0, ps->dim * sizeof *gg);
         for (size_t j = 0; j < n_rows; ++j) {
-            const double *restrict gj = g + j * n_draws;
-            double a = 0.0;
-#pragma omp simd reduction(+ : a)
-            for (size_t k = 0; k < n_draws; ++k)
-                a += w[k] * gj[k];
+            const double a = pmhmc_lane_dot(w, g + j * n_draws, n_draws);
             for (size_t c = 0; c < p; ++c)
                 gg[c] += z[j * p + c] * a;
         }
@@ -145,9 +141,9 @@ void pmhmc_glmm_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_estimate_
         .dim = model->dim,
         .n_draws = model->settings.n_importance,
         .s = s,
-        .log_s = log(s),
+        .log_s = pmhmc_log(s),
         .inv_s2 = 1.0 / (s * s),
-        .log_n = log((double)model->settings.n_importance),
+        .log_n = pmhmc_log((double)model->settings.n_importance),
         .beta = args->theta,
         .mix = pmhmc_mixture_from_theta(args->theta + model->data->n_cov),
     };

@@ -6,9 +6,11 @@
 #include <math.h>
 
 #include "cpu/estimators.h"
+#include "cpu/lane_sum.h"
 #include "math/glmm_math.h"
 #include "math/rotation.h"
 #include "math/normal_re_math.h"
+#include "math/portable_math.h"
 
 size_t pmhmc_normal_re_cpu_scratch(const pmhmc_model *model) { return 2 * model->settings.n_importance; }
 
@@ -18,8 +20,8 @@ void pmhmc_normal_re_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_esti
     const size_t n_groups = data->n_groups;
     const size_t n_draws = model->settings.n_importance;
     const double mu = args->theta[0];
-    const double tau = exp(args->theta[1]);
-    const double log_n = log((double)n_draws);
+    const double tau = pmhmc_exp(args->theta[1]);
+    const double log_n = pmhmc_log((double)n_draws);
 
 #pragma omp parallel if (pmhmc_model_terms(model) >= PMHMC_CPU_PARALLEL_MIN_WORK)
     {
@@ -41,12 +43,10 @@ void pmhmc_normal_re_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_esti
                 logw[k] = pmhmc_normal_re_logw(n, sy, syy, mu + tau * u[k], &dlogw[k]);
                 hi = fmax(hi, logw[k]);
             }
-            double sum = 0.0;
-            for (size_t k = 0; k < n_draws; ++k) {
-                logw[k] = exp(logw[k] - hi);
-                sum += logw[k];
-            }
-            args->group_ll[grp] = hi + log(sum) - log_n;
+            for (size_t k = 0; k < n_draws; ++k)
+                logw[k] = pmhmc_exp(logw[k] - hi);
+            const double sum = pmhmc_lane_sum(logw, n_draws);
+            args->group_ll[grp] = hi + pmhmc_log(sum) - log_n;
             double g_mu = 0.0, g_log_tau = 0.0;
             double *gu = args->grad_u ? args->grad_u + grp * n_draws : NULL;
             double *pk = args->p ? args->p + grp * n_draws : NULL;

@@ -10,6 +10,7 @@
 
 #include "math/philox.h"
 #include "pmhmc/simulate.h"
+#include "math/portable_math.h"
 
 #define SIM_CHAIN 0xFFFFFFFFu /* no sampler chain uses it */
 
@@ -130,9 +131,9 @@ pmhmc_status pmhmc_simulate_glmm(const pmhmc_glmm_sim *sim, pmhmc_dataset **out,
             theta_true[k] = beta[k];
         theta_true[p] = sim->mu1;
         theta_true[p + 1] = sim->mu2;
-        theta_true[p + 2] = log(sim->lambda1);
-        theta_true[p + 3] = log(sim->lambda2);
-        theta_true[p + 4] = log(sim->w1) - log1p(-sim->w1);
+        theta_true[p + 2] = pmhmc_log(sim->lambda1);
+        theta_true[p + 3] = pmhmc_log(sim->lambda2);
+        theta_true[p + 4] = pmhmc_log(sim->w1) - pmhmc_log1p(-sim->w1);
     }
     free(beta);
     free(y);

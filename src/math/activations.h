@@ -2,13 +2,15 @@
  * first and second derivatives. Training differentiates a loss on the
  * network's input-gradient, and that input-gradient already holds f', so the
  * weight gradient needs f'' too (src/hnn/mlp_grad.c). Shared with the CUDA
- * kernels through PMHMC_HD so both backends run the same formulas. */
+ * kernels through PMHMC_HD so both backends run the same formulas, on the
+ * CPU with portable_math.h's functions (the same bits on every CPU). */
 #ifndef PMHMC_MATH_ACTIVATIONS_H
 #define PMHMC_MATH_ACTIVATIONS_H
 
 #include <string.h>
 
 #include "math/hd.h"
+#include "math/portable_math.h"
 
 /* Values are stored in weights files (src/hnn): do not renumber. */
 typedef enum pmhmc_activation {
@@ -24,7 +26,8 @@ PMHMC_HD void pmhmc_act_eval(int act, double x, double *f, double *d1, double *d
 {
     switch (act) {
     case PMHMC_ACT_SIN: {
-        double s = sin(x), c = cos(x);
+        double s, c;
+        pmhmc_sincos(x, &s, &c);
         *f = s;
         *d1 = c;
         *d2 = -s;
@@ -34,16 +37,16 @@ PMHMC_HD void pmhmc_act_eval(int act, double x, double *f, double *d1, double *d
         /* log(1 + e^x) = max(x, 0) + log1p(e^-|x|) never overflows; the
          * logistic from the same e^-|x| keeps full relative precision in both
          * tails, which f'' = s (1 - s) needs for large |x|. */
-        double e = exp(-fabs(x));
+        double e = pmhmc_exp(-fabs(x));
         double s = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
         double one_minus_s = x >= 0.0 ? e / (1.0 + e) : 1.0 / (1.0 + e);
-        *f = fmax(x, 0.0) + log1p(e);
+        *f = fmax(x, 0.0) + pmhmc_log1p(e);
         *d1 = s;
         *d2 = s * one_minus_s;
         break;
     }
     default: { /* PMHMC_ACT_TANH */
-        double t = tanh(x);
+        double t = pmhmc_tanh(x);
         double u = 1.0 - t * t;
         *f = t;
         *d1 = u;
@@ -57,9 +60,13 @@ PMHMC_HD void pmhmc_act_eval(int act, double x, double *f, double *d1, double *d
 PMHMC_HD double pmhmc_act_value(int act, double x)
 {
     switch (act) {
-    case PMHMC_ACT_SIN: return sin(x);
-    case PMHMC_ACT_SOFTPLUS: return fmax(x, 0.0) + log1p(exp(-fabs(x)));
-    default: return tanh(x);
+    case PMHMC_ACT_SIN: {
+        double s, c;
+        pmhmc_sincos(x, &s, &c);
+        return s;
+    }
+    case PMHMC_ACT_SOFTPLUS: return fmax(x, 0.0) + pmhmc_log1p(pmhmc_exp(-fabs(x)));
+    default: return pmhmc_tanh(x);
     }
 }
 

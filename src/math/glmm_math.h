@@ -6,6 +6,7 @@
  *   y log sigmoid(eta) + (1 - y) log sigmoid(-eta) = y eta - softplus(eta),
  * and its eta-derivative is g = y - sigmoid(eta). Both come from one
  * e = exp(-|eta|), so a term costs one exp, one log1p and one division.
+ * exp, log and log1p are portable_math.h's: the same bits on every CPU.
  * Selections are written as conditional expressions rather than fmax: they
  * if-convert to vector blends, where an fmax call would stop the CPU loops
  * from vectorizing. */
@@ -13,6 +14,7 @@
 #define PMHMC_MATH_GLMM_MATH_H
 
 #include "hd.h"
+#include "portable_math.h"
 
 
 /* A Bernoulli term y eta - softplus(eta) and its eta-derivative g. Returned
@@ -24,11 +26,12 @@ typedef struct pmhmc_bernoulli_eval {
 
 PMHMC_HD pmhmc_bernoulli_eval pmhmc_bernoulli_logit(double y, double eta)
 {
-    double e = exp(-fabs(eta));
-    double inv = 1.0 / (1.0 + e);
+    double e = pmhmc_exp(-fabs(eta));
+    double one_plus_e = 1.0 + e;
+    double inv = 1.0 / one_plus_e;
     double sig = eta >= 0.0 ? inv : e * inv; /* sigmoid(eta) */
     pmhmc_bernoulli_eval r;
-    r.term = y * eta - ((eta > 0.0 ? eta : 0.0) + log1p(e));
+    r.term = y * eta - ((eta > 0.0 ? eta : 0.0) + pmhmc_log1p_given_recip(e, one_plus_e, inv));
     r.g = y - sig;
     return r;
 }
@@ -47,13 +50,13 @@ PMHMC_HD pmhmc_mixture pmhmc_mixture_from_theta(const double *tail)
     pmhmc_mixture m;
     m.mu[0] = tail[0];
     m.mu[1] = tail[1];
-    m.lambda[0] = exp(tail[2]);
-    m.lambda[1] = exp(tail[3]);
+    m.lambda[0] = pmhmc_exp(tail[2]);
+    m.lambda[1] = pmhmc_exp(tail[3]);
     /* log w1 = -softplus(-a), log(1 - w1) = -softplus(a) */
     double a = tail[4];
-    double log_w1 = -((a < 0.0 ? -a : 0.0) + log1p(exp(-fabs(a))));
-    double log_w2 = -((a > 0.0 ? a : 0.0) + log1p(exp(-fabs(a))));
-    m.w1 = exp(log_w1);
+    double log_w1 = -((a < 0.0 ? -a : 0.0) + pmhmc_log1p(pmhmc_exp(-fabs(a))));
+    double log_w2 = -((a > 0.0 ? a : 0.0) + pmhmc_log1p(pmhmc_exp(-fabs(a))));
+    m.w1 = pmhmc_exp(log_w1);
     m.log_norm[0] = log_w1 + 0.5 * tail[2] - PMHMC_LOG_SQRT_2PI;
     m.log_norm[1] = log_w2 + 0.5 * tail[3] - PMHMC_LOG_SQRT_2PI;
     return m;
@@ -74,13 +77,13 @@ PMHMC_HD pmhmc_mixture_eval pmhmc_mixture_logpdf(const pmhmc_mixture *m, double 
     double l0 = m->log_norm[0] - 0.5 * m->lambda[0] * d0 * d0;
     double l1 = m->log_norm[1] - 0.5 * m->lambda[1] * d1 * d1;
     double hi = l0 > l1 ? l0 : l1;
-    double e0 = exp(l0 - hi);
-    double e1 = exp(l1 - hi);
+    double e0 = pmhmc_exp(l0 - hi);
+    double e1 = pmhmc_exp(l1 - hi);
     double s = e0 + e1;
     pmhmc_mixture_eval r;
     r.r1 = e0 / s;
     r.dlogf_dx = -(r.r1 * m->lambda[0] * d0 + (1.0 - r.r1) * m->lambda[1] * d1);
-    r.logf = hi + log(s);
+    r.logf = hi + pmhmc_log(s);
     return r;
 }
 

@@ -39,6 +39,7 @@
 #include "cpu/estimators.h"
 #include "error.h"
 #include "models/gaussian_impl.h"
+#include "math/portable_math.h"
 
 /* Dense Sigma^-1 is stored and applied per estimate: beyond a few thousand
  * dimensions that is the wrong tool anyway. */
@@ -230,8 +231,8 @@ pmhmc_status pmhmc_gaussian_model_create(size_t dim, const double *mean, const d
 
     double log_det_l = 0.0;
     for (size_t i = 0; i < dim; ++i)
-        log_det_l += log(g->chol[i * dim + i]);
-    g->log_const = -log_det_l + 0.5 * (double)dim * log(m->settings.prior_var);
+        log_det_l += pmhmc_log(g->chol[i * dim + i]);
+    g->log_const = -log_det_l + 0.5 * (double)dim * pmhmc_log(m->settings.prior_var);
 
     st = set_names(m, dim);
     if (st != PMHMC_OK) {

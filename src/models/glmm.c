@@ -11,6 +11,7 @@
 #include "math/philox.h"
 #include "math/streams.h"
 #include "models/model_impl.h"
+#include "math/portable_math.h"
 
 #define GLMM_MIXTURE_PARAMS 5
 
@@ -47,9 +48,9 @@ static pmhmc_status glmm_init(pmhmc_model *model, pmhmc_error *err)
 static void glmm_generated(const pmhmc_model *model, const double *theta, double *out)
 {
     const double *tail = theta + model->data->n_cov;
-    out[0] = exp(tail[2]);
-    out[1] = exp(tail[3]);
-    out[2] = 1.0 / (1.0 + exp(-tail[4]));
+    out[0] = pmhmc_exp(tail[2]);
+    out[1] = pmhmc_exp(tail[3]);
+    out[2] = 1.0 / (1.0 + pmhmc_exp(-tail[4]));
 }
 
 /* The source report's start: beta from N(0, I), mu1 = mu2 = 0,
@@ -62,7 +63,7 @@ static void glmm_initial(const pmhmc_model *model, uint64_t seed, uint32_t chain
     tail[0] = 0.0;
     tail[1] = 0.0;
     tail[2] = 0.0;
-    tail[3] = log(0.1);
+    tail[3] = pmhmc_log(0.1);
     tail[4] = 0.0;
 }
 

@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "math/philox.h"
+#include "math/portable_math.h"
 
 static const pmhmc_model_ops *const MODELS[] = {&pmhmc_glmm_ops, &pmhmc_normal_re_ops};
 
@@ -142,5 +143,5 @@ double pmhmc_model_log_prior(const pmhmc_model *model, const double *theta, doub
         if (grad)
             grad[i] = -theta[i] / var;
     }
-    return -0.5 * sum_sq / var - (double)model->dim * (0.5 * log(var) + PMHMC_LOG_SQRT_2PI);
+    return -0.5 * sum_sq / var - (double)model->dim * (0.5 * pmhmc_log(var) + PMHMC_LOG_SQRT_2PI);
 }

@@ -8,6 +8,7 @@
 #include "cpu/estimators.h"
 #include "error.h"
 #include "models/model_impl.h"
+#include "math/portable_math.h"
 
 static const char *const PARAM_NAMES[] = {"mu", "log_tau"};
 static const char *const GENERATED_NAMES[] = {"tau"};
@@ -26,7 +27,7 @@ static pmhmc_status normal_re_init(pmhmc_model *model, pmhmc_error *err)
 static void normal_re_generated(const pmhmc_model *model, const double *theta, double *out)
 {
     (void)model;
-    out[0] = exp(theta[1]);
+    out[0] = pmhmc_exp(theta[1]);
 }
 
 static void normal_re_initial(const pmhmc_model *model, uint64_t seed, uint32_t chain, double *theta)

@@ -1,4 +1,5 @@
 #include "sampler/adapt.h"
+#include "math/portable_math.h"
 
 #include <math.h>
 #include <string.h>
@@ -12,7 +13,7 @@ static void restart_windows(pmhmc_adapt *a)
 
 void pmhmc_adapt_restart_step_size(pmhmc_adapt *a, double h)
 {
-    a->da.mu = log(10.0 * h);
+    a->da.mu = pmhmc_log(10.0 * h);
     a->da.counter = 0;
     a->da.s_bar = 0;
     a->da.x_bar = 0;
@@ -51,9 +52,9 @@ static double learn_step_size(pmhmc_dual_averaging *da, const pmhmc_adapt_config
     const double eta = 1.0 / (da->counter + s->t0);
     da->s_bar = (1.0 - eta) * da->s_bar + eta * (s->delta - accept_stat);
     const double x = da->mu - da->s_bar * sqrt(da->counter) / s->gamma;
-    const double x_eta = pow(da->counter, -s->kappa);
+    const double x_eta = pmhmc_exp(-s->kappa * pmhmc_log(da->counter)); /* counter^-kappa */
     da->x_bar = (1.0 - x_eta) * da->x_bar + x_eta * x;
-    return exp(x);
+    return pmhmc_exp(x);
 }
 
 static int in_window(const pmhmc_adapt *a)
@@ -110,4 +111,4 @@ int pmhmc_adapt_learn(pmhmc_adapt *a, double accept_stat, const double *theta, d
     return 1;
 }
 
-double pmhmc_adapt_final_step_size(const pmhmc_adapt *a) { return exp(a->da.x_bar); }
+double pmhmc_adapt_final_step_size(const pmhmc_adapt *a) { return pmhmc_exp(a->da.x_bar); }

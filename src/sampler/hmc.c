@@ -7,6 +7,7 @@
 #include "math/philox.h"
 #include "math/streams.h"
 #include "sampler/sampler_impl.h"
+#include "math/portable_math.h"
 
 /* Back to the transition's start after a failure part-way through, so a
  * caller that goes on after a backend error still samples the right target. */
@@ -56,7 +57,7 @@ pmhmc_status pmhmc_hmc_transition(pmhmc_sampler *s, pmhmc_draw *draw)
     if (st != PMHMC_OK)
         return st;
 
-    double accept_stat = isfinite(H1) ? fmin(1.0, exp(H0 - H1)) : 0.0;
+    double accept_stat = isfinite(H1) ? fmin(1.0, pmhmc_exp(H0 - H1)) : 0.0;
     double uniform = pmhmc_stream_uniform(c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_ACCEPT), 0);
     int accepted = uniform < accept_stat;
     if (accepted) {

@@ -6,6 +6,7 @@
 
 #include "math/philox.h"
 #include "math/streams.h"
+#include "math/portable_math.h"
 
 /* A momentum-like quantity on the space the U-turn criterion looks at: the
  * theta part on the host, the u part a workspace vector (-1 in THETA mode). */
@@ -252,7 +253,7 @@ static double log_sum_exp(double a, double b)
     if (b == -INFINITY)
         return a;
     const double m = a > b ? a : b;
-    return m + log(exp(a - m) + exp(b - m));
+    return m + pmhmc_log(pmhmc_exp(a - m) + pmhmc_exp(b - m));
 }
 
 /* Merges B, built right after A in the same direction, into A and checks
@@ -331,7 +332,7 @@ static pmhmc_status leaf(tree_run *t, subtree *s, int *valid)
         t->divergent = 1;
     const double log_w = t->H0 - H;
     s->log_sum_weight = log_sum_exp(s->log_sum_weight, log_w);
-    t->sum_metro_prob += log_w > 0.0 ? 1.0 : exp(log_w);
+    t->sum_metro_prob += log_w > 0.0 ? 1.0 : pmhmc_exp(log_w);
     if (n->leaf_fn) {
         pmhmc_nuts_leaf info = {index, t->forward, x->z.theta, x->z.rho, H, log_w};
         n->leaf_fn(n->leaf_ctx, &info);
@@ -377,7 +378,7 @@ static pmhmc_status build_tree(tree_run *t, size_t depth, subtree *s, int *valid
 
     /* multinomial: the final half's state with its share of the weight */
     const double log_sum_weight = log_sum_exp(s->log_sum_weight, f->log_sum_weight);
-    if (f->log_sum_weight > log_sum_weight || next_uniform(t) < exp(f->log_sum_weight - log_sum_weight))
+    if (f->log_sum_weight > log_sum_weight || next_uniform(t) < pmhmc_exp(f->log_sum_weight - log_sum_weight))
         swap_int(&s->slot, &f->slot);
     s->log_sum_weight = log_sum_weight;
     return merge(n, s, f, valid);
@@ -437,7 +438,7 @@ pmhmc_status pmhmc_nuts_transition(pmhmc_nuts *n, pmhmc_nuts_state *current, dou
 
         /* biased progressive sampling: favour the new subtree */
         if (n->top.log_sum_weight > log_sum_weight ||
-            next_uniform(&t) < exp(n->top.log_sum_weight - log_sum_weight)) {
+            next_uniform(&t) < pmhmc_exp(n->top.log_sum_weight - log_sum_weight)) {
             swap_int(&n->sample_slot, &n->top.slot);
             sample_is_start = 0;
             sample_H = n->slots[n->sample_slot].H;
