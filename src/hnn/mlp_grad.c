@@ -1,6 +1,9 @@
 /* The MLP's batched passes on the CPU: the double-precision reference the
- * CUDA (cuBLAS) passes will be checked against. Every matrix product is one
- * cblas_dgemm; the rest are elementwise loops and column sums in row order.
+ * CUDA (cuBLAS) passes are checked against. In training every matrix product
+ * is one cblas_dgemm; the inference passes the samplers call (forward and
+ * input-gradient) run their products in a fixed order instead, so that a
+ * surrogate gives the same bits on every CPU (gemm_fixed_order). The rest
+ * are elementwise loops and column sums in row order.
  *
  * Notation (mlp.h): H hidden layers, n_l = dims[l], B rows; f_l, f_l', f_l''
  * the activation of layer l and its derivatives at a_l; W_o = W_{H+1}.
@@ -47,6 +50,7 @@
 
 #include <cblas.h>
 
+#include "cpu/lane_sum.h"
 #include "hnn/mlp.h"
 
 struct pmhmc_mlp_work {
@@ -74,13 +78,48 @@ static void blas_single_thread(void)
 /* C [M, N] = A' B' + beta C, row-major, A' = A or A^T (trans_a), likewise B'.
  * lda, ldb are the row lengths of A and B as stored. Dimensions fit in int
  * (PMHMC_MLP_MAX_WIDTH, PMHMC_MLP_MAX_BATCH). */
-static void gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K, const double *A,
+static void gemm_blas(int trans_a, int trans_b, size_t M, size_t N, size_t K, const double *A,
                  size_t lda, const double *Bm, size_t ldb, double beta, double *C, size_t ldc)
 {
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0, A, (int)lda, Bm,
                 (int)ldb, beta, C, (int)ldc);
 }
+
+/* The same product for the inference passes (forward and input-gradient),
+ * in one fixed order: OpenBLAS picks its kernel by the CPU it runs on
+ * (SkylakeX, Haswell, Zen, ...), and the kernels sum in different orders, so
+ * a surrogate's gradients, and the draws of the samplers that use it, would
+ * differ in their last bits from one CPU to the next. Here each C[i, j] is a
+ * lane_sum.h dot (A' B'^T, trans_b) or a sum over k in order (A' B), the same
+ * bits everywhere. Only the two shapes inference uses (trans_a = 0), beta = 0.
+ * Training keeps OpenBLAS (README: its last bits may differ between BLAS
+ * builds and CPUs). */
+static void gemm_fixed_order(int trans_a, int trans_b, size_t M, size_t N, size_t K, const double *A,
+                             size_t lda, const double *Bm, size_t ldb, double beta, double *C, size_t ldc)
+{
+    (void)trans_a;
+    (void)beta;
+    for (size_t i = 0; i < M; i++) {
+        const double *a = A + i * lda;
+        double *c = C + i * ldc;
+        if (trans_b) {
+            for (size_t j = 0; j < N; j++)
+                c[j] = pmhmc_lane_dot(a, Bm + j * ldb, K);
+        } else {
+            for (size_t j = 0; j < N; j++)
+                c[j] = 0.0;
+            for (size_t k = 0; k < K; k++) {
+                const double aik = a[k], *b = Bm + k * ldb;
+                for (size_t j = 0; j < N; j++)
+                    c[j] += aik * b[j];
+            }
+        }
+    }
+}
+
+typedef void (*gemm_fn)(int trans_a, int trans_b, size_t M, size_t N, size_t K, const double *A,
+                        size_t lda, const double *Bm, size_t ldb, double beta, double *C, size_t ldc);
 
 pmhmc_status pmhmc_mlp_work_create(const pmhmc_mlp *mlp, size_t max_batch, pmhmc_mlp_work **out)
 {
@@ -152,7 +191,7 @@ static pmhmc_status begin_pass(const pmhmc_mlp *mlp, const pmhmc_mlp_work *work,
 /* z_0..z_H for B rows (and f', f'' when derivs). Shapes: x [B, n_in],
  * z_l [B, n_l], W_l [n_l, n_{l-1}], b_l [n_l]. */
 static void forward_hidden(const pmhmc_mlp *mlp, pmhmc_mlp_work *w, size_t B, const double *x,
-                           int derivs)
+                           int derivs, gemm_fn gemm)
 {
     size_t n_in = mlp->dims[0];
     for (size_t r = 0; r < B; r++)
@@ -180,7 +219,7 @@ static void forward_hidden(const pmhmc_mlp *mlp, pmhmc_mlp_work *w, size_t B, co
 }
 
 /* y [B, n_out] = z_H [B, n_H] W_o^T [n_H, n_out] + b_o */
-static void forward_output(const pmhmc_mlp *mlp, pmhmc_mlp_work *w, size_t B, double *y)
+static void forward_output(const pmhmc_mlp *mlp, pmhmc_mlp_work *w, size_t B, double *y, gemm_fn gemm)
 {
     size_t H = mlp->spec.n_hidden, n_h = mlp->dims[H], n_out = mlp->dims[H + 1];
     const double *W = mlp->weights + mlp->w_off[H];
@@ -193,7 +232,7 @@ static void forward_output(const pmhmc_mlp *mlp, pmhmc_mlp_work *w, size_t B, do
 
 /* After forward_hidden with derivs: delta_l, g_l and G = dS/dx into w->gx.
  * Shapes: g_H [n_H]; delta_l [B, n_l]; g_{l-1} [B, n_{l-1}]; gx [B, n_in]. */
-static void input_grad_pass(const pmhmc_mlp *mlp, pmhmc_mlp_work *w, size_t B)
+static void input_grad_pass(const pmhmc_mlp *mlp, pmhmc_mlp_work *w, size_t B, gemm_fn gemm)
 {
     size_t H = mlp->spec.n_hidden, n_in = mlp->dims[0];
     size_t n_h = mlp->dims[H], n_out = mlp->dims[H + 1];
@@ -230,8 +269,8 @@ pmhmc_status pmhmc_mlp_forward(const pmhmc_mlp *mlp, pmhmc_mlp_work *work, size_
     pmhmc_status st = begin_pass(mlp, work, batch, x);
     if (st != PMHMC_OK || !y)
         return st != PMHMC_OK ? st : PMHMC_ERR_ARG;
-    forward_hidden(mlp, work, batch, x, 0);
-    forward_output(mlp, work, batch, y);
+    forward_hidden(mlp, work, batch, x, 0, gemm_fixed_order);
+    forward_output(mlp, work, batch, y, gemm_fixed_order);
     return PMHMC_OK;
 }
 
@@ -241,10 +280,10 @@ pmhmc_status pmhmc_mlp_input_grad(const pmhmc_mlp *mlp, pmhmc_mlp_work *work, si
     pmhmc_status st = begin_pass(mlp, work, batch, x);
     if (st != PMHMC_OK || !grad)
         return st != PMHMC_OK ? st : PMHMC_ERR_ARG;
-    forward_hidden(mlp, work, batch, x, 1);
+    forward_hidden(mlp, work, batch, x, 1, gemm_fixed_order);
     if (y)
-        forward_output(mlp, work, batch, y);
-    input_grad_pass(mlp, work, batch);
+        forward_output(mlp, work, batch, y, gemm_fixed_order);
+    input_grad_pass(mlp, work, batch, gemm_fixed_order);
     memcpy(grad, work->gx, batch * mlp->dims[0] * sizeof(double));
     return PMHMC_OK;
 }
@@ -270,9 +309,9 @@ static void weight_grad_pass(const pmhmc_mlp *mlp, pmhmc_mlp_work *w, size_t B, 
         size_t n = mlp->dims[l], n_prev = mlp->dims[l - 1];
         const double *W = mlp->weights + mlp->w_off[l - 1];
         /* deltabar_l [B, n] = gbar_{l-1} [B, n_prev] W_l^T [n_prev, n] */
-        gemm(0, 1, B, n, n_prev, gbar, n_prev, W, n_prev, 0.0, dbar, n);
+        gemm_blas(0, 1, B, n, n_prev, gbar, n_prev, W, n_prev, 0.0, dbar, n);
         /* Wbar_l [n, n_prev] = delta_l^T [n, B] gbar_{l-1} [B, n_prev] */
-        gemm(1, 0, n, n_prev, B, w->delta[l], n, gbar, n_prev, 0.0, gw + mlp->w_off[l - 1], n_prev);
+        gemm_blas(1, 0, n, n_prev, B, w->delta[l], n, gbar, n_prev, 0.0, gw + mlp->w_off[l - 1], n_prev);
         for (size_t r = 0; r < B; r++)
             for (size_t k = 0; k < n; k++) {
                 size_t i = r * n + k;
@@ -301,10 +340,10 @@ static void weight_grad_pass(const pmhmc_mlp *mlp, pmhmc_mlp_work *w, size_t B, 
             for (size_t k = 0; k < n; k++)
                 bbar[k] += abar[r * n + k];
         /* Wbar_l [n, n_prev] += abar_l^T [n, B] z_{l-1} [B, n_prev] */
-        gemm(1, 0, n, n_prev, B, abar, n, w->z[l - 1], n_prev, 1.0, gw + mlp->w_off[l - 1], n_prev);
+        gemm_blas(1, 0, n, n_prev, B, abar, n, w->z[l - 1], n_prev, 1.0, gw + mlp->w_off[l - 1], n_prev);
         /* zbar_{l-1} [B, n_prev] = abar_l [B, n] W_l [n, n_prev] */
         if (l > 1)
-            gemm(0, 0, B, n_prev, n, abar, n, mlp->weights + mlp->w_off[l - 1], n_prev, 0.0, zbar,
+            gemm_blas(0, 0, B, n_prev, n, abar, n, mlp->weights + mlp->w_off[l - 1], n_prev, 0.0, zbar,
                  n_prev);
     }
 }
@@ -318,8 +357,8 @@ pmhmc_status pmhmc_mlp_loss_grad(const pmhmc_mlp *mlp, pmhmc_mlp_work *work, siz
         return st;
     if (!target || !loss)
         return PMHMC_ERR_ARG;
-    forward_hidden(mlp, work, batch, x, 1);
-    input_grad_pass(mlp, work, batch);
+    forward_hidden(mlp, work, batch, x, 1, gemm_blas);
+    input_grad_pass(mlp, work, batch, gemm_blas);
 
     /* L = (1/B) sum w_j (G - T)^2, so dL/dG = (2/B) w_j (G - T) and
      * gbar_0 = dL/dG / sd (G = g_0 / sd). */
