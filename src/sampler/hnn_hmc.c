@@ -25,9 +25,38 @@
 #include "math/philox.h"
 #include "math/streams.h"
 #include "sampler/sampler_impl.h"
+#include "math/portable_math.h"
+
+/* The surrogate's walls: W(theta) = sum_i max(0, |z_i| - PMHMC_HNN_WALL)^2 / 2
+ * on theta's standardized inputs z_i = (theta_i - in_mean_i) / in_sd_i (the
+ * training data's means and sds), added to U~ (or H~) so the surrogate's
+ * density exp(-U~ - W) is proper whatever the network does where it was
+ * never trained: a tanh network is flat there, a softplus one may fall
+ * without end, and a flat or falling surrogate sends the step-size search
+ * and dual averaging (which see the surrogate's own energy error) to ever
+ * larger steps. Inside the walls, over 8 training sds each way, nothing
+ * changes; the exact test keeps the exact target whatever the surrogate is.
+ * Returns W; adds dW/dtheta into grad [dim] when grad is not NULL. */
+#define PMHMC_HNN_WALL 8.0
+
+static double walls(const pmhmc_sampler *s, const double *theta, double *grad)
+{
+    const pmhmc_mlp *net = s->config.hnn;
+    double w = 0.0;
+    for (size_t i = 0; i < s->dim; ++i) {
+        const double z = (theta[i] - net->in_mean[i]) / net->in_sd[i];
+        const double excess = fabs(z) - PMHMC_HNN_WALL;
+        if (excess > 0.0) {
+            w += 0.5 * excess * excess;
+            if (grad)
+                grad[i] += (z > 0.0 ? excess : -excess) / net->in_sd[i];
+        }
+    }
+    return w;
+}
 
 /* The latent network's S(theta, rho) [1] and its gradient [2 dim] (theta
- * part first) into s->hnn_grad. */
+ * part first) into s->hnn_grad, the walls included. */
 static pmhmc_status latent_pass(pmhmc_sampler *s, const double *theta, const double *rho, double *S)
 {
     const size_t d = s->dim;
@@ -37,16 +66,17 @@ static pmhmc_status latent_pass(pmhmc_sampler *s, const double *theta, const dou
     double sum = 0.0;
     for (size_t m = 0; m < s->config.hnn->spec.n_out; ++m)
         sum += s->hnn_y[m];
-    *S = sum;
+    *S = sum + walls(s, theta, s->hnn_grad);
     return st;
 }
 
-/* U~(theta) [1] and, when grad is not NULL, dU~/dtheta [dim]. */
+/* U~(theta) + W(theta) [1] and, when grad is not NULL, its gradient [dim]. */
 static pmhmc_status potential(pmhmc_sampler *s, const double *theta, double *U, double *grad)
 {
-    if (grad)
-        return pmhmc_mlp_input_grad(s->config.hnn, s->hnn_work, 1, theta, U, grad);
-    return pmhmc_mlp_forward(s->config.hnn, s->hnn_work, 1, theta, U);
+    pmhmc_status st = grad ? pmhmc_mlp_input_grad(s->config.hnn, s->hnn_work, 1, theta, U, grad)
+                           : pmhmc_mlp_forward(s->config.hnn, s->hnn_work, 1, theta, U);
+    *U += walls(s, theta, grad);
+    return st;
 }
 
 static int is_latent(const pmhmc_sampler *s) { return s->config.hnn->spec.kind == PMHMC_MLP_LATENT; }
@@ -132,7 +162,7 @@ pmhmc_status pmhmc_hnn_exact_test(pmhmc_sampler *s, uint64_t it, double U0, doub
     }
     const double log_prior = pmhmc_model_log_prior(s->model, s->theta, NULL);
     const double log_r = (log_prior + log_phat) - (s->log_prior + s->log_phat) + (U1 - U0);
-    const double a2 = isfinite(log_r) ? fmin(1.0, exp(log_r)) : 0.0;
+    const double a2 = isfinite(log_r) ? fmin(1.0, pmhmc_exp(log_r)) : 0.0;
     *accepted = pmhmc_stream_uniform(c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_ACCEPT), 1) < a2;
     if (*accepted) {
         s->log_prior = log_prior;
@@ -157,7 +187,7 @@ pmhmc_status pmhmc_hnn_transition(pmhmc_sampler *s, pmhmc_draw *draw)
         return st;
     }
     const int finite = isfinite(H0) && isfinite(H1);
-    const double a1 = finite ? fmin(1.0, exp(H0 - H1)) : 0.0;
+    const double a1 = finite ? fmin(1.0, pmhmc_exp(H0 - H1)) : 0.0;
     int accepted = pmhmc_stream_uniform(c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_ACCEPT), 0) < a1;
     size_t n_estimates = 0;
     if (accepted && c->hnn_accept == PMHMC_HNN_ACCEPT_EXACT) {
