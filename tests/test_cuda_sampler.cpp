@@ -127,9 +127,9 @@ TEST(CudaSampler, FloatNormalRePosteriorMeansMatchCpu)
     Backend cpu = cpu_backend();
     Backend gpu = cuda_backend(PMHMC_PRECISION_FLOAT, nullptr); /* the default trajectory mode */
     ASSERT_TRUE(cpu && gpu);
-    cfg.seed = 2024;
+    cfg.seed = stream_seed(2024);
     Draws want = run(model.get(), cpu.get(), cfg);
-    cfg.seed = 4048; /* an independent chain */
+    cfg.seed = stream_seed(4048); /* an independent chain */
     Draws got = run(model.get(), gpu.get(), cfg);
     ASSERT_EQ(want.theta.size(), cfg.iterations);
     ASSERT_EQ(got.theta.size(), cfg.iterations);

@@ -555,7 +555,7 @@ TEST(GlmmEstimator, ConvergesToQuadratureLogLikelihood)
     for (size_t n_imp : {64u, 512u, 4096u}) {
         Estimator est(d, "glmm", n_imp);
         ASSERT_TRUE(est.ok());
-        std::vector<double> u = est.normals(1000 + n_imp);
+        std::vector<double> u = est.normals(stream_seed(1000 + n_imp));
         double got = est.log_phat(truth.vec(), u);
         WeightSummary ws = summarize(glmm_weights(d, truth, u, n_imp, 3.0));
         EXPECT_LT(rel_err(got, (double)ws.log_phat, 1.0), 1e-12); // library = plain evaluation
@@ -684,7 +684,7 @@ TEST(NormalReEstimator, ConvergesToClosedFormLogLikelihood)
     for (size_t n_imp : {64u, 512u, 4096u}) {
         Estimator est(d, "normal_re", n_imp);
         ASSERT_TRUE(est.ok());
-        std::vector<double> u = est.normals(2000 + n_imp);
+        std::vector<double> u = est.normals(stream_seed(2000 + n_imp));
         double got = est.log_phat({mu, std::log(tau)}, u);
         WeightSummary ws = summarize(normal_re_weights(d, mu, std::log(tau), u, n_imp));
         EXPECT_LT(rel_err(got, (double)ws.log_phat, 1.0), 1e-12);

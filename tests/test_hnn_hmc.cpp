@@ -38,7 +38,7 @@ pmhmc_sampler_config hnn_config(const pmhmc_mlp *net, pmhmc_hnn_accept accept, c
     cfg.mass_diag = mass.data();
     cfg.warmup = warmup;
     cfg.iterations = iterations;
-    cfg.seed = 7;
+    cfg.seed = stream_seed(7);
     return cfg;
 }
 
@@ -57,40 +57,58 @@ void exact_mode_with_an_untrained_network_matches_quadrature(pmhmc_backend *back
     Mlp net = poor_network(c, 4.0);
     ASSERT_TRUE(net);
     std::vector<double> mass = {1.0 / c.exact.var[0], 1.0 / c.exact.var[1]};
-    pmhmc_sampler_config cfg = hnn_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, mass, 500, 60000);
-
-    pmhmc_sampler *raw = nullptr;
-    pmhmc_error err{};
-    ASSERT_EQ(pmhmc_sampler_create(c.model.get(), backend, &cfg, nullptr, &raw, &err), PMHMC_OK) << err.message;
-    Sampler s(raw);
-    std::vector<double> x[2];
-    size_t passed_surrogate = 0, estimates = 0, accepted = 0;
-    for (size_t it = 0; it < cfg.warmup + cfg.iterations; ++it) {
-        pmhmc_draw draw{};
-        ASSERT_PMHMC_OK(pmhmc_sampler_step(s.get(), &draw));
-        if (draw.warmup)
-            continue;
-        // One estimator evaluation exactly when the proposal reached the
-        // exact test; a move only through it.
-        ASSERT_LE(draw.n_estimates, 1u);
-        estimates += draw.n_estimates;
-        accepted += draw.accepted;
-        if (draw.accepted) {
-            ASSERT_EQ(draw.n_estimates, 1u);
+    // Four chains of 20000: one chain's ESS has a long lower tail with this
+    // network (one chain of 80000: ESS of mu ~670, but 133 once in 20
+    // streams); four chains' sum a short one. They start at the posterior
+    // mean, inside the surrogate's walls (8 of its input sds, here 4
+    // posterior sds, from the centre): from the model's default start, 7
+    // posterior sds off, the exact test weighs every move inwards by
+    // exp(-W) of the start and one chain in 20 took thousands of transitions
+    // to get in (the pipeline starts from the pilot's draws).
+    std::vector<std::vector<double>> x[2];
+    size_t accepted = 0, draws = 0;
+    for (uint32_t chain = 0; chain < 4; ++chain) {
+        pmhmc_sampler_config cfg = hnn_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, mass, 500, 20000);
+        cfg.chain = chain;
+        pmhmc_sampler *raw = nullptr;
+        pmhmc_error err{};
+        ASSERT_EQ(pmhmc_sampler_create(c.model.get(), backend, &cfg, c.exact.mean, &raw, &err), PMHMC_OK)
+            << err.message;
+        Sampler s(raw);
+        std::vector<double> chain_x[2];
+        for (size_t it = 0; it < cfg.warmup + cfg.iterations; ++it) {
+            pmhmc_draw draw{};
+            ASSERT_PMHMC_OK(pmhmc_sampler_step(s.get(), &draw));
+            if (draw.warmup)
+                continue;
+            // One estimator evaluation at most (when the proposal reached
+            // the exact test), and a move only through it.
+            ASSERT_LE(draw.n_estimates, 1u);
+            if (draw.accepted) {
+                ASSERT_EQ(draw.n_estimates, 1u);
+            }
+            accepted += draw.accepted;
+            ++draws;
+            ASSERT_TRUE(std::isfinite(draw.lp));
+            for (int k = 0; k < 2; ++k)
+                chain_x[k].push_back(draw.theta[k]);
         }
-        passed_surrogate += draw.n_estimates;
-        ASSERT_TRUE(std::isfinite(draw.lp));
-        for (int k = 0; k < 2; ++k)
-            x[k].push_back(draw.theta[k]);
+        for (int k = 0; k < 2; ++k) {
+            ::testing::Test::RecordProperty("chain" + std::to_string(chain) + "_" + std::to_string(k),
+                                            sci(mean_of(chain_x[k])) + " var " + sci(variance_of(chain_x[k])) +
+                                                " min " + sci(*std::min_element(chain_x[k].begin(), chain_x[k].end())) +
+                                                " max " + sci(*std::max_element(chain_x[k].begin(), chain_x[k].end())));
+            x[k].push_back(chain_x[k]);
+        }
     }
-    EXPECT_EQ(estimates, passed_surrogate);
     // The random network still proposes moves the exact test takes often
     // enough for the moments below to mean something.
-    EXPECT_GT((double)accepted / cfg.iterations, 0.1);
+    EXPECT_GT((double)accepted / (double)draws, 0.1);
     const char *names[2] = {"mu", "log_tau"};
     for (int k = 0; k < 2; ++k) {
-        // 5% of an sd: precise enough that a wrong target would show.
-        double ess = expect_moments(x[k], c.exact.mean[k], c.exact.var[k], names[k], 0.05);
+        // 5% of an sd (an ESS of 400): precise enough that a wrong target
+        // would show.
+        double ess = expect_pooled_moments(x[k], c.exact.mean[k], c.exact.var[k], names[k], 0.05);
         ::testing::Test::RecordProperty(std::string(names[k]) + "_ess", sci(ess));
     }
 }
@@ -133,17 +151,13 @@ TEST(HnnHmc, SurrogateModeWithTheSameNetworkIsVisiblyWrong)
     EXPECT_GT(how_wrong(x, c.exact), 1.0);
 }
 
-// Means and sds of a parameter's column in draws files.
-struct ColumnStats {
-    double mean = 0.0, sd = 0.0;
-    size_t n = 0;
-};
-
-ColumnStats column_stats(const std::vector<fs::path> &files, const std::string &name)
+// A parameter's column in draws files, one chain each.
+std::vector<std::vector<double>> column_chains(const std::vector<fs::path> &files, const std::string &name)
 {
-    std::vector<double> x;
+    std::vector<std::vector<double>> chains;
     for (const fs::path &f : files) {
         long col = -1;
+        std::vector<double> chain;
         for (const std::string &line : lines_of(read_text(f))) {
             if (line.empty() || line[0] == '#')
                 continue;
@@ -159,10 +173,11 @@ ColumnStats column_stats(const std::vector<fs::path> &files, const std::string &
                     return {};
                 continue;
             }
-            x.push_back(std::stod(cells[(size_t)col]));
+            chain.push_back(std::stod(cells[(size_t)col]));
         }
+        chains.push_back(chain);
     }
-    return {mean_of(x), std::sqrt(variance_of(x)), x.size()};
+    return chains;
 }
 
 // The surrogate leapfrog's energy error over a fixed time h L: for the
@@ -279,10 +294,14 @@ class HnnHmcCli : public CliTest {};
 
 // pmhmc pipeline on normal_re data with a well-identified tau: the three
 // stages' files appear, the HNN-HMC draws carry their columns, start where
-// the PM-NUTS chains ended and, in exact mode, agree with the PM-NUTS draws
-// of the same posterior (means within 4 Monte Carlo standard errors of their
-// difference, taking an ESS of a tenth of the draws for both, which the
-// ESS_bulk of these runs exceeds).
+// the PM-NUTS chains ended and, in exact mode, sample the posterior the
+// PM-NUTS pilot sampled: both runs' means and variances within 4.4 MCSE
+// (family_z of these 8 checks; Geyer ESS per chain) of the quadrature
+// posterior of the same data, with MCSEs under 0.2 sd. The network, trained for 40
+// epochs on gradients carrying the estimator's noise, is a rough one: with
+// Crank-Nicolson angle 0.1 (the default) u mixed so slowly that one chain in
+// 12 streams accepted no proposal at all; at 0.5 the exact test accepts
+// 12-17% and the ESS of 2 x 4000 draws was 28-480.
 TEST_F(HnnHmcCli, PipelineRecordsTrainsAndSamplesTheSamePosterior)
 {
     ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "100", "--n", "5", "--mu", "1", "--tau", "0.8",
@@ -290,10 +309,10 @@ TEST_F(HnnHmcCli, PipelineRecordsTrainsAndSamplesTheSamePosterior)
                   .rc,
               0);
     std::ofstream(dir_ / "run.ini") << ("[model]\nname = normal_re\ndata = sim/data.csv\nN = 16\n"
-                                        "[sampler]\nalgorithm = hnn_hmc\nwarmup = 200\niterations = 1500\nsteps = 5\nchains = 2\n"
-                                        "backend = cpu\n"
+                                        "[sampler]\nalgorithm = hnn_hmc\nwarmup = 200\niterations = 4000\nsteps = 5\nchains = 2\n"
+                                        "backend = cpu\nseed = " + std::to_string(stream_seed(1)) + "\n"
                                         "[hnn]\npilot_warmup = 150\npilot_iterations = 1500\ncollect_every = 4\n"
-                                        "hidden = 32,32\nepochs = 40\nweights = out/net.safetensors\n"
+                                        "hidden = 32,32\nepochs = 40\nweights = out/net.safetensors\ncn_angle = 0.5\n"
                                         "[output]\nfile = out/d.csv\nrefresh = 0\nreport = false\n");
     Result pmnuts = run({"pipeline", "run.ini", "sampler.algorithm=pmnuts"});
     EXPECT_EQ(pmnuts.rc, 1);
@@ -312,7 +331,6 @@ TEST_F(HnnHmcCli, PipelineRecordsTrainsAndSamplesTheSamePosterior)
               std::string::npos);
     EXPECT_NE(draws.find("  init = out/d_pilot.csv"), std::string::npos);
     // The chain starts at the pilot's last draw (init_jitter 0 in stage 3).
-    ColumnStats last_mu;
     {
         std::string last;
         for (const std::string &line : lines_of(read_text(dir_ / "out/d_pilot_1.csv")))
@@ -336,17 +354,28 @@ TEST_F(HnnHmcCli, PipelineRecordsTrainsAndSamplesTheSamePosterior)
     EXPECT_NE(html.find("log10 loss"), std::string::npos);
     EXPECT_NE(html.find("surrogate_error__ (trace, per chain)"), std::string::npos);
 
-    ColumnStats accepted = column_stats({dir_ / "out/d_1.csv", dir_ / "out/d_2.csv"}, "accepted__");
-    EXPECT_GT(accepted.mean, 0.2) << "a trained network's proposals pass the exact test often";
-    for (const char *name : {"mu", "log_tau"}) {
-        ColumnStats hnn = column_stats({dir_ / "out/d_1.csv", dir_ / "out/d_2.csv"}, name);
-        ColumnStats nuts = column_stats({dir_ / "out/d_pilot_1.csv", dir_ / "out/d_pilot_2.csv"}, name);
-        ASSERT_EQ(hnn.n, 3000u);
-        ASSERT_EQ(nuts.n, 3000u);
-        double se = std::sqrt(hnn.sd * hnn.sd / (0.1 * hnn.n) + nuts.sd * nuts.sd / (0.1 * nuts.n));
-        EXPECT_LT(std::fabs(hnn.mean - nuts.mean), 4.0 * se) << name << ": HNN-HMC " << hnn.mean << " PM-NUTS "
-                                                            << nuts.mean;
-        EXPECT_NEAR(hnn.sd, nuts.sd, 0.3 * nuts.sd) << name;
+    size_t moved = 0;
+    for (const auto &chain : column_chains({dir_ / "out/d_1.csv", dir_ / "out/d_2.csv"}, "accepted__"))
+        for (double a : chain)
+            moved += a == 1.0;
+    EXPECT_GT(moved, 400u) << "a trained network's proposals pass the exact test (5% of 8000)";
+    pmhmc_dataset *raw = nullptr; // the data `pmhmc simulate` wrote above
+    ASSERT_PMHMC_OK(pmhmc_simulate_normal_re(100, 5, 1.0, 0.8, 3, &raw));
+    Dataset data(raw);
+    const Moments2 exact = normal_re_exact_moments(group_stats(grouped_from(data.get())), 100.0);
+    const char *names[2] = {"mu", "log_tau"};
+    for (int k = 0; k < 2; ++k) {
+        for (const char *run : {"d", "d_pilot"}) {
+            SCOPED_TRACE(std::string(names[k]) + " in " + run);
+            const auto chains = column_chains({dir_ / "out" / (std::string(run) + "_1.csv"),
+                                               dir_ / "out" / (std::string(run) + "_2.csv")},
+                                              names[k]);
+            ASSERT_EQ(chains.size(), 2u);
+            ASSERT_EQ(chains[0].size(), std::string(run) == "d" ? 4000u : 1500u);
+            const double ess =
+                expect_pooled_moments(chains, exact.mean[k], exact.var[k], names[k], 0.2, family_z(8));
+            ::testing::Test::RecordProperty(std::string(names[k]) + "_" + run + "_ess", sci(ess));
+        }
     }
 }
 

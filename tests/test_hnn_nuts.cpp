@@ -25,7 +25,7 @@ namespace {
 pmhmc_sampler_config hnn_nuts_config(const pmhmc_mlp *net, pmhmc_hnn_accept accept, size_t warmup,
                                      size_t iterations, uint64_t seed)
 {
-    pmhmc_sampler_config cfg = nuts_test_config(warmup, iterations, seed);
+    pmhmc_sampler_config cfg = nuts_test_config(warmup, iterations, stream_seed(seed));
     cfg.algorithm = PMHMC_ALGORITHM_HNN_NUTS;
     cfg.hnn = net;
     cfg.hnn_accept = accept;
@@ -111,25 +111,34 @@ namespace {
 
 // A network like HnnHmc.ExactModeWithAnUntrainedNetworkMatchesQuadrature's
 // (random, U~ rising and falling by a few units on features half a
-// posterior sd wide): the exact test makes the chain right anyway.
+// posterior sd wide): the exact test makes the chain right anyway. Four
+// chains of 10000, whose summed ESS was 340-900 over 20 streams: one chain
+// of 40000 had a long lower tail (23 to 500, before the surrogate had its
+// walls and the step-size search could run away on its flat tanh plateaus).
 void exact_mode_with_a_poor_network_matches_quadrature(pmhmc_backend *backend)
 {
     NormalReCase c;
     ASSERT_NO_FATAL_FAILURE(c.make());
     Mlp net = poor_network(c, 3.0);
-    pmhmc_sampler_config cfg = hnn_nuts_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, 500, 40000, 5);
-    NutsRun r = run_hnn_nuts(c.model.get(), cfg, backend);
-    ASSERT_EQ(r.x[0].size(), cfg.iterations);
-    EXPECT_EQ(r.fallbacks, 0u) << "exact mode never leaves the surrogate";
-    EXPECT_EQ(r.cooldown, 0u);
-    EXPECT_EQ(r.gradients, 0u) << "exact mode evaluates no gradient";
-    EXPECT_LE(r.estimates, cfg.iterations) << "one estimator evaluation at most per transition";
-    EXPECT_GT((double)r.moved / cfg.iterations, 0.02);
+    std::vector<std::vector<double>> x[2];
+    for (uint32_t chain = 0; chain < 4; ++chain) {
+        pmhmc_sampler_config cfg = hnn_nuts_config(net.get(), PMHMC_HNN_ACCEPT_EXACT, 500, 10000, 5);
+        cfg.chain = chain;
+        NutsRun r = run_hnn_nuts(c.model.get(), cfg, backend);
+        ASSERT_EQ(r.x[0].size(), cfg.iterations);
+        EXPECT_EQ(r.fallbacks, 0u) << "exact mode never leaves the surrogate";
+        EXPECT_EQ(r.cooldown, 0u);
+        EXPECT_EQ(r.gradients, 0u) << "exact mode evaluates no gradient";
+        EXPECT_LE(r.estimates, cfg.iterations) << "one estimator evaluation at most per transition";
+        EXPECT_GT((double)r.moved / cfg.iterations, 0.02);
+        for (int k = 0; k < 2; ++k)
+            x[k].push_back(r.x[k]);
+    }
     const char *names[2] = {"mu", "log_tau"};
     for (int k = 0; k < 2; ++k) {
-        // 15% of an sd: the poor network leaves an ESS of ~1 in 200 draws;
-        // without the exact test's U~ term the means move by over 1 sd.
-        double ess = expect_moments(r.x[k], c.exact.mean[k], c.exact.var[k], names[k], 0.15);
+        // 15% of an sd (an ESS of 45): without the exact test's U~ term the
+        // means move by over 1 sd.
+        double ess = expect_pooled_moments(x[k], c.exact.mean[k], c.exact.var[k], names[k], 0.15);
         ::testing::Test::RecordProperty(std::string(names[k]) + "_ess", sci(ess));
     }
 }
@@ -169,9 +178,11 @@ TEST(HnnNuts, ExactModeOnAGaussianWithAnUntrainedNetwork)
 }
 
 // The guard for the two tests above: the same poor network in surrogate
-// mode, never leaving it (max_error out of reach), samples exp(-U~): some
-// parameter's mean more than 5 posterior sd off, or its variance off by a
-// factor over 5.
+// mode, never leaving it (max_error out of reach), samples exp(-U~ - W)
+// (the walls keep it within 8 of the network's input sds, here 4 posterior
+// sd): some parameter's mean more than 1 posterior sd off, or its variance
+// off by a factor over 2. That is well outside what the exact tests accept
+// (4 MCSE, with MCSEs under 0.15 sd: at most 0.6 sd).
 TEST(HnnNuts, SurrogateModeWithThePoorNetworkIsVisiblyWrong)
 {
     ThreadCountGuard guard;
@@ -185,7 +196,7 @@ TEST(HnnNuts, SurrogateModeWithThePoorNetworkIsVisiblyWrong)
     ASSERT_EQ(r.x[0].size(), cfg.iterations);
     EXPECT_EQ(r.fallbacks, 0u);
     EXPECT_EQ(r.estimates, 0u) << "surrogate mode with the surrogate monitor evaluates nothing";
-    EXPECT_GT(how_wrong(r.x, c.exact), 1.0);
+    EXPECT_GT(how_wrong(r.x, c.exact, 1.0, 2.0), 1.0);
 }
 
 // A random network watched by the true monitor: trees leave it, and after

@@ -402,22 +402,31 @@ NutsRun run_nuts(const pmhmc_model *model, pmhmc_backend *backend, size_t warmup
 
 // Dual averaging drives the mean acceptance statistic of the iterations it
 // adapts on to delta: over the terminal buffer (the final metric, 50
-// iterations) it must be within 0.05 of it. Sampling then runs at exp(x_bar),
-// the average of log step sizes, which is below the step size whose
-// acceptance is delta (the acceptance statistic is concave in log h), so the
-// saved draws accept somewhat more often; Stan's runs show the same (0.85 -
-// 0.93 on these targets here, delta = 0.8). They must not accept less.
-void check_acceptance(const NutsRun &r, const std::string &what)
+// iterations) it must be within 0.05 of it (over 20 streams: 0.76 - 0.79).
+// Sampling then runs at exp(x_bar), the average of log step sizes, which is
+// below the step size whose acceptance is delta (the acceptance statistic is
+// concave in log h), so the saved draws accept more often; Stan's runs show
+// the same. They must not accept less. NUTS's saved draws accepted 0.90 -
+// 0.96 on these targets over 20 streams: above 0.97 the step would be far
+// smaller than adaptation found. PM-HMC's fixed-length trajectories accept
+// 0.92 - 0.99 at exp(x_bar) on the correlated Gaussian (its acceptance falls
+// steeply near the stability limit, which pulls x_bar down): no upper bound
+// tells a sound PM-HMC from a broken one there (max_accept 1).
+void check_acceptance(const NutsRun &r, const std::string &what, double max_accept = 0.97)
 {
+    ::testing::Test::RecordProperty(what + " accept_stat", sci(r.mean_accept_stat) + " terminal " +
+                                                               sci(r.terminal_accept_stat));
     EXPECT_NEAR(r.terminal_accept_stat, 0.8, 0.05) << what << ": the terminal buffer";
     EXPECT_GT(r.mean_accept_stat, 0.75) << what;
-    EXPECT_LT(r.mean_accept_stat, 0.95) << what;
+    EXPECT_LE(r.mean_accept_stat, max_accept) << what;
 }
 
-// Means and variances within 4 MCSE of the truth; returns the worst z.
+// Means and variances within family_z(2 d) MCSE of the truth (4 for d <= 2,
+// 5.0 for d = 100); returns the worst z.
 double check_moments(const NutsRun &r, const std::vector<double> &mean, const std::vector<double> &var,
                      const std::string &what)
 {
+    const double z = family_z(2 * mean.size());
     double worst = 0;
     for (size_t i = 0; i < mean.size(); ++i) {
         std::vector<double> x, sq;
@@ -427,8 +436,8 @@ double check_moments(const NutsRun &r, const std::vector<double> &mean, const st
         for (double xi : x)
             sq.push_back((xi - m) * (xi - m));
         const double mcse_m = std::sqrt(v / geyer_ess(x)), mcse_v = std::sqrt(variance_of(sq) / geyer_ess(sq));
-        EXPECT_LT(std::fabs(m - mean[i]), 4 * mcse_m) << what << " mean " << i << ": " << m << " vs " << mean[i];
-        EXPECT_LT(std::fabs(v - var[i]), 4 * mcse_v) << what << " var " << i << ": " << v << " vs " << var[i];
+        EXPECT_LT(std::fabs(m - mean[i]), z * mcse_m) << what << " mean " << i << ": " << m << " vs " << mean[i];
+        EXPECT_LT(std::fabs(v - var[i]), z * mcse_v) << what << " var " << i << ": " << v << " vs " << var[i];
         worst = std::max({worst, std::fabs(m - mean[i]) / mcse_m, std::fabs(v - var[i]) / mcse_v});
     }
     return worst;
@@ -462,7 +471,7 @@ TEST_P(NutsSampling, StandardNormalsIn1And10And100Dimensions)
             cov[i * dim + i] = 1.0;
         Model model = gaussian_model(dim, mean, cov, 2, 4, 0.5);
         ASSERT_TRUE(model);
-        NutsRun r = run_nuts(model.get(), backend.get(), 500, 2000, 11 + dim);
+        NutsRun r = run_nuts(model.get(), backend.get(), 500, 2000, stream_seed(11 + dim));
         ASSERT_EQ(r.theta.size(), 2000u);
         const std::string what = "dim " + std::to_string(dim);
         double worst = check_moments(r, mean, var, what);
@@ -483,7 +492,7 @@ TEST_P(NutsSampling, CorrelatedGaussianIn2Dimensions)
     Model model = gaussian_model(2, mean, cov, 2, 4, 0.5);
     ASSERT_TRUE(model);
     for (pmhmc_uturn uturn : {PMHMC_UTURN_EXTENDED, PMHMC_UTURN_THETA}) {
-        NutsRun r = run_nuts(model.get(), backend.get(), 1000, 4000, 23, uturn);
+        NutsRun r = run_nuts(model.get(), backend.get(), 1000, 4000, stream_seed(23), uturn);
         const std::string what = uturn == PMHMC_UTURN_THETA ? "theta U-turn" : "extended U-turn";
         check_moments(r, mean, {1.0, 4.0}, what);
         // the correlation too: E[(x - m1)(y - m2)] = 1.8
@@ -510,7 +519,7 @@ TEST_P(NutsSampling, AdaptedMetricMatchesTheVariances)
         cov[i * 5 + i] = var[i];
     Model model = gaussian_model(5, mean, cov, 2, 4, 0.5);
     ASSERT_TRUE(model);
-    NutsRun r = run_nuts(model.get(), backend.get(), 1000, 1000, 31);
+    NutsRun r = run_nuts(model.get(), backend.get(), 1000, 1000, stream_seed(31));
     for (size_t i = 0; i < 5; ++i)
         EXPECT_NEAR(r.inv_metric[i] / var[i], 1.0, 0.2) << "component " << i << ": " << r.inv_metric[i];
     check_moments(r, mean, var, "scaled diagonal");
@@ -555,7 +564,7 @@ TEST(Adaptation, PmhmcStepSizeReachesDelta)
     const std::vector<double> mean = {1.0, -2.0}, cov = {1.0, 0.9 * 2.0, 0.9 * 2.0, 4.0};
     Model model = gaussian_model(2, mean, cov, 2, 4, 0.5);
     ASSERT_TRUE(model);
-    pmhmc_sampler_config cfg = nuts_test_config(1000, 4000, 41);
+    pmhmc_sampler_config cfg = nuts_test_config(1000, 4000, stream_seed(41));
     cfg.algorithm = PMHMC_ALGORITHM_PMHMC;
     cfg.steps = 10;
     pmhmc_sampler *raw = nullptr;
@@ -575,7 +584,7 @@ TEST(Adaptation, PmhmcStepSizeReachesDelta)
         r.mean_accept_stat += d.accept_stat / (double)cfg.iterations;
         EXPECT_EQ(d.n_leapfrog, 10u);
     }
-    check_acceptance(r, "PM-HMC");
+    check_acceptance(r, "PM-HMC", 1.0);
     check_moments(r, mean, {1.0, 4.0}, "PM-HMC");
     EXPECT_NE(pmhmc_sampler_step_size(s.get()), 1.0) << "the step size was adapted";
 }

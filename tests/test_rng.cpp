@@ -313,7 +313,7 @@ TEST(NormalTransform, MomentsOfAMillionDraws)
     long double s1 = 0, s2 = 0, s4 = 0, s01 = 0;
     for (size_t b = 0; b < n / 2; ++b) {
         double n0, n1;
-        pmhmc_stream_normal_pair(42, 3, 17, (uint32_t)b, &n0, &n1);
+        pmhmc_stream_normal_pair(stream_seed(42), 3, 17, (uint32_t)b, &n0, &n1);
         x[2 * b] = n0;
         x[2 * b + 1] = n1;
         s01 += (long double)n0 * n1;

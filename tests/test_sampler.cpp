@@ -102,7 +102,7 @@ TEST(Sampler, NormalRePosteriorMomentsMatchQuadrature)
     cfg.step_size = 0.45;
     cfg.steps = 4;
     cfg.mass = 30.0;
-    cfg.seed = 2024;
+    cfg.seed = stream_seed(2024);
     Chain chain = run_chain(model.get(), backend.get(), cfg, nullptr);
     ASSERT_EQ(chain.theta.size(), cfg.iterations);
     EXPECT_GT(chain.accept_rate, 0.7);
@@ -136,7 +136,20 @@ TEST(Sampler, NormalRePosteriorMomentsMatchQuadrature)
 namespace {
 
 // The GLMM the recovery tests sample: T = 200, n = 6, p = 2, the default
-// mixture, data seed 7, N = 32.
+// mixture, data seed 7, N = 64, prior N(0, 4).
+//
+// Why that prior, and not the paper's N(0, 100): at T = 200 beta, mu1 and
+// w1 are well identified (posterior sds 0.07-0.3), but mu2 and the lambdas
+// are not. Component-2 individuals have P(y = 1) ~ 0.95, so all-ones rows
+// fit mu2 = 3 and mu2 = 10 about equally, and as a component narrows to a
+// point mass the likelihood flattens: under N(0, 100) those parameters'
+// posteriors run out to the prior's scale (mu2 near 15-20 in some chains of
+// 500 draws, all correct), where "the truth within 4 sd of a chain's mean"
+// tests nothing about the sampler. Under N(0, 4) the posterior is compact
+// (bench/RESULTS.md: the exact reference mixes with ESS_bulk > 2000).
+// Why N = 64: at N = 32 the estimator's noise made 1 in 20 PM-NUTS and
+// PM-HMC chains stick (a pseudo-marginal chain's known failure, README
+// "Sticky chains"), at 64 none of 20 did.
 struct GlmmCase {
     pmhmc_glmm_sim sim;
     std::vector<double> truth;
@@ -153,17 +166,51 @@ struct GlmmCase {
         truth.resize(sim.p + 5);
         ASSERT_PMHMC_OK(pmhmc_simulate_glmm(&sim, &raw, truth.data()));
         data.reset(raw);
-        model = make_model("glmm", data.get(), 32);
+        model = make_model("glmm", data.get(), 64, 3.0, 4.0);
         ASSERT_TRUE(model);
     }
 };
 
+// The posterior is symmetric under relabelling the mixture's components
+// (mu1 <-> mu2, log_lambda1 <-> log_lambda2, logit_w1 <-> -logit_w1: the
+// prior treats both alike), so a correct chain may sit in either labelling,
+// or move between them. Each draw is put in the labelling mu1 <= mu2 of the
+// truth before it is compared with it.
+void relabel_by_mu(Chain &chain, size_t p)
+{
+    for (auto &t : chain.theta)
+        if (t[p] > t[p + 1]) {
+            std::swap(t[p], t[p + 1]);
+            std::swap(t[p + 2], t[p + 3]);
+            t[p + 4] = -t[p + 4];
+        }
+}
+
+// Every true value within 4 posterior sd of the chain's mean (weak for mu2
+// and the lambdas by nature); the well-identified beta, mu1 and logit_w1
+// sharp (sd < 0.5).
+void expect_truth_recovered(const Chain &chain, const GlmmCase &c)
+{
+    const size_t p = c.sim.p;
+    for (size_t i = 0; i < c.truth.size(); ++i) {
+        std::vector<double> x = column(chain, i);
+        double m = mean_of(x), sd = std::sqrt(variance_of(x));
+        const char *name = pmhmc_model_param_name(c.model.get(), i);
+        EXPECT_LT(std::fabs(m - c.truth[i]), 4.0 * sd)
+            << name << ": mean " << m << " sd " << sd << " truth " << c.truth[i];
+        if (i < p || i == p || i == p + 4) {
+            EXPECT_LT(sd, 0.5) << name;
+        }
+        ::testing::Test::RecordProperty(name, "mean " + sci(m) + " sd " + sci(sd) + " truth " + sci(c.truth[i]) +
+                                                  " ess " + sci(geyer_ess(x)));
+    }
+}
+
 } // namespace
 
-// The paper's GLMM at T = 200, n = 6, p = 2 with the default mixture
-// (mu = 0, 3; lambda = 10, 3; w1 = 0.8), started from the documented initial
-// values (component 1 narrow). N = 32, h = 0.05, L = 20, 200 warm-up and 500
-// saved transitions, one thread: ~3.5 s in a Release build.
+// PM-HMC on that GLMM from the documented initial values (component 1
+// narrow), N = 64, h = 0.05, L = 20, 200 warm-up and 500 saved transitions,
+// one thread: ~7 s in a Release build.
 //
 // Mass: diagonal, about the inverse posterior variances seen in pilot runs
 // (beta 150, 100; mu1 80; mu2 1; log_lambda1 0.8; log_lambda2 0.5; logit_w1
@@ -171,28 +218,16 @@ struct GlmmCase {
 // posterior sds are ~10x those of beta, far too slowly for a short run (ESS
 // ~10 per 2000 draws in a pilot).
 //
-// Identification at T = 200: beta, mu1 and w1 are well identified (posterior
-// sds 0.07-0.3); mu2 and lambda2 are not. Component-2 individuals have
-// P(y = 1) ~ 0.95, so all-ones rows fit mu2 = 3 and mu2 = 10 about equally:
-// the posterior of mu2 has a long right tail bounded only by the N(0, 100)
-// prior (pilot means 5-12, sds 1-4, ESS 3-30 per 500 draws), and fixed-step
-// PM-HMC explores that tail poorly: it can stall there when the curvature
-// grows (2 of ~16 pilot chains did: acceptance 0.34 at N = 32, 0.08 at
-// N = 64; that one put mu2 5.6 sd above the truth). So the
-// check is: every true value within 4 posterior sd of the posterior mean (the
-// brief's criterion, weak for mu2 and the lambdas by nature), plus sharp
-// checks on the well-identified parameters (sd < 0.5), a healthy acceptance
-// rate, and no label switching in any draw (mu1 < mu2 and w1 > 1/2
-// throughout: component 1 stays the narrow, heavy one).
+// Checks: expect_truth_recovered after relabelling, and an acceptance rate
+// that shows the chain moving: over 20 streams (tests/seed_sweep.sh) it was
+// 0.61-0.86; a chain stuck on one noisy estimate (N = 32: 0.28 once in 20)
+// or a wrong energy accepts far less.
 TEST(Sampler, GlmmRecoversTrueParameters)
 {
     ThreadCountGuard guard;
     set_threads(1);
     GlmmCase c;
     ASSERT_NO_FATAL_FAILURE(c.make());
-    const pmhmc_glmm_sim &sim = c.sim;
-    const std::vector<double> &truth = c.truth;
-    Model &model = c.model;
     Backend backend = cpu_backend();
     const double mass[7] = {150, 100, 80, 1, 0.8, 0.5, 10};
     pmhmc_sampler_config cfg;
@@ -202,28 +237,13 @@ TEST(Sampler, GlmmRecoversTrueParameters)
     cfg.step_size = 0.05;
     cfg.steps = 20;
     cfg.mass_diag = mass;
-    cfg.seed = 12;
-    Chain chain = run_chain(model.get(), backend.get(), cfg, nullptr);
+    cfg.seed = stream_seed(12);
+    Chain chain = run_chain(c.model.get(), backend.get(), cfg, nullptr);
     ASSERT_EQ(chain.theta.size(), cfg.iterations);
-    EXPECT_GT(chain.accept_rate, 0.6);
+    EXPECT_GT(chain.accept_rate, 0.5);
     RecordProperty("accept_rate", sci(chain.accept_rate));
-    const size_t p = sim.p;
-    for (size_t i = 0; i < truth.size(); ++i) {
-        std::vector<double> x = column(chain, i);
-        double m = mean_of(x), sd = std::sqrt(variance_of(x));
-        const char *name = pmhmc_model_param_name(model.get(), i);
-        EXPECT_LT(std::fabs(m - truth[i]), 4.0 * sd) << name << ": mean " << m << " sd " << sd << " truth " << truth[i];
-        bool well_identified = i < p || i == p || i == p + 4; // beta, mu1, logit_w1
-        if (well_identified) {
-            EXPECT_LT(sd, 0.5) << name;
-        }
-        RecordProperty(name, "mean " + sci(m) + " sd " + sci(sd) + " truth " + sci(truth[i]) + " ess " +
-                                 sci(geyer_ess(x)));
-    }
-    for (const auto &t : chain.theta) {
-        ASSERT_LT(t[p], t[p + 1]) << "label switch: mu1 >= mu2";
-        ASSERT_GT(t[p + 4], 0.0) << "label switch: w1 <= 1/2";
-    }
+    relabel_by_mu(chain, c.sim.p);
+    expect_truth_recovered(chain, c);
 }
 
 // Same seed and config: identical draws, bit for bit, with one and with two
@@ -354,7 +374,7 @@ void nuts_normal_re_matches_quadrature(pmhmc_backend *backend, pmhmc_uturn uturn
     Moments2 exact = normal_re_exact_moments(d, 100.0);
     Model model = make_model("normal_re", data.get(), 16);
     ASSERT_TRUE(model);
-    pmhmc_sampler_config cfg = nuts_test_config(500, 6000, 99);
+    pmhmc_sampler_config cfg = nuts_test_config(500, 6000, stream_seed(99));
     cfg.uturn = uturn;
     Chain chain = run_chain(model.get(), backend, cfg, nullptr);
     ASSERT_EQ(chain.theta.size(), cfg.iterations);
@@ -393,35 +413,26 @@ TEST(Sampler, PmnutsNormalReMatchesQuadratureOnCuda)
     for_each_cuda_precision([](pmhmc_backend *b) { nuts_normal_re_matches_quadrature(b, PMHMC_UTURN_EXTENDED); });
 }
 
-// The GLMM of GlmmRecoversTrueParameters, started from the documented
-// values with unit mass and no tuning: every true value within 4 posterior
-// sd, the well-identified parameters sharp, and no divergences after
-// warm-up.
+namespace {
+
+// The GLMM of GlmmRecoversTrueParameters with PM-NUTS, started from the
+// documented values with unit mass and no tuning: expect_truth_recovered
+// after relabelling. 200 warm-up and 300 saved transitions: ~17 s.
 void nuts_glmm_recovers_truth(pmhmc_backend *backend)
 {
     GlmmCase c;
     ASSERT_NO_FATAL_FAILURE(c.make());
-    const pmhmc_glmm_sim &sim = c.sim;
-    const std::vector<double> &truth = c.truth;
-    Model &model = c.model;
     // Depth 6 (at most 64 steps) keeps the run to seconds: the weakly
     // identified mu2 would otherwise take trajectories to the default 1024.
-    pmhmc_sampler_config cfg = nuts_test_config(200, 300, 12);
+    pmhmc_sampler_config cfg = nuts_test_config(200, 300, stream_seed(12));
     cfg.max_depth = 6;
-    Chain chain = run_chain(model.get(), backend, cfg, nullptr);
+    Chain chain = run_chain(c.model.get(), backend, cfg, nullptr);
     ASSERT_EQ(chain.theta.size(), 300u);
-    for (size_t i = 0; i < truth.size(); ++i) {
-        std::vector<double> x = column(chain, i);
-        double m = mean_of(x), sd = std::sqrt(variance_of(x));
-        const char *name = pmhmc_model_param_name(model.get(), i);
-        EXPECT_LT(std::fabs(m - truth[i]), 4.0 * sd) << name << ": mean " << m << " sd " << sd << " truth " << truth[i];
-        if (i < sim.p || i == sim.p || i == sim.p + 4) { // beta, mu1, logit_w1
-            EXPECT_LT(sd, 0.5) << name;
-        }
-        ::testing::Test::RecordProperty(name, "mean " + sci(m) + " sd " + sci(sd) + " truth " + sci(truth[i]) +
-                                                  " ess " + sci(geyer_ess(x)));
-    }
+    relabel_by_mu(chain, c.sim.p);
+    expect_truth_recovered(chain, c);
 }
+
+} // namespace
 
 TEST(Sampler, PmnutsGlmmRecoversTrueParameters)
 {
