@@ -227,9 +227,9 @@ protected:
     }
 
     // Runs to the end uninterrupted; returns the files and moves them away.
-    void reference()
+    void reference(const std::vector<std::string> &extra = {})
     {
-        Result r = sample();
+        Result r = sample(extra);
         ASSERT_EQ(r.rc, 0) << r.err;
         ref_table_ = table_of(r.out);
         for (int k = 1; k <= 2; ++k)
@@ -403,6 +403,100 @@ TEST_F(Resume, DamagedAndForeignCheckpointsAreRefused)
     Result r = sample({"--resume", "ck/run.ckpt"});
     ASSERT_EQ(r.rc, 0) << r.err;
     expect_same_as_reference(r);
+}
+
+// ---- what a run may delete or replace (issue 19's data-loss cases) -------------
+
+// Whatever sits at output.checkpoint before a run is not the run's: a fresh
+// run refuses the path (it would overwrite, then delete, an interrupted
+// run's resumable checkpoint, or a user's file), naming --resume; only a
+// checkpoint the run wrote itself, or resumed, is removed when it completes.
+TEST_F(Resume, OnlyACheckpointTheRunWroteIsEverRemoved)
+{
+    reference();
+    // An interrupted run's checkpoint and draws survive a fresh run on the
+    // same path, which is refused before anything runs.
+    ASSERT_EQ(sample({}, "PMHMC_TEST_STOP_AT_ITERATION=8").rc, 143);
+    const fs::path ck = dir_ / "ck" / "run.ckpt";
+    const auto saved = read_bytes(ck);
+    const auto tmp_files = out_files();
+    expect_one_line_error(sample(), 1, {"output.checkpoint", "ck/run.ckpt", "already exists", "--resume"});
+    EXPECT_EQ(read_bytes(ck), saved);
+    EXPECT_EQ(out_files(), tmp_files);
+    Result r = sample({"--resume", "ck/run.ckpt"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    expect_same_as_reference(r);
+
+    // A user's file at output.checkpoint (here the data) is refused, untouched.
+    const std::string data = read_text(dir_ / "sim" / "data.csv");
+    expect_one_line_error(sample({"output.checkpoint=sim/data.csv"}), 1, {"output.checkpoint", "model.data"});
+    std::ofstream(dir_ / "mine.txt") << "keep me\n";
+    expect_one_line_error(sample({"output.checkpoint=mine.txt"}), 1, {"mine.txt", "already exists"});
+    EXPECT_EQ(read_text(dir_ / "mine.txt"), "keep me\n");
+    EXPECT_EQ(read_text(dir_ / "sim" / "data.csv"), data);
+
+    // A run shorter than checkpoint_every writes no checkpoint: it leaves
+    // nothing at that path, and its lock file is gone too.
+    r = sample({"output.checkpoint=ck/short.ckpt", "output.checkpoint_every=1000"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_FALSE(fs::exists(dir_ / "ck" / "short.ckpt"));
+    EXPECT_FALSE(fs::exists(dir_ / "ck" / "short.ckpt.lock"));
+    EXPECT_EQ(read_text(dir_ / "mine.txt"), "keep me\n");
+}
+
+// While a run lives it holds a lock on `<checkpoint>.lock`: a second run
+// with the same checkpoint is refused instead of overwriting the first's.
+// (The test process holds the lock itself, as another run would.)
+TEST_F(Resume, ACheckpointInUseIsRefused)
+{
+    fs::create_directories(dir_ / "ck");
+    int fd = open((dir_ / "ck" / "run.ckpt.lock").c_str(), O_RDWR | O_CREAT, 0666);
+    ASSERT_GE(fd, 0);
+    struct flock fl;
+    std::memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    ASSERT_EQ(fcntl(fd, F_SETLK, &fl), 0);
+    expect_one_line_error(sample(), 1, {"output.checkpoint", "another pmhmc run", "ck/run.ckpt.lock"});
+    EXPECT_EQ(out_files(), std::vector<std::string>{});
+    close(fd);
+    Result r = sample();
+    EXPECT_EQ(r.rc, 0) << r.err;
+}
+
+// A write failure mid-run (here a file-size limit, as a full disk: EFBIG
+// instead of ENOSPC) names the file and the reason, and leaves the last
+// checkpoint with the draws files it refers to, so the run continues once
+// the cause is gone, to the bytes of an uninterrupted run.
+TEST_F(Resume, AFailedWriteLeavesTheCheckpointResumable)
+{
+    const std::vector<std::string> longer = {"sampler.iterations=400"};
+    reference(longer);
+    // 64 blocks of 512 bytes: a checkpoint (24 kB) fits, the draws files
+    // (52 kB by the end) outgrow it in sampling, after many checkpoints.
+    Result r = sample(longer, "; trap '' XFSZ; ulimit -f 64;");
+    ASSERT_EQ(r.rc, 2) << r.err << r.out;
+    expect_one_line_error(r, 2, {"File too large", "ck/run.ckpt", "--resume"});
+    ASSERT_TRUE(fs::exists(dir_ / "ck" / "run.ckpt"));
+    for (const auto &name : out_files())
+        EXPECT_TRUE(contains(name, ".tmp.")) << name;
+    EXPECT_EQ(out_files().size(), 2u);
+    Result resumed = sample({"sampler.iterations=400", "--resume", "ck/run.ckpt"});
+    ASSERT_EQ(resumed.rc, 0) << resumed.err;
+    expect_same_as_reference(resumed);
+}
+
+// The command printed on a signal continues the run as given: with its
+// overrides (a resumed run must repeat them), whatever directory it ran in.
+TEST_F(Resume, TheResumeHintRepeatsTheOverrides)
+{
+    Result r = sample({"sampler.seed=5", "sampler.iterations=25"}, "PMHMC_TEST_STOP_AT_ITERATION=9");
+    ASSERT_EQ(r.rc, 143) << r.err;
+    const std::string hint = "pmhmc sample run.ini sampler.seed=5 sampler.iterations=25 --resume ck/run.ckpt";
+    ASSERT_TRUE(contains(r.err, hint)) << r.err;
+    Result resumed = run({"sample", "run.ini", "sampler.seed=5", "sampler.iterations=25", "--resume", "ck/run.ckpt"},
+                         ENV);
+    EXPECT_EQ(resumed.rc, 0) << resumed.err;
 }
 
 TEST_F(Resume, HelpAndPrintConfigKnowTheKeys)

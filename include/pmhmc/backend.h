@@ -69,6 +69,12 @@ pmhmc_status pmhmc_workspace_create(pmhmc_backend *backend, const pmhmc_model *m
                                     int n_vectors, pmhmc_workspace **out, pmhmc_error *err);
 void pmhmc_workspace_free(pmhmc_workspace *ws);
 size_t pmhmc_workspace_length(const pmhmc_workspace *ws);
+/* The memory pmhmc_workspace_create would take for these arguments, in
+ * bytes (SIZE_MAX when that overflows): its vectors, per-group results and,
+ * on the CPU, each OpenMP thread's estimator scratch. Host memory on the CPU
+ * backend, device memory on CUDA. For refusing, with the figure, a size that
+ * cannot fit before anything is allocated. */
+size_t pmhmc_workspace_bytes(const pmhmc_backend *backend, const pmhmc_model *model, int n_vectors);
 
 /* Vector v <- standard normals of stream (seed, chain, step). */
 pmhmc_status pmhmc_ws_normal(pmhmc_workspace *ws, int v, uint64_t seed, uint32_t chain,

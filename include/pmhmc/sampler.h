@@ -180,6 +180,12 @@ void pmhmc_sampler_set_observer(pmhmc_sampler *sampler, pmhmc_step_observer fn, 
 /* The diagonal of M^-1 now (adapted during warm-up when adapt.metric). */
 void pmhmc_sampler_inv_metric(const pmhmc_sampler *sampler, double *out /* [dim] */);
 
+/* The backend memory one chain with this config takes (its workspace:
+ * pmhmc_workspace_bytes), in bytes; the host's own share (theta, the
+ * metric, the tree) is small beside it. */
+size_t pmhmc_sampler_workspace_bytes(const pmhmc_model *model, const pmhmc_backend *backend,
+                                     const pmhmc_sampler_config *config);
+
 /* ---- saving and restoring a chain's state (checkpoints) ---------------------
  * A chain's whole state (theta, u, the iteration, which keys every random draw
  * that follows, and whatever else the algorithm carries) as a byte string:

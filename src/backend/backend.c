@@ -1,9 +1,14 @@
 #include "backend/backend_impl.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "error.h"
 #include "models/model_impl.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 pmhmc_status pmhmc_backend_create(pmhmc_backend_kind kind, pmhmc_precision precision,
                                   pmhmc_backend **out, pmhmc_error *err)
@@ -73,6 +78,30 @@ pmhmc_status pmhmc_workspace_create(pmhmc_backend *backend, const pmhmc_model *m
     }
     *out = ws;
     return PMHMC_OK;
+}
+
+/* a * b, or SIZE_MAX when that overflows. */
+static size_t mul_sat(size_t a, size_t b) { return a && b > SIZE_MAX / a ? SIZE_MAX : a * b; }
+static size_t add_sat(size_t a, size_t b) { return b > SIZE_MAX - a ? SIZE_MAX : a + b; }
+
+size_t pmhmc_workspace_bytes(const pmhmc_backend *backend, const pmhmc_model *model, int n_vectors)
+{
+    const size_t length = pmhmc_model_aux_size(model);
+    const size_t element = backend->kind == PMHMC_BACKEND_CUDA && backend->precision == PMHMC_PRECISION_FLOAT
+                               ? sizeof(float)
+                               : sizeof(double);
+    size_t bytes = mul_sat(mul_sat((size_t)(n_vectors > 0 ? n_vectors : 0), length), element);
+    /* per-group log-likelihoods and gradients */
+    bytes = add_sat(bytes, mul_sat(mul_sat(model->data->n_groups, model->dim + 1), sizeof(double)));
+    if (backend->kind == PMHMC_BACKEND_CPU) { /* each OpenMP thread's estimator scratch */
+#ifdef _OPENMP
+        const size_t threads = (size_t)omp_get_max_threads();
+#else
+        const size_t threads = 1;
+#endif
+        bytes = add_sat(bytes, mul_sat(mul_sat(threads, model->ops->cpu_scratch(model)), sizeof(double)));
+    }
+    return bytes;
 }
 
 void pmhmc_workspace_free(pmhmc_workspace *ws)

@@ -5,11 +5,13 @@
 #include "cli/checkpoint_run.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -70,6 +72,9 @@ typedef struct slot {
 
 struct ckpt_run {
     char *path; /* NULL: off */
+    char *lock_path;
+    int lock_fd; /* held while the run lives; -1: none */
+    int written; /* this run wrote path */
     const char *resume_path;
     uint64_t every;
     size_t n_chains;
@@ -147,11 +152,55 @@ static int check_resume(ckpt_run *ck)
     return CLI_EXIT_OK;
 }
 
+char *ckpt_lock_path(const char *checkpoint)
+{
+    if (!checkpoint || !checkpoint[0])
+        return NULL;
+    size_t n = strlen(checkpoint) + sizeof ".lock";
+    char *lock = malloc(n);
+    if (lock)
+        snprintf(lock, n, "%s.lock", checkpoint);
+    return lock;
+}
+
+/* The checkpoint belongs to one run at a time: a write lock on
+ * `<checkpoint>.lock`, held until the run ends (the kernel drops it when
+ * the process dies, however it dies). Creating the lock file also shows,
+ * before any sampling, that the checkpoint's directory is writable. */
+static int take_lock(ckpt_run *ck)
+{
+    if (!(ck->lock_path = ckpt_lock_path(ck->path)))
+        return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    ck->lock_fd = open(ck->lock_path, O_RDWR | O_CREAT, 0666);
+    if (ck->lock_fd < 0)
+        return cli_fail(CLI_EXIT_USAGE, "output.checkpoint: cannot create its lock file '%s': %s", ck->lock_path,
+                        strerror(errno));
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(ck->lock_fd, F_SETLK, &fl) != 0) {
+        int busy = errno == EACCES || errno == EAGAIN;
+        int saved = errno;
+        close(ck->lock_fd);
+        ck->lock_fd = -1;
+        if (busy)
+            return cli_fail(CLI_EXIT_USAGE,
+                            "output.checkpoint: '%s' belongs to another pmhmc run that is still going (it holds "
+                            "'%s'); give this run its own checkpoint. Nothing was run",
+                            ck->path, ck->lock_path);
+        return cli_fail(CLI_EXIT_USAGE, "output.checkpoint: cannot lock '%s': %s", ck->lock_path, strerror(saved));
+    }
+    return CLI_EXIT_OK;
+}
+
 int ckpt_run_create(const pmhmc_config *cfg, const char *backend_used, const char *precision_used, size_t n_chains,
                     const char *resume_path, ckpt_run **out)
 {
     ckpt_run *ck = calloc(1, sizeof *ck);
     *out = ck;
+    if (ck)
+        ck->lock_fd = -1;
     if (!ck || !(ck->slots = calloc(n_chains, sizeof *ck->slots)))
         return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
     ck->n_chains = n_chains;
@@ -185,8 +234,21 @@ int ckpt_run_create(const pmhmc_config *cfg, const char *backend_used, const cha
         }
         free(dir);
     }
+    if (rc == CLI_EXIT_OK)
+        rc = take_lock(ck);
+    /* Only a checkpoint this run resumes may be there already: any other
+     * file at that path is an interrupted run's checkpoint (with draws
+     * files that need it) or somebody else's file. */
+    struct stat sb;
+    if (rc == CLI_EXIT_OK && (!resume_path || strcmp(resume_path, ck->path) != 0) && stat(ck->path, &sb) == 0)
+        rc = cli_fail(CLI_EXIT_USAGE,
+                      "output.checkpoint: '%s' already exists: an interrupted run's checkpoint continues with "
+                      "pmhmc sample %s --resume %s; otherwise remove it or choose another path. Nothing was run",
+                      ck->path, cfg->path, ck->path);
     return rc;
 }
+
+int ckpt_written(const ckpt_run *ck) { return ck && ck->written; }
 
 void ckpt_run_free(ckpt_run *ck)
 {
@@ -201,6 +263,11 @@ void ckpt_run_free(ckpt_run *ck)
         pthread_mutex_destroy(&ck->lock);
     pmhmc_checkpoint_free(&ck->loaded);
     free(ck->fingerprint);
+    if (ck->lock_fd >= 0) {
+        unlink(ck->lock_path); /* before the lock goes, so no other run's lock file is removed */
+        close(ck->lock_fd);
+    }
+    free(ck->lock_path);
     free(ck->path);
     free(ck);
 }
@@ -332,6 +399,8 @@ static pmhmc_status write_file(ckpt_run *ck, pmhmc_error *err)
     pmhmc_checkpoint file = {.fingerprint = ck->fingerprint, .n_chains = ck->n_chains, .chains = chains};
     pmhmc_status st = pmhmc_checkpoint_write(ck->path, &file, err);
     free(chains);
+    if (st == PMHMC_OK)
+        ck->written = 1;
     return st;
 }
 
@@ -429,7 +498,9 @@ void ckpt_run_completed(ckpt_run *ck)
 {
     if (!ck)
         return;
-    if (ck->path)
+    /* Only files this run made or took over: the checkpoint it wrote, the
+     * one it resumed (now spent). */
+    if (ck->path && (ck->written || (ck->resume_path && strcmp(ck->resume_path, ck->path) == 0)))
         unlink(ck->path);
     if (ck->resume_path && (!ck->path || strcmp(ck->resume_path, ck->path) != 0))
         unlink(ck->resume_path);

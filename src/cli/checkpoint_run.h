@@ -40,11 +40,19 @@ typedef struct ckpt_run ckpt_run;
 /* Prepares checkpointing for a run of n_chains (output.checkpoint, or the
  * --resume file when that is not set; neither: off, *out is still made) and,
  * with resume_path, reads that file and checks it belongs to this config,
- * data and build. Returns a CLI exit code after printing the error. */
+ * data and build. Locks the checkpoint for this run, and refuses a path
+ * where a file already is (unless it is the one resumed). Returns a CLI exit
+ * code after printing the error. */
 int ckpt_run_create(const pmhmc_config *cfg, const char *backend_used, const char *precision_used, size_t n_chains,
                     const char *resume_path, ckpt_run **out);
 void ckpt_run_free(ckpt_run *ck);
 int ckpt_enabled(const ckpt_run *ck);
+/* Whether this run has written its checkpoint file (a run that fails then
+ * keeps its draws files: the checkpoint refers to them). */
+int ckpt_written(const ckpt_run *ck);
+/* `<checkpoint>.lock`, the file a run holds a lock on while it lives (a new
+ * string; NULL for an empty checkpoint or out of memory). */
+char *ckpt_lock_path(const char *checkpoint);
 
 /* Resume, main thread, before the chains start: opens chain k's draws file
  * at its recorded length and feeds the saved draws it holds (n_values

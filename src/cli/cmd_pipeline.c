@@ -12,7 +12,10 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/path_guard.h"
 #include "cli/out_file.h"
+#include "cli/sample_run.h"
+#include "cli/train_page.h"
 #include "io/config.h"
 
 static const char HELP[] =
@@ -124,12 +127,64 @@ static int load_config(pmhmc_config *cfg, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* Every stage's files at once, before stage 1 runs for hours: the stages
+ * check their own again, but a clash between stage 3's draws and stage 1's
+ * records, say, would otherwise show only at stage 3. */
+static int check_paths(const pmhmc_config *cfg, const char *records, const char *pilot, const char *truth)
+{
+    const size_t K = (size_t)cfg->sampler.chains;
+    cli_paths p = {0};
+    char what[96];
+    int rc = CLI_EXIT_OK;
+    cli_paths_input(&p, "the config file", cfg->path);
+    cli_paths_input(&p, "model.data", cfg->model.data);
+    cli_paths_input(&p, "--truth", truth);
+    char *log = train_log_path(cfg), *page = train_page_path(cfg);
+    char *report = cfg->output.report ? cli_path_with_suffix(cfg->output.file, ".html") : NULL;
+    if (!log || !page || (cfg->output.report && !report))
+        rc = cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    for (size_t k = 0; k < K && rc == CLI_EXIT_OK; ++k) {
+        char *files[3] = {sample_chain_path(pilot, K, k), sample_chain_path(records, K, k),
+                          sample_chain_path(cfg->output.file, K, k)};
+        const char *whats[3] = {"stage 1's draws (output.file with _pilot)", "stage 1's records (hnn.collect)",
+                                "stage 3's draws (output.file)"};
+        for (int f = 0; f < 3; ++f) {
+            if (!files[f])
+                rc = cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+            snprintf(what, sizeof what, K > 1 ? "%s, chain %zu" : "%s", whats[f], k + 1);
+            cli_paths_output(&p, what, files[f]);
+            free(files[f]);
+        }
+    }
+    cli_paths_output(&p, "hnn.weights", cfg->hnn.weights);
+    cli_paths_output(&p, "the training log (hnn.train_log)", log);
+    cli_paths_output(&p, "the training page (hnn.weights with .html)", page);
+    cli_paths_output(&p, "the page of output.report", report);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_paths_check(&p);
+    cli_paths_free(&p);
+    free(log);
+    free(page);
+    free(report);
+    return rc;
+}
+
+static const char *truth_of(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; ++i)
+        if (strcmp(argv[i], "--truth") == 0)
+            return argv[i + 1];
+    return NULL;
+}
+
 static int run_stages(const pmhmc_config *cfg, int argc, char **argv)
 {
     char *records = cfg->hnn.collect && cfg->hnn.collect[0] ? strdup(cfg->hnn.collect)
                                                             : cli_path_with_suffix(cfg->output.file, "_records.bin");
     char *pilot = cli_path_with_suffix(cfg->output.file, "_pilot.csv");
     int rc = records && pilot ? CLI_EXIT_OK : cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    if (rc == CLI_EXIT_OK)
+        rc = check_paths(cfg, records, pilot, truth_of(argc, argv));
     stage_args s;
 
     if (rc == CLI_EXIT_OK) {

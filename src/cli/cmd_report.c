@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/path_guard.h"
 #include "cli/report_write.h"
 
 static const char HELP[] =
@@ -63,7 +64,16 @@ int cli_report(int argc, char **argv)
         return cli_fail(CLI_EXIT_USAGE, "report: no output file given; use -o report.html (see pmhmc report --help)");
     }
 
-    int rc = cli_report_write("report", n_files, paths, truth_path, out_path);
+    /* The page must not replace a draws file or the truth it reads. */
+    cli_paths guard = {0};
+    for (size_t i = 0; i < n_files; ++i)
+        cli_paths_input(&guard, "a draws file", paths[i]);
+    cli_paths_input(&guard, "--truth", truth_path);
+    cli_paths_output(&guard, "-o", out_path);
+    int rc = cli_paths_check(&guard);
+    cli_paths_free(&guard);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_report_write("report", n_files, paths, truth_path, out_path);
     free(paths);
     return rc;
 }

@@ -4,6 +4,7 @@
  * posterior summary pooled over the chains. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
@@ -15,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/path_guard.h"
 #include "cli/sample_run.h"
 #include "io/config.h"
 #include "io/draws_csv.h"
@@ -207,9 +208,7 @@ static int print_config(const run_state *r)
         printf("%s = %s%s\n", k.name, v->text ? v->text : "",
                v->origin == PMHMC_CONFIG_DEFAULT ? "  # (Default)" : "");
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        return cli_fail(CLI_EXIT_RUNTIME, "sample: could not write the configuration to stdout");
-    return CLI_EXIT_OK;
+    return CLI_EXIT_OK; /* output lost on stdout is main.c's to report */
 }
 
 static int load_model(run_state *r)
@@ -365,20 +364,90 @@ static int prepare_chains(run_state *r)
     return CLI_EXIT_OK;
 }
 
+static void sampler_config_of(const run_state *r, uint32_t k, pmhmc_sampler_config *out);
+
+/* On the CPU backend every chain's workspace is host memory (u, p and the
+ * NUTS tree's vectors, T x N doubles each): a run that cannot fit is
+ * refused before anything is allocated, with the figure, instead of
+ * failing (or being killed) once memory runs out. Three quarters of the
+ * machine's memory is the limit. */
+static int check_memory(const run_state *r)
+{
+    if (pmhmc_backend_get_kind(r->backend) != PMHMC_BACKEND_CPU)
+        return CLI_EXIT_OK;
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page <= 0)
+        return CLI_EXIT_OK;
+    const double machine = (double)pages * (double)page;
+    pmhmc_sampler_config sc;
+    sampler_config_of(r, 0, &sc);
+    const double per_chain = (double)pmhmc_sampler_workspace_bytes(r->model, r->backend, &sc);
+    const double need = per_chain * (double)r->n_chains + (r->draws ? r->draws_bytes : 0.0);
+    if (need <= 0.75 * machine)
+        return CLI_EXIT_OK;
+    pmhmc_error keyed = {{0}};
+    return fail_config(pmhmc_config_key_error(&r->cfg, "model.N", &keyed,
+                                              "the run would need %.3g GB of memory (%.3g GB per chain for %zu "
+                                              "groups x N importance draws, times %zu chain%s); this machine has "
+                                              "%.3g GB. Lower model.N or sampler.chains. Nothing was run",
+                                              need / 1e9, per_chain / 1e9,
+                                              pmhmc_dataset_n_groups(r->data), r->n_chains, r->n_chains > 1 ? "s" : "",
+                                              machine / 1e9),
+                       &keyed);
+}
+
+/* Every file the run reads and writes, checked against each other before
+ * anything is read or run (cli/path_guard.h): no output may replace an
+ * input or another output, or be a directory. From the config alone. */
+static int check_paths(const run_state *r)
+{
+    const pmhmc_config *cfg = &r->cfg;
+    const size_t K = (size_t)cfg->sampler.chains;
+    cli_paths p = {0};
+    char what[128];
+    int rc = CLI_EXIT_OK;
+    cli_paths_input(&p, "the config file", cfg->path);
+    cli_paths_input(&p, "model.data", cfg->model.data);
+    if (sample_algorithm(cfg) == PMHMC_ALGORITHM_HNN_HMC || sample_algorithm(cfg) == PMHMC_ALGORITHM_HNN_NUTS)
+        cli_paths_input(&p, "hnn.weights", cfg->hnn.weights);
+    cli_paths_input(&p, "--truth", r->truth_path);
+    cli_paths_input(&p, "--resume", r->resume_path);
+    for (size_t k = 0; k < K && rc == CLI_EXIT_OK; ++k) {
+        char *draws = sample_chain_path(cfg->output.file, K, k);
+        char *init = cfg->sampler.init && cfg->sampler.init[0] ? sample_chain_path(cfg->sampler.init, K, k) : NULL;
+        char *collect = cfg->hnn.collect && cfg->hnn.collect[0] ? sample_chain_path(cfg->hnn.collect, K, k) : NULL;
+        if (!draws || (cfg->sampler.init && cfg->sampler.init[0] && !init) ||
+            (cfg->hnn.collect && cfg->hnn.collect[0] && !collect))
+            rc = cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+        snprintf(what, sizeof what, K > 1 ? "sampler.init (chain %zu)" : "sampler.init", k + 1);
+        cli_paths_input(&p, what, init);
+        snprintf(what, sizeof what, K > 1 ? "output.file (chain %zu)" : "output.file", k + 1);
+        cli_paths_output(&p, what, draws);
+        snprintf(what, sizeof what, K > 1 ? "hnn.collect (chain %zu)" : "hnn.collect", k + 1);
+        cli_paths_output(&p, what, collect);
+        free(draws);
+        free(init);
+        free(collect);
+    }
+    char *report = cfg->output.report ? sample_report_path(cfg->output.file) : NULL;
+    char *lock = ckpt_lock_path(cfg->output.checkpoint);
+    if ((cfg->output.report && !report) || (cfg->output.checkpoint && cfg->output.checkpoint[0] && !lock))
+        rc = cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    cli_paths_output(&p, "the page of output.report", report);
+    cli_paths_output_over(&p, "output.checkpoint", cfg->output.checkpoint, "--resume");
+    cli_paths_output(&p, "output.checkpoint's lock file", lock);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_paths_check(&p);
+    cli_paths_free(&p);
+    free(report);
+    free(lock);
+    return rc;
+}
+
 /* Every chain's temporary file is created before any chain starts, so an
  * unwritable output.file is a config error with nothing run or left. */
 static int open_outputs(run_state *r)
 {
-    for (size_t k = 0; k < r->n_chains; ++k) { /* a directory in the way would fail the final rename */
-        struct stat sb;
-        if (stat(r->chains[k].path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            pmhmc_error keyed = {{0}};
-            return fail_config(pmhmc_config_key_error(&r->cfg, "output.file", &keyed,
-                                                      "'%s' is a directory, not a file it can replace",
-                                                      r->chains[k].path),
-                               &keyed);
-        }
-    }
     for (size_t k = 0; k < r->n_chains; ++k) {
         pmhmc_error err = {{0}}, keyed = {{0}};
         pmhmc_status st = cli_out_open(&r->chains[k].out, r->chains[k].path, &err);
@@ -386,13 +455,6 @@ static int open_outputs(run_state *r)
             char *collect_path = sample_chain_path(r->cfg.hnn.collect, r->n_chains, k);
             if (!collect_path)
                 return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
-            for (size_t j = 0; j < r->n_chains; ++j)
-                if (strcmp(collect_path, r->chains[j].path) == 0) {
-                    free(collect_path);
-                    return fail_config(pmhmc_config_key_error(&r->cfg, "hnn.collect", &keyed,
-                                                              "is a draws file of this run (output.file)"),
-                                       &keyed);
-                }
             st = cli_collect_open(&r->chains[k].collect, &r->cfg, collect_path, r->model, &err);
             if (st != PMHMC_OK && st != PMHMC_ERR_NOMEM)
                 return fail_config(pmhmc_config_key_error(&r->cfg, "hnn.collect", &keyed, "%s", err.message), &keyed);
@@ -433,6 +495,30 @@ static void keep_outputs(run_state *r)
         cli_out_keep(&r->chains[k].out);
 }
 
+/* The command that continues this run: the config, every override as it
+ * was given (a resumed run must repeat them), --truth, then --resume and
+ * the checkpoint. A new string, or NULL out of memory. */
+static char *resume_command(const run_state *r)
+{
+    size_t n = 64 + 2 * strlen(ckpt_path(r->ckpt));
+    for (int i = 1; i < r->argc; ++i)
+        n += strlen(r->argv[i]) + 3;
+    char *cmd = malloc(n);
+    if (!cmd)
+        return NULL;
+    size_t len = (size_t)snprintf(cmd, n, "pmhmc sample");
+    for (int i = 1; i < r->argc; ++i) {
+        const char *a = r->argv[i];
+        if (strcmp(a, "--resume") == 0) {
+            ++i; /* replaced below */
+            continue;
+        }
+        len += (size_t)snprintf(cmd + len, n - len, " %s", a);
+    }
+    snprintf(cmd + len, n - len, " --resume %s", ckpt_path(r->ckpt));
+    return cmd;
+}
+
 /* After a signal: when it stopped any chain, the checkpoint (when
  * output.checkpoint is set) and exit 128 + the signal; without a
  * checkpoint no draws are kept. A signal that came after every chain had
@@ -454,8 +540,10 @@ static int finish_interrupted(run_state *r)
     keep_outputs(r); /* even when that failed: the previous checkpoint still matches them */
     if (rc != CLI_EXIT_OK)
         return rc;
-    cli_fail(128 + sig, "interrupted by %s; checkpoint written to %s; continue with: pmhmc sample %s --resume %s", name,
-             ckpt_path(r->ckpt), r->cfg.path, ckpt_path(r->ckpt));
+    char *again = resume_command(r);
+    cli_fail(128 + sig, "interrupted by %s; checkpoint written to %s; continue with: %s", name, ckpt_path(r->ckpt),
+             again ? again : "pmhmc sample CONFIG --resume CHECKPOINT");
+    free(again);
     return 128 + sig;
 }
 
@@ -482,10 +570,10 @@ static int adaptation_engaged(const pmhmc_config *cfg)
            (strcmp(cfg->adapt.engaged, "auto") == 0 && sample_algorithm(cfg) != PMHMC_ALGORITHM_PMHMC);
 }
 
-/* Runs on the chain's thread. */
-static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
+/* The sampler's configuration for chain k. */
+static void sampler_config_of(const run_state *r, uint32_t k, pmhmc_sampler_config *out)
 {
-    const pmhmc_config *cfg = &c->run->cfg;
+    const pmhmc_config *cfg = &r->cfg;
     pmhmc_sampler_config sc;
     pmhmc_sampler_config_default(&sc);
     sc.algorithm = sample_algorithm(cfg);
@@ -494,7 +582,7 @@ static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
     /* auto: the criterion that gave the most ESS per second on each backend
      * (bench/RESULTS.md): on the GPU a leaf is cheap and the extended
      * criterion's dot products over u are not */
-    const int on_gpu = pmhmc_backend_get_kind(c->run->backend) == PMHMC_BACKEND_CUDA;
+    const int on_gpu = pmhmc_backend_get_kind(r->backend) == PMHMC_BACKEND_CUDA;
     sc.uturn = strcmp(cfg->nuts.uturn, "theta") == 0 || (strcmp(cfg->nuts.uturn, "auto") == 0 && on_gpu)
                    ? PMHMC_UTURN_THETA
                    : PMHMC_UTURN_EXTENDED;
@@ -509,8 +597,8 @@ static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
     sc.step_size = cfg->sampler.step_size;
     sc.steps = (size_t)cfg->sampler.steps;
     sc.seed = cfg->sampler.seed;
-    sc.chain = c->index;
-    sc.hnn = c->run->hnn;
+    sc.chain = k;
+    sc.hnn = r->hnn;
     sc.hnn_accept = strcmp(cfg->hnn.accept, "surrogate") == 0 ? PMHMC_HNN_ACCEPT_SURROGATE : PMHMC_HNN_ACCEPT_EXACT;
     sc.cn_angle = cfg->hnn.cn_angle;
     sc.monitor = strcmp(cfg->hnn.monitor, "true") == 0 ? PMHMC_HNN_MONITOR_TRUE : PMHMC_HNN_MONITOR_SURROGATE;
@@ -520,6 +608,14 @@ static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
         sc.mass = cfg->sampler.mass.values[0];
     else
         sc.mass_diag = cfg->sampler.mass.values;
+    *out = sc;
+}
+
+/* Runs on the chain's thread. */
+static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
+{
+    pmhmc_sampler_config sc;
+    sampler_config_of(c->run, c->index, &sc);
     pmhmc_status st = pmhmc_sampler_create(c->run->model, c->run->backend, &sc, c->theta0, &c->sampler, err);
     if (st == PMHMC_OK && c->collect.active)
         pmhmc_sampler_set_observer(c->sampler, cli_collect_observe, &c->collect);
@@ -669,7 +765,9 @@ static void *run_chain_body(chain_state *c)
             memcpy(c->values, draw.theta, dim * sizeof *c->values);
             pmhmc_model_generated(r->model, draw.theta, c->values + dim);
             if (pmhmc_draws_row(c->out.f, r->model, sample_algorithm(&r->cfg), &draw, c->values + dim) != 0) {
-                chain_fail(c, CLI_EXIT_RUNTIME, "%s: write error while saving draw %zu", c->out.tmp, it + 1 - warmup);
+                const int e = errno;
+                chain_fail(c, CLI_EXIT_RUNTIME, "%s: cannot save draw %zu: %s", c->out.tmp, it + 1 - warmup,
+                           strerror(e));
                 return NULL;
             }
             cli_summary_add(&c->summary, c->values, draw.accepted);
@@ -682,7 +780,9 @@ static void *run_chain_body(chain_state *c)
         if (it + 1 == warmup && adaptation_engaged(&r->cfg)) {
             pmhmc_sampler_inv_metric(c->sampler, c->values);
             if (pmhmc_draws_adaptation(c->out.f, pmhmc_sampler_step_size(c->sampler), c->values, dim) != 0) {
-                chain_fail(c, CLI_EXIT_RUNTIME, "%s: write error after warm-up", c->out.tmp);
+                const int e = errno;
+                chain_fail(c, CLI_EXIT_RUNTIME, "%s: cannot write the adaptation after warm-up: %s", c->out.tmp,
+                           strerror(e));
                 return NULL;
             }
         }
@@ -756,10 +856,20 @@ static int run_chains(run_state *r)
             first = &r->chains[k];
     if (!first)
         return CLI_EXIT_OK;
+    /* A checkpoint already written still vouches for the draws files up to
+     * where it was taken: they stay beside it (cli_sample keeps them). */
+    char kept[1024] = "no draws were written";
+    if (ckpt_written(r->ckpt)) {
+        char *again = resume_command(r);
+        snprintf(kept, sizeof kept,
+                 "the checkpoint %s and the draws it refers to are kept: once the cause is fixed, continue with: %s",
+                 ckpt_path(r->ckpt), again ? again : "pmhmc sample CONFIG --resume CHECKPOINT");
+        free(again);
+    }
     if (n_failed > 1)
-        return cli_fail(first->rc, "%s (and %zu other chain%s failed; no draws were written)", first->message,
-                        n_failed - 1, n_failed > 2 ? "s" : "");
-    return cli_fail(first->rc, "%s (no draws were written)", first->message);
+        return cli_fail(first->rc, "%s (and %zu other chain%s failed; %s)", first->message, n_failed - 1,
+                        n_failed > 2 ? "s" : "", kept);
+    return cli_fail(first->rc, "%s (%s)", first->message, kept);
 }
 
 /* Renames every chain's file into place, only once every chain succeeded;
@@ -793,12 +903,16 @@ int cli_sample(int argc, char **argv)
     }
     run_state r;
     memset(&r, 0, sizeof r);
+    r.argc = argc;
+    r.argv = argv;
     int rc = load_config(&r, argc, argv);
     if (rc == CLI_EXIT_OK && r.print_config) {
         rc = print_config(&r);
         free_run(&r);
         return rc;
     }
+    if (rc == CLI_EXIT_OK)
+        rc = check_paths(&r);
     if (rc == CLI_EXIT_OK)
         rc = load_model(&r);
     if (rc == CLI_EXIT_OK)
@@ -808,7 +922,7 @@ int cli_sample(int argc, char **argv)
     if (rc == CLI_EXIT_OK)
         rc = prepare_chains(&r);
     if (rc == CLI_EXIT_OK)
-        rc = sample_check_report_path(&r);
+        rc = check_memory(&r);
     if (rc == CLI_EXIT_OK)
         rc = ckpt_run_create(&r.cfg, pmhmc_backend_name(r.backend),
                              r.precision == PMHMC_PRECISION_FLOAT ? "float" : "double", r.n_chains, r.resume_path,
@@ -826,7 +940,9 @@ int cli_sample(int argc, char **argv)
         rc = commit_outputs(&r);
     if (rc == CLI_EXIT_OK)
         ckpt_run_completed(r.ckpt);
-    if (rc != CLI_EXIT_OK && r.resume_path) /* a failed resume leaves its checkpoint usable */
+    /* A failed resume, or a run whose checkpoint is on disk, leaves that
+     * checkpoint usable: its draws files stay. */
+    if (rc != CLI_EXIT_OK && (r.resume_path || ckpt_written(r.ckpt)))
         keep_outputs(&r);
     if (rc == CLI_EXIT_OK)
         sample_print_results(&r, sample_now() - start);

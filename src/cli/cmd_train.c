@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/path_guard.h"
 #include "cli/out_file.h"
 #include "cli/sample_run.h"
 #include "cli/train_page.h"
@@ -125,6 +126,39 @@ static int choose_device(train_run *t)
         return CLI_EXIT_OK;
     snprintf(what, sizeof what, "is cuda, but there is no usable GPU to train on: %s", reason);
     return fail_key(&t->cfg, "sampler.backend", what);
+}
+
+/* The weights, their training log and page must not replace the config,
+ * the data or a records file (cli/path_guard.h). */
+static int check_paths(train_run *t)
+{
+    const pmhmc_config *cfg = &t->cfg;
+    const size_t K = (size_t)cfg->sampler.chains;
+    cli_paths p = {0};
+    char what[64];
+    int rc = CLI_EXIT_OK;
+    cli_paths_input(&p, "the config file", cfg->path);
+    cli_paths_input(&p, "model.data", cfg->model.data);
+    for (size_t k = 0; k < K && rc == CLI_EXIT_OK; ++k) {
+        char *records = sample_chain_path(cfg->hnn.collect, K, k);
+        if (!records)
+            rc = cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+        snprintf(what, sizeof what, K > 1 ? "hnn.collect (chain %zu)" : "hnn.collect", k + 1);
+        cli_paths_input(&p, what, records);
+        free(records);
+    }
+    char *log = train_log_path(cfg), *page = train_page_path(cfg);
+    if (rc == CLI_EXIT_OK && (!log || !page))
+        rc = cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    cli_paths_output(&p, "hnn.weights", cfg->hnn.weights);
+    cli_paths_output(&p, "the training log (hnn.train_log)", log);
+    cli_paths_output(&p, "the training page (hnn.weights with .html)", page);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_paths_check(&p);
+    cli_paths_free(&p);
+    free(log);
+    free(page);
+    return rc;
 }
 
 /* Every chain's file, checked to describe the same parameters. */
@@ -263,7 +297,7 @@ static void log_epoch(const pmhmc_mlp_epoch *e, void *user)
 
 static int write_page(const train_run *t, const pmhmc_mlp_train_result *res)
 {
-    char *path = cli_path_with_suffix(t->cfg.hnn.weights, ".html");
+    char *path = train_page_path(&t->cfg);
     if (!path)
         return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
     char title[256];
@@ -284,14 +318,6 @@ static int write_page(const train_run *t, const pmhmc_mlp_train_result *res)
     return st == PMHMC_OK ? CLI_EXIT_OK : cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
 }
 
-/* hnn.train_log, or the weights' path with its extension replaced by _log.csv. */
-static char *log_path_of(const pmhmc_config *cfg)
-{
-    if (cfg->hnn.train_log && cfg->hnn.train_log[0])
-        return strdup(cfg->hnn.train_log);
-    return cli_path_with_suffix(cfg->hnn.weights, "_log.csv");
-}
-
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -303,7 +329,7 @@ static int train(train_run *t)
 {
     const pmhmc_config *cfg = &t->cfg;
     pmhmc_error err = {{0}};
-    if (!(t->log_path = log_path_of(cfg)))
+    if (!(t->log_path = train_log_path(cfg)))
         return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
     pmhmc_status st = cli_out_open(&t->log, t->log_path, &err);
     if (st != PMHMC_OK)
@@ -360,6 +386,8 @@ int cli_train(int argc, char **argv)
     memset(&t, 0, sizeof t);
     t.log.slot = -1;
     int rc = load_config(&t, argc, argv);
+    if (rc == CLI_EXIT_OK)
+        rc = check_paths(&t);
     if (rc == CLI_EXIT_OK)
         rc = choose_device(&t);
     if (rc == CLI_EXIT_OK)

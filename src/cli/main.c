@@ -1,4 +1,5 @@
 /* pmhmc: the command-line tool. Dispatches to one command per file. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +45,21 @@ static const command COMMANDS[] = {
     {"pipeline", cli_pipeline},
 };
 
+/* What a command printed must have reached its destination: output lost
+ * to a full disk or a closed pipe (pmhmc log_prob > /dev/full) is a failure,
+ * not a silent success. */
+static int finish(int rc)
+{
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        int e = errno;
+        if (rc == CLI_EXIT_OK)
+            return cli_fail(CLI_EXIT_RUNTIME, "cannot write the output to stdout: %s",
+                            e ? strerror(e) : "write error");
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -51,15 +67,15 @@ int main(int argc, char **argv)
                         "no command given; expected simulate, sample, log_prob, summary, report, train or pipeline (see pmhmc --help)");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(USAGE, stdout);
-        return CLI_EXIT_OK;
+        return finish(CLI_EXIT_OK);
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("pmhmc %s\n", PMHMC_VERSION);
-        return CLI_EXIT_OK;
+        return finish(CLI_EXIT_OK);
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; ++i)
         if (strcmp(argv[1], COMMANDS[i].name) == 0)
-            return COMMANDS[i].run(argc - 1, argv + 1);
+            return finish(COMMANDS[i].run(argc - 1, argv + 1));
     return cli_fail(CLI_EXIT_USAGE, "unknown command '%s'; expected simulate, sample, log_prob, summary, report, train or pipeline (see pmhmc --help)",
                     argv[1]);
 }

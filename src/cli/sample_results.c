@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "cli/report_write.h"
@@ -89,37 +88,7 @@ void sample_print_results(run_state *r, double wall)
 /* output.report's page goes beside the draws: output.file with its
  * extension (of the last path component) replaced by .html, or .html
  * appended when it has none; chain suffixes are not part of it. */
-static char *report_path(const char *file) { return cli_path_with_suffix(file, ".html"); }
-
-/* Before anything runs, as open_outputs does for the draws: a page that
- * would replace a chain's draws file (output.file = x.html) or a directory
- * in its way is a config error, not a failure after hours of sampling. */
-int sample_check_report_path(const run_state *r)
-{
-    if (!r->cfg.output.report)
-        return CLI_EXIT_OK;
-    char *path = report_path(r->cfg.output.file);
-    if (!path)
-        return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
-    const char *why = NULL;
-    struct stat sb;
-    for (size_t k = 0; k < r->n_chains && !why; ++k)
-        if (strcmp(path, r->chains[k].path) == 0)
-            why = "is a draws file of this run";
-    if (!why && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        why = "is a directory";
-    int rc = CLI_EXIT_OK;
-    if (why) {
-        pmhmc_error keyed = {{0}};
-        rc = cli_fail_status(CLI_EXIT_USAGE, pmhmc_config_key_error(&r->cfg, "output.file", &keyed,
-                                                "the report '%s' (output.report = true) %s; use another extension "
-                                                "or output.report = false",
-                                                path, why),
-                         &keyed);
-    }
-    free(path);
-    return rc;
-}
+char *sample_report_path(const char *file) { return cli_path_with_suffix(file, ".html"); }
 
 /* output.report: the page of `pmhmc report` over the committed files, read
  * back by the same code, so the two commands' pages are the same. A failure
@@ -134,7 +103,7 @@ int sample_write_report(const run_state *r)
                r->draws_bytes / 1e9);
         return CLI_EXIT_OK;
     }
-    char *path = report_path(r->cfg.output.file);
+    char *path = sample_report_path(r->cfg.output.file);
     char **paths = malloc(r->n_chains * sizeof *paths);
     int rc = CLI_EXIT_OK;
     if (!path || !paths) {

@@ -68,6 +68,8 @@ struct run_state {
     ckpt_run *ckpt;
     int print_config;       /* --print-config */
     int quiet;              /* --quiet, or output.refresh = 0 */
+    int argc;               /* the command line, for the resume hint */
+    char **argv;
     int live;               /* stderr is a terminal: one line rewritten in place */
     double start_time;
     const char **names;
@@ -101,9 +103,9 @@ void sample_progress_line(chain_state *c, size_t done, size_t total, int warmup)
 void sample_live_line(const run_state *r, int last);
 
 /* The end (sample_results.c): the table pooled over chains; the report's
- * path checked before sampling, and the page written after. */
+ * path (output.file with .html, a new string), and the page written after. */
 void sample_print_results(run_state *r, double wall);
-int sample_check_report_path(const run_state *r);
+char *sample_report_path(const char *file);
 int sample_write_report(const run_state *r);
 
 #endif

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/out_file.h"
 #include "cli/report_svg.h"
+#include "io/config.h"
 
 int train_page_curves(FILE *f, const train_curve *c, size_t best_epoch, int h)
 {
@@ -120,3 +122,12 @@ int train_curve_read(const char *path, train_curve *c, size_t *best)
     }
     return 0;
 }
+
+char *train_log_path(const pmhmc_config *cfg)
+{
+    if (cfg->hnn.train_log && cfg->hnn.train_log[0])
+        return strdup(cfg->hnn.train_log);
+    return cli_path_with_suffix(cfg->hnn.weights, "_log.csv");
+}
+
+char *train_page_path(const pmhmc_config *cfg) { return cli_path_with_suffix(cfg->hnn.weights, ".html"); }

@@ -31,6 +31,13 @@ int train_page_curves(FILE *f, const train_curve *curve, size_t best_epoch, int 
 int train_curve_read(const char *path, train_curve *curve, size_t *best);
 void train_curve_free(train_curve *curve);
 
+/* Where pmhmc train writes beside the weights: its log (hnn.train_log, or
+ * hnn.weights with _log.csv for its extension) and its page (hnn.weights
+ * with .html). New strings; NULL when out of memory. */
+struct pmhmc_config;
+char *train_log_path(const struct pmhmc_config *cfg);
+char *train_page_path(const struct pmhmc_config *cfg);
+
 /* Appends an epoch; *cap is the room the arrays have (0 for an empty
  * curve). Returns -1 when memory runs out. */
 int train_curve_append(train_curve *curve, size_t *cap, double train_loss, double val_loss, double grad_error);

@@ -233,6 +233,24 @@ static pmhmc_status evaluate_current(pmhmc_sampler *s)
     return st;
 }
 
+/* PM-NUTS's tree: PM-NUTS, and HNN-PM-NUTS's cooldown in surrogate mode */
+static int uses_nuts_tree(const pmhmc_sampler_config *config)
+{
+    return config->algorithm == PMHMC_ALGORITHM_PMNUTS ||
+           (config->algorithm == PMHMC_ALGORITHM_HNN_NUTS && config->hnn_accept == PMHMC_HNN_ACCEPT_SURROGATE);
+}
+
+static int workspace_vectors(const pmhmc_sampler_config *config)
+{
+    return N_FIXED_VECTORS + (uses_nuts_tree(config) ? pmhmc_nuts_vectors(config->max_depth, config->uturn) : 0);
+}
+
+size_t pmhmc_sampler_workspace_bytes(const pmhmc_model *model, const pmhmc_backend *backend,
+                                     const pmhmc_sampler_config *config)
+{
+    return pmhmc_workspace_bytes(backend, model, workspace_vectors(config));
+}
+
 pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backend,
                                   const pmhmc_sampler_config *config, const double *theta0,
                                   pmhmc_sampler **out, pmhmc_error *err)
@@ -271,11 +289,8 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
     s->adapt_m2 = block + 9 * dim;
     set_mass(s, config);
 
-    /* PM-NUTS's tree: PM-NUTS, and HNN-PM-NUTS's cooldown in surrogate mode */
-    const int nuts = config->algorithm == PMHMC_ALGORITHM_PMNUTS ||
-                     (config->algorithm == PMHMC_ALGORITHM_HNN_NUTS && config->hnn_accept == PMHMC_HNN_ACCEPT_SURROGATE);
-    const int n_vectors = N_FIXED_VECTORS + (nuts ? pmhmc_nuts_vectors(config->max_depth, config->uturn) : 0);
-    st = pmhmc_workspace_create(backend, model, n_vectors, &s->ws, err);
+    const int nuts = uses_nuts_tree(config);
+    st = pmhmc_workspace_create(backend, model, workspace_vectors(config), &s->ws, err);
     if (st != PMHMC_OK) {
         pmhmc_sampler_free(s);
         return st;
