@@ -499,6 +499,48 @@ TEST_F(Resume, TheResumeHintRepeatsTheOverrides)
     EXPECT_EQ(resumed.rc, 0) << resumed.err;
 }
 
+// A draws file changed inside the part the checkpoint vouches for is
+// refused on resume (it used to be accepted when its length was right);
+// bytes after that part are the run's own leftovers and are dropped.
+TEST_F(Resume, DrawsChangedSinceTheCheckpointAreRefused)
+{
+    reference();
+    ASSERT_EQ(sample({}, "PMHMC_TEST_STOP_AT_ITERATION=17").rc, 143);
+    const auto tmp = out_files();
+    ASSERT_EQ(tmp.size(), 2u);
+    const fs::path first = dir_ / "out" / tmp[0];
+    auto bytes = read_bytes(first);
+    const auto good = bytes;
+    // A digit of the first saved draw: the checkpoint (at transition 15,
+    // every 3, 10 of them warm-up) vouches for the first 5 draws.
+    std::string text(good.begin(), good.end());
+    size_t header = text.find("lp__,");
+    ASSERT_NE(header, std::string::npos);
+    size_t first_draw = text.find('\n', header) + 1;
+    size_t digit = text.find_first_of("12345678", first_draw);
+    bytes[digit] = (unsigned char)(bytes[digit] + 1);
+    write_bytes(first, bytes);
+    expect_one_line_error(sample({"--resume", "ck/run.ckpt"}), 1, {"--resume", "changed since the checkpoint"});
+    write_bytes(first, good);
+    // Extra bytes after the vouched part: dropped, the run continues.
+    std::ofstream(first, std::ios::app) << "garbage after the checkpointed part\n";
+    Result r = sample({"--resume", "ck/run.ckpt"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    expect_same_as_reference(r);
+}
+
+// Resumed from another directory, a run is told where to resume from
+// (every relative path differs there; "another run" would mislead).
+TEST_F(Resume, ResumingFromAnotherDirectorySaysWhere)
+{
+    ASSERT_EQ(sample({}, "PMHMC_TEST_STOP_AT_ITERATION=5").rc, 143);
+    fs::create_directories(dir_ / "elsewhere");
+    Result r = run({"sample", "../run.ini", "--resume", "../ck/run.ckpt"}, "cd elsewhere && " + std::string(ENV));
+    expect_one_line_error(r, 1, {"--resume", "was written by a run in", "resume from that directory"});
+    EXPECT_TRUE(contains(r.err, dir_.filename().string())) << r.err;
+    EXPECT_EQ(sample({"--resume", "ck/run.ckpt"}).rc, 0);
+}
+
 TEST_F(Resume, HelpAndPrintConfigKnowTheKeys)
 {
     Result r = run({"sample", "--help"});

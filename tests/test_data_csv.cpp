@@ -121,6 +121,43 @@ TEST(DataCsv, ReadsCrlfWithoutFinalNewlineAndTrailingBlankLines)
     EXPECT_EQ(r.p->y[0], 2.5);
 }
 
+// Quoted fields, as R's write.csv and spreadsheets write them: "1" and 1 are
+// the same id (they used to be two groups), a quoted id may hold a comma
+// (written back quoted, read back the same), and a quote inside a field
+// (an "" escape) is refused rather than guessed at.
+TEST(DataCsv, QuotedFieldsAreTheTextBetweenTheQuotes)
+{
+    TempDir dir;
+    std::string path = dir.write("quoted.csv",
+                                 "\"id\",\"y\",\"x\"\n"
+                                 "\"1\",1,0.5\n"
+                                 "1,0,\"1.5\"\n"
+                                 " \"Smith, J\" ,1,2\n"
+                                 "2,0,3\n");
+    DatasetPtr d;
+    pmhmc_error err{};
+    ASSERT_EQ(pmhmc_dataset_read_csv(path.c_str(), PMHMC_RESPONSE_BINARY, &d.p, &err), PMHMC_OK) << err.message;
+    ASSERT_EQ(d.p->n_groups, 3u);
+    EXPECT_STREQ(d.p->group_ids[0], "1");
+    EXPECT_STREQ(d.p->group_ids[1], "Smith, J");
+    EXPECT_STREQ(d.p->group_ids[2], "2");
+    EXPECT_EQ(rows_of(d.p, 0), (std::vector<double>{1, 0}));
+    EXPECT_STREQ(d.p->cov_names[0], "x");
+    EXPECT_EQ(d.p->z[1], 1.5);
+
+    std::string again = dir.file("again.csv");
+    ASSERT_EQ(pmhmc_dataset_write_csv(d.p, again.c_str(), &err), PMHMC_OK) << err.message;
+    DatasetPtr back;
+    ASSERT_EQ(pmhmc_dataset_read_csv(again.c_str(), PMHMC_RESPONSE_BINARY, &back.p, &err), PMHMC_OK) << err.message;
+    expect_identical(d.p, back.p);
+
+    std::string escaped = dir.write("escaped.csv", "id,y\n\"a\"\"b\",1\n");
+    DatasetPtr bad;
+    EXPECT_EQ(pmhmc_dataset_read_csv(escaped.c_str(), PMHMC_RESPONSE_BINARY, &bad.p, &err), PMHMC_ERR_PARSE);
+    EXPECT_NE(std::string(err.message).find("column 1 (id): expected an id without quotes inside"), std::string::npos)
+        << err.message;
+}
+
 TEST(DataCsv, HandlesManyGroups)
 {
     TempDir dir;

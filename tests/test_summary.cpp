@@ -162,6 +162,21 @@ TEST(Diagnostics, NaNDrawGivesNaN)
     EXPECT_TRUE(std::isnan(pmhmc_rhat_rank(x.data(), 2, 20)));
 }
 
+// Chains each stuck at one value, but not the same one: R-hat is infinite
+// (it used to come out as 2.7e15 from the rounding left in the within-chain
+// variance). One chain stuck, or all at one value, are not that case.
+TEST(Diagnostics, ChainsStuckApartHaveInfiniteRhat)
+{
+    std::vector<double> x(40, 1.0);
+    std::fill(x.begin() + 20, x.end(), 2.0);
+    EXPECT_EQ(pmhmc_rhat_rank(x.data(), 2, 20), INFINITY);
+    std::fill(x.begin() + 20, x.end(), 1.0);
+    EXPECT_TRUE(std::isnan(pmhmc_rhat_rank(x.data(), 2, 20)));
+    for (size_t i = 20; i < 40; ++i)
+        x[i] = std::sin(0.7 * double(i));
+    EXPECT_TRUE(std::isfinite(pmhmc_rhat_rank(x.data(), 2, 20)));
+}
+
 TEST(Diagnostics, BadArgumentsAreRefused)
 {
     pmhmc_summary_stats s;
@@ -262,6 +277,42 @@ TEST_F(SummaryCli, StuckChainWarnsAboutRhat)
     ASSERT_EQ(r.rc, 0) << r.err;
     EXPECT_TRUE(contains(r.out, "Warning: R_hat greater than 1.01 for: a, scale")) << r.out;
     EXPECT_TRUE(contains(r.out, "Warning: ESS_bulk or ESS_tail below 100 per chain (400 in all) for: a")) << r.out;
+}
+
+// What the table cannot show is said: chains stuck apart print R_hat inf
+// (the table stays aligned) and are warned of; a value that is not finite
+// names its column, chain and draw; fewer than 4 draws per chain say why
+// MCSE, ESS and R_hat are nan.
+TEST_F(SummaryCli, DegenerateColumnsAreExplained)
+{
+    std::ofstream c1(dir_ / "c1.csv"), c2(dir_ / "c2.csv");
+    c1 << "lp__,a,b\n";
+    c2 << "lp__,a,b\n";
+    for (int i = 0; i < 30; ++i) {
+        c1 << -1 - 0.01 * i << ",1," << (i == 7 ? "nan" : std::to_string(0.1 * i)) << "\n";
+        c2 << -1 - 0.02 * i << ",2," << 0.2 * i << "\n";
+    }
+    c1.close();
+    c2.close();
+    Result r = run({"c1.csv", "c2.csv"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    bool saw_a = false;
+    for (const auto &line : lines_of(r.out)) {
+        auto w = words_of(line);
+        if (!w.empty() && w[0] == "a") {
+            saw_a = true;
+            EXPECT_EQ(w.back(), "inf") << line;
+            EXPECT_EQ(w.size(), 11u) << line; // name + 10 statistics: nothing spilled over
+        }
+    }
+    EXPECT_TRUE(saw_a) << r.out;
+    EXPECT_TRUE(contains(r.out, "Warning: R_hat greater than 1.01 for: a")) << r.out;
+    EXPECT_TRUE(contains(r.out, "b: 1 value is not finite (first: chain 1, draw 8)")) << r.out;
+
+    std::ofstream(dir_ / "one.csv") << "lp__,a\n-1,0.5\n";
+    r = run({"one.csv"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "Warning: 1 draw per chain: MCSE, ESS and R_hat need at least 4")) << r.out;
 }
 
 TEST_F(SummaryCli, CsvMatchesTheLibrary)

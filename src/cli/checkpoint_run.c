@@ -66,6 +66,9 @@ typedef struct slot {
     size_t state_bytes, cap;
     char *draws_path;
     uint64_t draws_bytes;
+    uint64_t draws_hash;     /* of draws_bytes bytes */
+    uint64_t hashed_bytes;   /* the running hash below covers this much of the file */
+    uint64_t running_hash;   /* kept by the chain's own thread */
     ckpt_counters counters;
     uint64_t gen;
 } slot;
@@ -103,12 +106,20 @@ static int make_fingerprint(const pmhmc_config *cfg, const char *backend_used, c
     pmhmc_error err = {{0}};
     if (pmhmc_file_hash(cfg->model.data, &hash, &bytes, &err) != PMHMC_OK)
         return cli_fail(CLI_EXIT_USAGE, "model.data: %s", err.message);
-    size_t cap = 4096, len = 0;
+    size_t cap = 8192, len = 0;
     for (size_t i = 0; i < pmhmc_config_key_count(); ++i)
         cap += 64 + (cfg->values[i].text ? strlen(cfg->values[i].text) : 0);
     char *fp = malloc(cap);
     if (!fp)
         return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd)) {
+        free(fp);
+        return cli_fail(CLI_EXIT_RUNTIME, "cannot read the working directory: %s", strerror(errno));
+    }
+    /* Relative paths (the draws files, the config's) mean something only
+     * there: first, so a resume from elsewhere is told so. */
+    len += (size_t)snprintf(fp + len, cap - len, "working directory = %s\n", cwd);
     len += (size_t)snprintf(fp + len, cap - len, "pmhmc_version = %s\n", PMHMC_VERSION);
     len += (size_t)snprintf(fp + len, cap - len, "model.data contents = FNV-1a %016llx, %llu bytes\n",
                             (unsigned long long)hash, (unsigned long long)bytes);
@@ -143,6 +154,20 @@ static int check_resume(ckpt_run *ck)
         return cli_fail_status(CLI_EXIT_RUNTIME, st, NULL);
     if (st != PMHMC_OK)
         return cli_fail(CLI_EXIT_USAGE, "--resume: %s", err.message);
+    /* The working directory first: from another one every relative path
+     * differs, and "another run" would mislead. */
+    const char *key = "working directory = ";
+    const char *saved = strstr(ck->loaded.fingerprint, key), *here = strstr(ck->fingerprint, key);
+    if (saved && here) {
+        saved += strlen(key);
+        here += strlen(key);
+        size_t saved_len = strcspn(saved, "\n"), here_len = strcspn(here, "\n");
+        if (saved_len != here_len || strncmp(saved, here, saved_len) != 0)
+            return cli_fail(CLI_EXIT_USAGE,
+                            "--resume: checkpoint %s was written by a run in '%.*s', where its draws files and "
+                            "relative paths are: resume from that directory",
+                            ck->resume_path, (int)saved_len, saved);
+    }
     char why[768];
     if (pmhmc_checkpoint_compare(ck->loaded.fingerprint, ck->fingerprint, why, sizeof why) != 0)
         return cli_fail(CLI_EXIT_USAGE, "--resume: checkpoint %s is from another run: %s", ck->resume_path, why);
@@ -272,6 +297,31 @@ void ckpt_run_free(ckpt_run *ck)
     free(ck);
 }
 
+/* The FNV-1a 64 of file's bytes [*from, to), carried on from *hash. Only
+ * what a checkpoint adds is read, so a run reads its draws once in all. */
+static int hash_range(const char *file, uint64_t *hash, uint64_t *from, uint64_t to)
+{
+    int fd = open(file, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    unsigned char buf[1 << 16];
+    int rc = 0;
+    while (*from < to) {
+        size_t want = to - *from < sizeof buf ? (size_t)(to - *from) : sizeof buf;
+        ssize_t got = pread(fd, buf, want, (off_t)*from);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            rc = -1;
+            break;
+        }
+        *hash = pmhmc_fnv1a64(*hash, buf, (size_t)got);
+        *from += (uint64_t)got;
+    }
+    close(fd);
+    return rc;
+}
+
 /* ---- resuming ------------------------------------------------------------------ */
 
 /* Saved draws in the first `limit` bytes of a draws file: the lines after
@@ -359,6 +409,17 @@ int ckpt_resume_chain(ckpt_run *ck, size_t k, cli_out *out, const char *path, si
     free(values);
     if (bad)
         return cli_fail(CLI_EXIT_USAGE, "--resume: checkpoint %s, chain %zu: %s", ck->resume_path, k + 1, why);
+    /* The draws the checkpoint vouches for must be the ones it saw: a file
+     * edited since would make the resumed run's files a mixture. */
+    slot *s = &ck->slots[k];
+    s->running_hash = PMHMC_FNV1A64_INIT;
+    s->hashed_bytes = 0;
+    if (hash_range(c->draws_path, &s->running_hash, &s->hashed_bytes, c->draws_bytes) != 0 ||
+        s->running_hash != c->draws_hash)
+        return cli_fail(CLI_EXIT_USAGE,
+                        "--resume: checkpoint %s, chain %zu: the draws so far, '%s', changed since the checkpoint "
+                        "was written; the run cannot continue from them",
+                        ck->resume_path, k + 1, c->draws_path);
     summary->n_accepted = (size_t)c->counters[0];
     counters->saved_accepted = c->counters[0];
     counters->accepted = c->counters[1];
@@ -390,6 +451,7 @@ static pmhmc_status write_file(ckpt_run *ck, pmhmc_error *err)
         chains[k] = (pmhmc_checkpoint_chain){
             .draws_path = s->draws_path,
             .draws_bytes = s->draws_bytes,
+            .draws_hash = s->draws_hash,
             .counters = {s->counters.saved_accepted, s->counters.accepted, s->counters.divergent,
                          s->counters.max_depth},
             .state = s->state,
@@ -425,6 +487,14 @@ static int snapshot(ckpt_run *ck, size_t k, pmhmc_sampler *sampler, FILE *draws,
         snprintf(msg, msg_len, "%s: cannot flush the draws for a checkpoint: %s", draws_path, strerror(errno));
         return -1;
     }
+    /* Only this chain's thread touches its running hash. */
+    slot *mine = &ck->slots[k];
+    if (mine->hashed_bytes == 0)
+        mine->running_hash = PMHMC_FNV1A64_INIT;
+    if (hash_range(draws_path, &mine->running_hash, &mine->hashed_bytes, length) != 0) {
+        snprintf(msg, msg_len, "%s: cannot read the draws back for a checkpoint: %s", draws_path, strerror(errno));
+        return -1;
+    }
     size_t need = pmhmc_sampler_state_size(sampler);
     pmhmc_error err = {{0}};
     pmhmc_status st = PMHMC_OK;
@@ -450,6 +520,7 @@ static int snapshot(ckpt_run *ck, size_t k, pmhmc_sampler *sampler, FILE *draws,
         s->filled = 1;
         s->state_bytes = need;
         s->draws_bytes = length;
+        s->draws_hash = s->running_hash;
         s->counters = *counters;
         s->gen = gen;
     }

@@ -179,6 +179,29 @@ static size_t column_of(const table *t, const char *name)
     return SIZE_MAX;
 }
 
+/* Columns holding values that are not numbers (nan, inf): their statistics
+ * are nan, which says nothing about why. */
+static void warn_non_finite(FILE *w, const table *t)
+{
+    int listed = 0;
+    for (size_t j = 0; j < t->n_cols; ++j) {
+        size_t bad = 0, first_chain = 0, first_draw = 0;
+        for (size_t k = 0; k < t->n_chains; ++k)
+            for (size_t i = 0; i < t->chains[k].n_rows; ++i)
+                if (!isfinite(t->chains[k].rows[i * t->n_cols + j]) && bad++ == 0) {
+                    first_chain = k;
+                    first_draw = i;
+                }
+        if (!bad)
+            continue;
+        fprintf(w, "%s%s: %zu value%s not finite (first: chain %zu, draw %zu)", listed++ ? "; " : "Warning: ",
+                t->names[j], bad, bad > 1 ? "s are" : " is", first_chain + 1, first_draw + 1);
+    }
+    if (listed)
+        fprintf(w, ".\nTheir statistics are nan. A sampler writes such values only when it failed; check how "
+                   "the files were made.\n");
+}
+
 /* PM-NUTS files: divergences and trees cut at the maximum depth, as
  * CmdStan's diagnose reports them. */
 static void warn_nuts(FILE *w, const table *t)
@@ -304,6 +327,11 @@ int cli_summarize(int argc, char **argv)
         warn_list(w, rows, n_rows, ess_fails, K, head,
                   "Too few effective draws for reliable estimates and R_hat. Run longer chains.");
         warn_nuts(w, &t); /* a table lost on stdout is main.c's to report */
+        warn_non_finite(w, &t);
+        if (n < 4)
+            fprintf(w, "Warning: %zu draw%s per chain: MCSE, ESS and R_hat need at least 4 (each chain is split in "
+                       "two halves of 2 or more); they are nan.\n",
+                    n, n == 1 ? "" : "s");
     }
     free(rows);
     free_table(&t);

@@ -33,10 +33,11 @@ static void summary_table(FILE *f, const table *t, const pmhmc_summary_stats *st
         fputs("<th>truth</th>", f);
     fputs("</tr>\n", f);
     double min_ess = 100.0 * (double)t->n_chains;
+    size_t listed = 0;
     for (int pass = 0; pass < 2; ++pass) /* sampler columns first, as pmhmc summary */
         for (size_t j = 0; j < t->n_cols; ++j) {
             int sampler = cli_is_sampler_column(t->names[j]);
-            if (sampler != (pass == 0))
+            if (sampler != (pass == 0) || listed++ >= REPORT_MAX_TABLE_ROWS)
                 continue;
             const pmhmc_summary_stats *s = &stats[j];
             fputs("<tr><td>", f);
@@ -61,6 +62,11 @@ static void summary_table(FILE *f, const table *t, const pmhmc_summary_stats *st
             fputs("</tr>\n", f);
         }
     fputs("</table>\n", f);
+    if (listed > REPORT_MAX_TABLE_ROWS)
+        fprintf(f,
+                "<p class=\"note\">The table lists the first %d of the %zu columns, to keep the page small; "
+                "<code>pmhmc summary</code> prints them all.</p>\n",
+                REPORT_MAX_TABLE_ROWS, listed);
     fprintf(f,
             "<p class=\"note\">The numbers are those of <code>pmhmc summary</code> (rank-normalized split R_hat, bulk and "
             "tail ESS as ArviZ computes them), shown to 3&#8211;4 significant digits. Red: R_hat above 1.01 or ESS below "
@@ -181,9 +187,11 @@ int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats,
 
     fputs("<h2>Parameters</h2>\n<p class=\"note\">Left: trace of each chain; right: histogram of all chains pooled.</p>\n", f);
     report_legend(f, K);
+    size_t plotted = 0, params = 0;
     for (size_t j = 0; j < t->n_cols; ++j) {
-        if (cli_is_sampler_column(t->names[j]))
+        if (cli_is_sampler_column(t->names[j]) || params++ >= REPORT_MAX_PLOTTED)
             continue;
+        ++plotted;
         double tv = truth ? truth[j] : NAN;
         column(t, j, x);
         fputs("<div class=\"param\">\n", f);
@@ -192,6 +200,11 @@ int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats,
         report_svg_hist(f, "hist", t->names[j], &s, 1, tv);
         fputs("</div>\n", f);
     }
+    if (params > plotted)
+        fprintf(f,
+                "<p class=\"note\">The plots show the first %zu of the %zu parameters, to keep the page small "
+                "(a few kB per plot).</p>\n",
+                plotted, params);
     int rc = sampler_section(f, t, x);
     if (rc == 0)
         rc = report_surrogate_section(f, t, x);

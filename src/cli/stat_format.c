@@ -48,6 +48,10 @@ void cli_fmt_rhat(char *buf, size_t size, double x)
 {
     if (isnan(x))
         snprintf(buf, size, "nan");
+    else if (isinf(x))
+        snprintf(buf, size, "inf");
+    else if (x >= 100.0) /* chains far apart: the size is what matters, not 16 digits */
+        snprintf(buf, size, "%.2g", x);
     else
         snprintf(buf, size, "%.2f", x);
 }

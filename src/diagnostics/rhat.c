@@ -133,10 +133,29 @@ double pmhmc__rhat_chains(const double *x, size_t n_chains, size_t n_draws)
     return sqrt((between / within + n - 1.0) / n);
 }
 
+/* Whether every chain holds one value throughout and they are not all the
+ * same: chains stuck apart, whose R-hat is infinite (rank-normalizing them
+ * leaves a within-chain variance of rounding error, and the ratio a
+ * meaningless 1e15). */
+static int stuck_apart(const double *draws, size_t n_chains, size_t n_draws)
+{
+    int apart = 0;
+    for (size_t c = 0; c < n_chains; ++c) {
+        const double *xc = draws + c * n_draws;
+        for (size_t i = 1; i < n_draws; ++i)
+            if (xc[i] != xc[0])
+                return 0;
+        apart |= xc[0] != draws[0];
+    }
+    return apart;
+}
+
 double pmhmc_rhat_rank(const double *draws, size_t n_chains, size_t n_draws)
 {
     if (!draws || n_chains < 1 || n_draws < 4 || pmhmc__any_nan(draws, n_chains * n_draws))
         return NAN;
+    if (stuck_apart(draws, n_chains, n_draws))
+        return INFINITY;
     size_t half = n_draws / 2, m = 2 * n_chains * half;
     double *s = malloc(m * sizeof(double));
     double *f = malloc(m * sizeof(double));

@@ -83,7 +83,7 @@ static size_t encoded_size(const pmhmc_checkpoint *ck)
 {
     size_t n = FIXED_HEADER + 4 + strlen(ck->fingerprint) + 4;
     for (size_t k = 0; k < ck->n_chains; ++k)
-        n += 4 + strlen(ck->chains[k].draws_path) + 8 + 4 + 8 * PMHMC_CHECKPOINT_COUNTERS + 8 +
+        n += 4 + strlen(ck->chains[k].draws_path) + 8 + 8 + 4 + 8 * PMHMC_CHECKPOINT_COUNTERS + 8 +
              ck->chains[k].state_bytes;
     return n + CHECKSUM_BYTES;
 }
@@ -102,6 +102,7 @@ static void encode(const pmhmc_checkpoint *ck, writer *w, size_t total)
         put_u32(w, (uint32_t)strlen(c->draws_path));
         put(w, c->draws_path, strlen(c->draws_path));
         put_u64(w, c->draws_bytes);
+        put_u64(w, c->draws_hash);
         put_u32(w, PMHMC_CHECKPOINT_COUNTERS);
         for (int i = 0; i < PMHMC_CHECKPOINT_COUNTERS; ++i)
             put_u64(w, c->counters[i]);
@@ -310,7 +311,8 @@ pmhmc_status pmhmc_checkpoint_read(const char *path, pmhmc_checkpoint *ck, pmhmc
         ck->n_chains = k + 1;
         uint64_t state_bytes = 0;
         bad = !(c->draws_path = get_string(&r)) || get_u64(&r, &c->draws_bytes) != 0 ||
-              get_u32(&r, &n_counters) != 0 || n_counters != PMHMC_CHECKPOINT_COUNTERS;
+              get_u64(&r, &c->draws_hash) != 0 || get_u32(&r, &n_counters) != 0 ||
+              n_counters != PMHMC_CHECKPOINT_COUNTERS;
         for (int i = 0; !bad && i < PMHMC_CHECKPOINT_COUNTERS; ++i)
             bad = get_u64(&r, &c->counters[i]) != 0;
         bad = bad || get_u64(&r, &state_bytes) != 0 || state_bytes > r.left;

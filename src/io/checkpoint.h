@@ -2,7 +2,7 @@
  * stopped, written so that a reader either gets a whole, checked file or a
  * clear refusal.
  *
- * Layout, version 1 (integers little-endian):
+ * Layout, version 2 (integers little-endian):
  *
  *   "PMHMCCKP"        8 bytes, the magic
  *   u32               format version (PMHMC_CHECKPOINT_VERSION)
@@ -17,6 +17,8 @@
  *     u32 + bytes       path of its draws file so far
  *     u64               bytes of that file the state matches (the rest is
  *                       dropped on resume)
+ *     u64               FNV-1a 64 of those bytes (a file changed since is
+ *                       refused on resume)
  *     u32 + u64s        counters the CLI keeps beside the state
  *     u64 + bytes       the sampler state (pmhmc_sampler_save_state)
  *   u64               FNV-1a 64 of every byte before it
@@ -30,12 +32,13 @@
 
 #include "pmhmc/status.h"
 
-#define PMHMC_CHECKPOINT_VERSION 1u
+#define PMHMC_CHECKPOINT_VERSION 2u
 #define PMHMC_CHECKPOINT_COUNTERS 4
 
 typedef struct pmhmc_checkpoint_chain {
     char *draws_path;
     uint64_t draws_bytes;
+    uint64_t draws_hash; /* FNV-1a 64 of the first draws_bytes bytes */
     uint64_t counters[PMHMC_CHECKPOINT_COUNTERS];
     unsigned char *state;
     size_t state_bytes;

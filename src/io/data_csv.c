@@ -103,7 +103,7 @@ static const char *quote_field(span f, char *dst, size_t cap)
 }
 
 /* A column name as the reader accepts it and the writer can reproduce:
- * non-empty, no surrounding blanks (the reader trims them), no comma, and no
+ * non-empty, no surrounding blanks (the reader trims them), no comma or quote, and no
  * control characters (a lone "\r" line ending would otherwise hide in one). */
 static bool name_ok(span name)
 {
@@ -111,7 +111,7 @@ static bool name_ok(span name)
         return false;
     for (size_t i = 0; i < name.len; ++i) {
         unsigned char c = (unsigned char)name.s[i];
-        if (c < 0x20 || c == 0x7f || c == ',')
+        if (c < 0x20 || c == 0x7f || c == ',' || c == '"')
             return false;
     }
     return true;
@@ -459,9 +459,35 @@ static bool rest_is_blank(const reader *r)
 }
 
 /* Splits off the field before the next comma; *rest keeps what follows it.
- * Returns false (leaving the whole line as the field) when no comma is left. */
+ * Returns false (leaving the whole line as the field) when no comma is left.
+ * A field in double quotes (R's write.csv and spreadsheets quote text) is
+ * the text between them, commas included: "1" and 1 are the same id. One
+ * with a quote inside ("" escapes) is left whole, quotes and all, for the
+ * caller to refuse: no name, id or number holds a quote. */
 static bool split_field(span *rest, span *field)
 {
+    const char *s = rest->s, *end = rest->s + rest->len;
+    const char *open = s;
+    while (open < end && is_blank_char(*open))
+        ++open;
+    if (open < end && *open == '"') {
+        const char *close = memchr(open + 1, '"', (size_t)(end - open - 1));
+        const char *after = close ? close + 1 : end;
+        while (close && after < end && is_blank_char(*after))
+            ++after;
+        if (close && (after == end || *after == ',')) {
+            field->s = open + 1;
+            field->len = (size_t)(close - open - 1);
+            if (after == end) {
+                rest->s = end;
+                rest->len = 0;
+                return false;
+            }
+            rest->s = after + 1;
+            rest->len = (size_t)(end - rest->s);
+            return true;
+        }
+    }
     const char *comma = memchr(rest->s, ',', rest->len);
     if (!comma) {
         *field = *rest;
@@ -585,9 +611,12 @@ static pmhmc_status parse_id(reader *r, span field, rows *rw, size_t *group)
 {
     char shown[256];
     span id = trim(field);
-    if (id.len == 0 || memchr(id.s, '\0', id.len))
+    if (id.len == 0 || memchr(id.s, '\0', id.len) || memchr(id.s, '"', id.len))
         return pmhmc_fail(r->err, PMHMC_ERR_PARSE, "%s:%zu: column 1 (id): expected %s, found %s", r->path, r->line,
-                          id.len ? "an id without NUL bytes" : "a non-empty id", quote_field(id, shown, sizeof shown));
+                          id.len == 0                         ? "a non-empty id"
+                          : memchr(id.s, '\0', id.len) != NULL ? "an id without NUL bytes"
+                                                              : "an id without quotes inside (\"a\" is the id a)",
+                          quote_field(id, shown, sizeof shown));
     bool added;
     if (strmap_intern(&rw->ids, id, group, &added) != PMHMC_OK)
         return pmhmc_fail(r->err, PMHMC_ERR_NOMEM, "%s:%zu: out of memory", r->path, r->line);
@@ -755,7 +784,8 @@ static bool write_rows(const pmhmc_dataset *d, FILE *f)
         return false;
     for (size_t g = 0; g < d->n_groups; ++g)
         for (size_t r = d->group_start[g]; r < d->group_start[g + 1]; ++r) {
-            if (fprintf(f, "%s,%.17g", d->group_ids[g], d->y[r]) < 0)
+            const char *q = strchr(d->group_ids[g], ',') ? "\"" : ""; /* read back as one field */
+            if (fprintf(f, "%s%s%s,%.17g", q, d->group_ids[g], q, d->y[r]) < 0)
                 return false;
             for (size_t k = 0; k < d->n_cov; ++k)
                 if (fprintf(f, ",%.17g", d->z[r * d->n_cov + k]) < 0)
