@@ -163,6 +163,7 @@ static int problem_make(pmhmc_backend *backend, const bench_size *sz, bench_prob
     pmhmc_model_settings ms;
     pmhmc_model_settings_default(&ms);
     ms.n_importance = sz->N;
+    ms.proposal = PMHMC_PROPOSAL_FIXED; /* the CUDA kernels' (and the CPU rows beside them) */
     pmhmc_error err;
     memset(&err, 0, sizeof err);
     pmhmc_status st;
@@ -422,6 +423,7 @@ static int model_make(const bench_size *sz, size_t T, pmhmc_dataset **data, pmhm
     pmhmc_model_settings ms;
     pmhmc_model_settings_default(&ms);
     ms.n_importance = sz->N;
+    ms.proposal = PMHMC_PROPOSAL_FIXED; /* the CUDA kernels' (and the CPU rows beside them) */
     pmhmc_error err;
     memset(&err, 0, sizeof err);
     pmhmc_status st;

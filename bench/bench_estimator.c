@@ -1,7 +1,8 @@
 /* CPU estimator throughput: the fused estimator-with-all-gradients pass (the
  * integrator's B step with its kick and rotation) at the paper's size and at
- * T = 5000, N = 1024, in terms per second (terms = N * sum_i n_i), for 1 and
- * 2 OpenMP threads.
+ * T = 5000, N = 1024, with the fixed and the laplace proposals (laplace also
+ * at N = 16, where its per-group mode searches dominate), in terms per
+ * second (terms = N * sum_i n_i), for 1 and 2 OpenMP threads.
  *
  *   bench_estimator [--reps R] [--csv FILE]
  *
@@ -16,6 +17,7 @@
 
 typedef struct bench_size {
     size_t T, N, n, p;
+    pmhmc_proposal_kind proposal;
 } bench_size;
 
 static double now_seconds(void)
@@ -43,6 +45,7 @@ static int run(const bench_size *sz, int threads, int reps, double *terms_per_s,
     pmhmc_model_settings ms;
     pmhmc_model_settings_default(&ms);
     ms.n_importance = sz->N;
+    ms.proposal = sz->proposal;
     pmhmc_model *model = NULL;
     pmhmc_backend *backend = NULL;
     pmhmc_workspace *ws = NULL;
@@ -99,22 +102,25 @@ int main(int argc, char **argv)
     }
     if (reps < 1)
         reps = 1;
-    const bench_size sizes[] = {{500, 128, 6, 8}, {5000, 1024, 6, 8}};
+    const bench_size sizes[] = {{500, 128, 6, 8, PMHMC_PROPOSAL_FIXED},    {5000, 1024, 6, 8, PMHMC_PROPOSAL_FIXED},
+                                {500, 16, 6, 8, PMHMC_PROPOSAL_LAPLACE},   {500, 128, 6, 8, PMHMC_PROPOSAL_LAPLACE},
+                                {5000, 1024, 6, 8, PMHMC_PROPOSAL_LAPLACE}};
     FILE *csv = csv_path ? fopen(csv_path, "w") : NULL;
     if (csv)
-        fprintf(csv, "backend,precision,T,N,n,p,threads,median_s,terms_per_s\n");
-    printf("%-6s %-6s %6s %6s %3s %3s %7s %12s %14s\n", "backend", "prec", "T", "N", "n", "p", "threads",
-           "median_ms", "terms/s");
+        fprintf(csv, "backend,precision,proposal,T,N,n,p,threads,median_s,terms_per_s\n");
+    printf("%-6s %-6s %-8s %6s %6s %3s %3s %7s %12s %14s\n", "backend", "prec", "proposal", "T", "N", "n", "p",
+           "threads", "median_ms", "terms/s");
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
         for (int threads = 1; threads <= 2; ++threads) {
             double tps, med;
             if (run(&sizes[s], threads, reps, &tps, &med))
                 return 2;
-            printf("%-7s %-6s %6zu %6zu %3zu %3zu %7d %12.3f %14.4g\n", "cpu", "double", sizes[s].T, sizes[s].N,
-                   sizes[s].n, sizes[s].p, threads, med * 1e3, tps);
+            const char *prop = pmhmc_proposal_name(sizes[s].proposal);
+            printf("%-7s %-6s %-8s %6zu %6zu %3zu %3zu %7d %12.3f %14.4g\n", "cpu", "double", prop, sizes[s].T,
+                   sizes[s].N, sizes[s].n, sizes[s].p, threads, med * 1e3, tps);
             if (csv)
-                fprintf(csv, "cpu,double,%zu,%zu,%zu,%zu,%d,%.6g,%.6g\n", sizes[s].T, sizes[s].N, sizes[s].n,
-                        sizes[s].p, threads, med, tps);
+                fprintf(csv, "cpu,double,%s,%zu,%zu,%zu,%zu,%d,%.6g,%.6g\n", prop, sizes[s].T, sizes[s].N,
+                        sizes[s].n, sizes[s].p, threads, med, tps);
         }
     }
     if (csv)

@@ -35,9 +35,10 @@
 #include <stddef.h>
 
 #include "io/dataset.h"
+#include "math/gauss_hermite.h"
 #include "math/glmm_math.h"
 
-#define GLMM_QUADRATURE_MAX_NODES 128
+#define GLMM_QUADRATURE_MAX_NODES PMHMC_GH_MAX_NODES
 
 /* The node loops vectorize where OpenMP's simd is on (the benchmark); the
  * test suite's C++ compiles them as plain loops. */
@@ -54,58 +55,12 @@ typedef struct glmm_gh_rule {
     double log_w[GLMM_QUADRATURE_MAX_NODES];
 } glmm_gh_rule;
 
-/* The K probabilists' Gauss-Hermite nodes t_k and weights W_k (weight
- * function exp(-t^2 / 2)), by Newton's method on the orthonormal Hermite
- * recurrence; W, when not NULL, receives the weights themselves. Returns 0,
- * or -1 when K is out of [1, GLMM_QUADRATURE_MAX_NODES], a root does not
- * converge, or the roots found are not distinct and decreasing (a starting
- * guess that fell back onto an earlier root). */
+/* The library's K-node rule (src/math/gauss_hermite.h); -1 as it. */
 static inline int glmm_gauss_hermite(int K, glmm_gh_rule *rule, double *W)
 {
-    if (K < 1 || K > GLMM_QUADRATURE_MAX_NODES)
+    if (pmhmc_gauss_hermite(K, rule->t, rule->log_w, W) != 0)
         return -1;
-    const double pi_m4 = 0.7511255444649425; /* pi^(-1/4) */
-    const double sqrt2 = 1.4142135623730951;
-    double z = 0.0, pp = 0.0;
-    double x[GLMM_QUADRATURE_MAX_NODES];
     rule->K = K;
-    for (int i = 0; i < (K + 1) / 2; ++i) {
-        /* Initial guesses for the largest roots (Numerical Recipes' gauher),
-         * then each from the two before it. */
-        if (i == 0)
-            z = sqrt(2.0 * K + 1.0) - 1.85575 * pow(2.0 * K + 1.0, -0.16667);
-        else if (i == 1)
-            z -= 1.14 * pow((double)K, 0.426) / z;
-        else if (i == 2)
-            z = 1.86 * z - 0.86 * x[0];
-        else if (i == 3)
-            z = 1.91 * z - 0.91 * x[1];
-        else
-            z = 2.0 * z - x[i - 2];
-        int converged = 0;
-        for (int it = 0; it < 100 && !converged; ++it) {
-            double p1 = pi_m4, p2 = 0.0;
-            for (int j = 1; j <= K; ++j) {
-                double p3 = p2;
-                p2 = p1;
-                p1 = z * sqrt(2.0 / j) * p2 - sqrt((j - 1.0) / j) * p3;
-            }
-            pp = sqrt(2.0 * K) * p2;
-            double step = p1 / pp;
-            z -= step;
-            converged = fabs(step) <= 1e-14 * (1.0 + fabs(z));
-        }
-        if (!converged || (i > 0 && !(z < x[i - 1] - 1e-8)) || z < -1e-10)
-            return -1;
-        x[i] = z;
-        /* Physicists' node z and weight 2 / pp^2 -> probabilists' sqrt(2) z and sqrt(2) 2 / pp^2. */
-        double w = sqrt2 * 2.0 / (pp * pp), t = sqrt2 * z;
-        rule->t[i] = t;
-        rule->t[K - 1 - i] = -t;
-        rule->log_w[i] = rule->log_w[K - 1 - i] = log(w) + 0.5 * t * t;
-        if (W)
-            W[i] = W[K - 1 - i] = w;
-    }
     return 0;
 }
 

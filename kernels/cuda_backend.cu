@@ -59,20 +59,48 @@ static std::mutex &api_mutex()
 /* ---- estimator table ------------------------------------------------------ */
 
 static const pmhmc_cuda_estimator ESTIMATORS[] = {
-    {&pmhmc_glmm_ops, pmhmc_cuda_glmm_setup, pmhmc_cuda_glmm_launch, pmhmc_cuda_glmm_derive,
+    {&pmhmc_glmm_ops, PMHMC_PROPOSAL_FIXED, pmhmc_cuda_glmm_setup, pmhmc_cuda_glmm_launch, pmhmc_cuda_glmm_derive,
      pmhmc_cuda_glmm_preload},
-    {&pmhmc_normal_re_ops, pmhmc_cuda_normal_re_setup, pmhmc_cuda_normal_re_launch, pmhmc_cuda_normal_re_derive,
-     pmhmc_cuda_normal_re_preload},
-    {&pmhmc_gaussian_ops, pmhmc_cuda_gaussian_setup, pmhmc_cuda_gaussian_launch, pmhmc_cuda_gaussian_derive,
-     pmhmc_cuda_gaussian_preload},
+    {&pmhmc_normal_re_ops, PMHMC_PROPOSAL_PRIOR, pmhmc_cuda_normal_re_setup, pmhmc_cuda_normal_re_launch,
+     pmhmc_cuda_normal_re_derive, pmhmc_cuda_normal_re_preload},
+    {&pmhmc_gaussian_ops, PMHMC_PROPOSAL_FIXED, pmhmc_cuda_gaussian_setup, pmhmc_cuda_gaussian_launch,
+     pmhmc_cuda_gaussian_derive, pmhmc_cuda_gaussian_preload},
 };
 
-static const pmhmc_cuda_estimator *find_estimator(const pmhmc_model *model)
+static const char *proposal_name(pmhmc_proposal_kind k)
 {
-    for (size_t i = 0; i < sizeof ESTIMATORS / sizeof ESTIMATORS[0]; ++i)
-        if (ESTIMATORS[i].model == model->ops)
-            return &ESTIMATORS[i];
+    return k == PMHMC_PROPOSAL_LAPLACE ? "laplace" : k == PMHMC_PROPOSAL_PRIOR ? "prior" : "fixed";
+}
+
+static const pmhmc_cuda_estimator *find_estimator(const pmhmc_model *model, char *reason, size_t reason_len)
+{
+    for (size_t i = 0; i < sizeof ESTIMATORS / sizeof ESTIMATORS[0]; ++i) {
+        const pmhmc_cuda_estimator *e = &ESTIMATORS[i];
+        if (e->model != model->ops)
+            continue;
+        if (model->settings.estimator == PMHMC_ESTIMATOR_IMPORTANCE && model->settings.proposal == e->proposal)
+            return e;
+        snprintf(reason, reason_len,
+                 "the CUDA backend runs model %s with model.estimator = importance and model.proposal = %s only; "
+                 "%s runs on the CPU backend",
+                 model->ops->name, proposal_name(e->proposal),
+                 model->settings.estimator == PMHMC_ESTIMATOR_QUADRATURE
+                     ? "model.estimator = quadrature"
+                     : (model->settings.proposal == PMHMC_PROPOSAL_LAPLACE ? "model.proposal = laplace"
+                                                                           : "model.proposal = prior"));
+        return NULL;
+    }
+    snprintf(reason, reason_len, "the CUDA backend has no estimator for model '%s'", model->ops->name);
     return NULL;
+}
+
+extern "C" int pmhmc_cuda_supports(const pmhmc_model *model, char *reason, size_t reason_len)
+{
+    char why[256];
+    const int ok = find_estimator(model, why, sizeof why) != NULL;
+    if (!ok && reason && reason_len)
+        snprintf(reason, reason_len, "%s", why);
+    return ok;
 }
 
 /* ---- probe ------------------------------------------------------------------ */
@@ -315,10 +343,10 @@ static pmhmc_status workspace_setup(pmhmc_workspace *ws, CudaWorkspace *cw, pmhm
 
 static pmhmc_status cuda_workspace_create(pmhmc_backend *backend, pmhmc_workspace *ws, pmhmc_error *err)
 {
-    const pmhmc_cuda_estimator *est = find_estimator(ws->model);
+    char why[256];
+    const pmhmc_cuda_estimator *est = find_estimator(ws->model, why, sizeof why);
     if (!est)
-        return pmhmc_fail(err, PMHMC_ERR_UNSUPPORTED, "the CUDA backend has no estimator for model '%s'",
-                          ws->model->ops->name);
+        return pmhmc_fail(err, PMHMC_ERR_UNSUPPORTED, "%s", why);
     CudaWorkspace *cw = (CudaWorkspace *)calloc(1, sizeof *cw);
     if (!cw)
         return pmhmc_fail(err, PMHMC_ERR_NOMEM, "out of memory for the CUDA workspace");

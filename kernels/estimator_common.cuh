@@ -104,6 +104,7 @@ struct pmhmc_cuda_estimate_args {
  * a->stream, nothing synchronized. */
 typedef struct pmhmc_cuda_estimator {
     const pmhmc_model_ops *model;
+    pmhmc_proposal_kind proposal; /* the one proposal the kernel implements (importance sampling only) */
     pmhmc_status (*setup)(const pmhmc_model *model, pmhmc_cuda_estimate_args *a, pmhmc_error *err);
     pmhmc_status (*launch)(const pmhmc_model *model, const pmhmc_cuda_estimate_args *a, pmhmc_error *err);
     /* derived [PMHMC_TRAJ_DERIVED] from theta on the host (the trajectory's

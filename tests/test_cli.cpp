@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli_support.h"
+#include "sampler_support.h"
 #include "xml_check.h"
 #include "pmhmc/pmhmc.h"
 
@@ -328,11 +329,13 @@ std::string join(const std::vector<double> &v)
 
 class CliLogProb : public Cli {
 protected:
+    std::string proposal_ = "laplace";
+
     std::vector<std::pair<std::string, double>> eval(const std::string &model, const std::vector<double> &theta,
                                                      const std::string &u, const std::string &grad_u = "")
     {
         std::vector<std::string> args = {"log_prob", "--model", model, "--data", "sim/data.csv",
-                                         "--theta", join(theta), "--u", u};
+                                         "--theta", join(theta), "--u", u, "--proposal", proposal_};
         if (!grad_u.empty()) {
             args.push_back("--grad-u");
             args.push_back(grad_u);
@@ -348,9 +351,20 @@ protected:
         return rows.empty() ? NAN : rows[0].second;
     }
 
+    // Every proposal: the gradient of log phat(theta, u) is exact for each
+    // (through the laplace proposal's mode and curvature too).
+    void check(const std::string &model, const std::vector<double> &theta, size_t groups, size_t n_importance)
+    {
+        for (const char *p : {"laplace", "prior", "fixed"}) {
+            SCOPED_TRACE(std::string("model.proposal = ") + p);
+            proposal_ = p;
+            check_one(model, theta, groups, n_importance);
+        }
+    }
+
     // lp, log_lik and d_<param> rows, and the theta gradient against central
     // differences of lp itself: |fd - g| <= 1e-6 max(1, |g|).
-    void check(const std::string &model, const std::vector<double> &theta, size_t groups, size_t n_importance)
+    void check_one(const std::string &model, const std::vector<double> &theta, size_t groups, size_t n_importance)
     {
         write_u(dir_ / "u.csv", groups, n_importance);
         auto rows = eval(model, theta, "u.csv", "grad_u.csv");
@@ -429,6 +443,145 @@ std::vector<std::string> without_timing(const std::string &text)
         if (!(line.rfind("#", 0) == 0 && (contains(line, "seconds") || contains(line, "Elapsed"))))
             kept.push_back(line);
     return kept;
+}
+
+// ---- noise ---------------------------------------------------------------------
+
+class CliNoise : public Cli {
+protected:
+    // normal_re data of T groups of n, and its per-group statistics read
+    // back from the file (ids in order of first appearance).
+    std::vector<pmhmc_test::GroupStats> make_data(size_t T, size_t n)
+    {
+        EXPECT_EQ(run({"simulate", "--model", "normal_re", "--T", std::to_string(T), "--n", std::to_string(n),
+                       "--seed", "5", "--out", "sim"})
+                      .rc,
+                  0);
+        std::vector<pmhmc_test::GroupStats> stats;
+        std::map<std::string, size_t> index;
+        auto lines = lines_of(read_text(dir_ / "sim/data.csv"));
+        for (size_t i = 1; i < lines.size(); ++i) {
+            auto parts = split(lines[i], ',');
+            double y = NAN;
+            EXPECT_TRUE(parts.size() == 2 && parses_as_double(parts[1], &y)) << lines[i];
+            auto it = index.emplace(parts[0], stats.size()).first;
+            if (it->second == stats.size())
+                stats.push_back({0.0, 0.0, 0.0});
+            pmhmc_test::GroupStats &g = stats[it->second];
+            g.n += 1.0;
+            g.sy += y;
+            g.syy += y * y;
+        }
+        EXPECT_EQ(stats.size(), T);
+        return stats;
+    }
+
+    std::map<std::string, double> noise(const std::vector<std::string> &extra)
+    {
+        std::vector<std::string> args = {"noise", "n.ini"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        Result r = run(args);
+        EXPECT_EQ(r.rc, 0) << r.err;
+        std::map<std::string, double> out;
+        for (auto &[name, value] : name_values(r.out))
+            out[name] = value;
+        return out;
+    }
+};
+
+// The quadrature estimator and the laplace proposal are exact for
+// normal_re (the posterior of X is Gaussian): sd 0 and the mean the
+// closed-form likelihood, at --theta and at the posterior mean of --draws.
+TEST_F(CliNoise, ExactEstimatorsHaveNoNoiseAndTheClosedFormMean)
+{
+    auto stats = make_data(12, 4);
+    write_text(dir_ / "n.ini", "[model]\nname = normal_re\ndata = sim/data.csv\nN = 8\n");
+    const double mu = 0.7, log_tau = -0.3;
+    const double exact = pmhmc_test::normal_re_loglik(stats, mu, std::exp(log_tau));
+    for (const char *setting : {"model.proposal=laplace", "model.estimator=quadrature"}) {
+        SCOPED_TRACE(setting);
+        auto r = noise({setting, "--theta", "0.7,-0.3", "--reps", "5"});
+        EXPECT_EQ(r["N"], 8.0);
+        EXPECT_EQ(r["reps"], 5.0);
+        EXPECT_NEAR(r["mean_log_phat"], exact, 1e-9 * std::fabs(exact));
+        EXPECT_LT(r["sd_log_phat"], 1e-9);
+        EXPECT_GT(r["seconds_per_estimate"], 0.0);
+    }
+    // --draws: theta is the mean over every draw of every file.
+    write_text(dir_ / "d1.csv", "# a comment\nlp__,accept_stat__,mu,log_tau\n-1,1,0.5,-0.2\n-1,1,0.9,-0.4\n");
+    write_text(dir_ / "d2.csv", "lp__,accept_stat__,mu,log_tau\n-1,1,0.7,-0.3\n-1,1,0.7,-0.3\n");
+    auto r = noise({"--draws", "d1.csv", "d2.csv", "--reps", "2"});
+    EXPECT_NEAR(r["mean_log_phat"], exact, 1e-9 * std::fabs(exact));
+}
+
+// The prior proposal's noise against an independent simulation of the
+// same estimator: per group, phat_g = mean over N draws X ~ N(mu, tau^2) of
+// N(y_g; X 1, I). The mean and sd of log phat over R = 400 of the CLI's u
+// and 4000 of the test's own must agree within 4 standard errors (for the
+// sd, se ~ sd / sqrt(2 R): log phat, a sum over groups, is near normal;
+// the 4.5 sd bound leaves room for its tails). The fixed proposal, a
+// different estimator, is told apart: its sd here is over twice as large.
+TEST_F(CliNoise, PriorProposalNoiseMatchesAnIndependentSimulation)
+{
+    auto stats = make_data(6, 3);
+    const size_t N = 4;
+    write_text(dir_ / "n.ini", "[model]\nname = normal_re\ndata = sim/data.csv\nN = 4\nproposal = prior\n");
+    const double mu = 0.7, tau = std::exp(-0.3);
+    // y_g's rows, again: the statistics are not enough for the per-draw density.
+    std::vector<std::vector<double>> ys(stats.size());
+    {
+        std::map<std::string, size_t> index;
+        auto lines = lines_of(read_text(dir_ / "sim/data.csv"));
+        for (size_t i = 1; i < lines.size(); ++i) {
+            auto parts = split(lines[i], ',');
+            auto it = index.emplace(parts[0], index.size()).first;
+            ys[it->second].push_back(std::stod(parts[1]));
+        }
+    }
+    pmhmc_test::TestRng rng(pmhmc_test::stream_seed(77));
+    const size_t R_ref = 4000;
+    std::vector<double> ref(R_ref);
+    for (double &v : ref) {
+        v = 0.0;
+        for (const auto &y : ys) {
+            double hi = -INFINITY, lw[16];
+            for (size_t k = 0; k < N; ++k) {
+                const double x = mu + tau * rng.normal();
+                lw[k] = 0.0;
+                for (double yi : y)
+                    lw[k] += -0.5 * std::log(2 * M_PI) - 0.5 * (yi - x) * (yi - x);
+                hi = std::max(hi, lw[k]);
+            }
+            double sum = 0.0;
+            for (size_t k = 0; k < N; ++k)
+                sum += std::exp(lw[k] - hi);
+            v += hi + std::log(sum / (double)N);
+        }
+    }
+    const double ref_mean = pmhmc_test::mean_of(ref), ref_sd = std::sqrt(pmhmc_test::variance_of(ref));
+    const double R = 400;
+    auto r = noise({"--theta", "0.7,-0.3", "--reps", "400", "--seed", std::to_string(pmhmc_test::stream_seed(3))});
+    const double se_mean = std::sqrt(ref_sd * ref_sd / R + ref_sd * ref_sd / (double)R_ref);
+    const double se_sd = std::sqrt(ref_sd * ref_sd / (2 * R) + ref_sd * ref_sd / (2.0 * (double)R_ref));
+    EXPECT_NEAR(r["mean_log_phat"], ref_mean, 4.0 * se_mean);
+    EXPECT_NEAR(r["sd_log_phat"], ref_sd, 4.5 * se_sd);
+    EXPECT_GT(ref_sd, 0.2) << "a noise worth measuring";
+    RecordProperty("sd", pmhmc_test::sci(r["sd_log_phat"]) + " vs " + pmhmc_test::sci(ref_sd));
+    auto fixed = noise({"model.proposal=fixed", "--theta", "0.7,-0.3", "--reps", "400"});
+    EXPECT_GT(fixed["sd_log_phat"], 2.0 * ref_sd);
+}
+
+TEST_F(CliNoise, BadArgumentsAreOneLineErrors)
+{
+    make_data(3, 2);
+    write_text(dir_ / "n.ini", "[model]\nname = normal_re\ndata = sim/data.csv\nN = 4\n");
+    expect_one_line_error(run({"noise", "n.ini"}), 1);                                  // neither --theta nor --draws
+    expect_one_line_error(run({"noise", "n.ini", "--theta", "0.7"}), 1);                // too few values
+    expect_one_line_error(run({"noise", "n.ini", "--theta", "0.7,x"}), 1);              // not a number
+    expect_one_line_error(run({"noise", "n.ini", "--theta", "0.7,0", "--reps", "1"}), 1); // sd needs two
+    write_text(dir_ / "d.csv", "lp__,mu\n-1,0.5\n");
+    expect_one_line_error(run({"noise", "n.ini", "--draws", "d.csv"}), 1); // no log_tau column
+    EXPECT_EQ(files(), (std::vector<std::string>{"d.csv", "n.ini", "sim/data.csv", "sim/truth.csv"}));
 }
 
 TEST_F(Cli, SampleWritesCmdStanCsv)

@@ -67,6 +67,11 @@ int pmhmc_cuda_usable(char *reason, size_t reason_len);
 
 pmhmc_status pmhmc_workspace_create(pmhmc_backend *backend, const pmhmc_model *model,
                                     int n_vectors, pmhmc_workspace **out, pmhmc_error *err);
+/* Whether a backend of this kind runs the model's estimator (the CUDA
+ * kernels implement model.proposal = fixed for the GLMM and prior for
+ * normal_re; laplace and quadrature run on the CPU); else 0, with the
+ * reason. pmhmc_workspace_create fails with PMHMC_ERR_UNSUPPORTED then. */
+int pmhmc_backend_supports(pmhmc_backend_kind kind, const pmhmc_model *model, char *reason, size_t reason_len);
 void pmhmc_workspace_free(pmhmc_workspace *ws);
 size_t pmhmc_workspace_length(const pmhmc_workspace *ws);
 /* The memory pmhmc_workspace_create would take for these arguments, in
@@ -114,6 +119,19 @@ typedef struct pmhmc_estimate_request {
 
 pmhmc_status pmhmc_ws_estimate(pmhmc_workspace *ws, const pmhmc_estimate_request *req,
                                double *log_phat, double *grad_theta);
+
+/* The noise of the likelihood estimate at theta: log phat(y | theta, u)
+ * over `reps` fresh u (Philox streams (seed, chain 2^32 - 1, step r), apart
+ * from every chain's), their mean and sd (n - 1), and the wall-clock seconds
+ * per estimate. sd is what limits a pseudo-marginal sampler (Doucet, Pitt,
+ * Deligiannidis, Kohn 2015); 0 for model.estimator = quadrature. */
+typedef struct pmhmc_noise {
+    size_t reps;
+    double mean_log_phat, sd_log_phat, seconds_per_estimate;
+} pmhmc_noise;
+
+pmhmc_status pmhmc_log_phat_noise(pmhmc_backend *backend, const pmhmc_model *model, const double *theta, size_t reps,
+                                  uint64_t seed, pmhmc_noise *out, pmhmc_error *err);
 
 #ifdef __cplusplus
 }

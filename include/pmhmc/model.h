@@ -21,14 +21,40 @@ extern "C" {
 
 typedef struct pmhmc_model pmhmc_model;
 
+/* How the likelihood of a group is estimated (DESIGN §2, "Proposals"). */
+typedef enum pmhmc_estimator_kind {
+    PMHMC_ESTIMATOR_IMPORTANCE = 0, /* importance sampling with the proposal below, driven by u */
+    PMHMC_ESTIMATOR_QUADRATURE = 1  /* adaptive Gauss-Hermite with N nodes per mixture component, centred on
+                                       each component's Laplace mode: no u, the exact likelihood to the rule's
+                                       accuracy (scalar random effects only) */
+} pmhmc_estimator_kind;
+
+/* The importance proposal per group (models/proposal.h). */
+typedef enum pmhmc_proposal_kind {
+    PMHMC_PROPOSAL_LAPLACE = 0, /* per mixture component, the Laplace approximation of the group's posterior
+                                   of X: N/2 draws each, deterministic-mixture weights */
+    PMHMC_PROPOSAL_PRIOR = 1,   /* the random effect's own components */
+    PMHMC_PROPOSAL_FIXED = 2    /* N(0, is_scale^2): the source report's X = s u */
+} pmhmc_proposal_kind;
+
 typedef struct pmhmc_model_settings {
     const char *name;    /* "glmm" or "normal_re" */
-    size_t n_importance; /* N, importance draws per group */
-    double is_scale;     /* s, proposal scale of the GLMM (X = s u) */
+    size_t n_importance; /* N, importance draws (quadrature: nodes) per group */
+    double is_scale;     /* s of the fixed proposal (X = s u) */
     double prior_var;    /* sigma0^2 of the N(0, sigma0^2) prior on every theta_i */
+    pmhmc_estimator_kind estimator;
+    pmhmc_proposal_kind proposal;
 } pmhmc_model_settings;
 
-/* N = 128, s = 3, sigma0^2 = 100, name "glmm". */
+/* The names configs and the command line spell ("importance",
+ * "quadrature"; "laplace", "prior", "fixed"); -1 for an unknown name. */
+int pmhmc_estimator_from_name(const char *name);
+int pmhmc_proposal_from_name(const char *name);
+const char *pmhmc_estimator_name(pmhmc_estimator_kind kind);
+const char *pmhmc_proposal_name(pmhmc_proposal_kind kind);
+
+/* N = 128, s = 3, sigma0^2 = 100, name "glmm", importance sampling with the
+ * laplace proposal. */
 void pmhmc_model_settings_default(pmhmc_model_settings *settings);
 
 /* The response kind a model's data must have (binary for glmm); fails with
@@ -46,7 +72,7 @@ const char *pmhmc_model_param_name(const pmhmc_model *model, size_t i);
 size_t pmhmc_model_n_generated(const pmhmc_model *model);
 const char *pmhmc_model_generated_name(const pmhmc_model *model, size_t i);
 void pmhmc_model_generated(const pmhmc_model *model, const double *theta, double *out);
-/* Number of auxiliary normals: n_groups * N * p_u. */
+/* Number of auxiliary normals: n_groups * N * p_u (0 for quadrature). */
 size_t pmhmc_model_aux_size(const pmhmc_model *model);
 size_t pmhmc_model_n_groups(const pmhmc_model *model);
 size_t pmhmc_model_n_importance(const pmhmc_model *model);

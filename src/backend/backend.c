@@ -56,6 +56,13 @@ pmhmc_backend_kind pmhmc_backend_get_kind(const pmhmc_backend *backend) { return
 
 int pmhmc_cuda_usable(char *reason, size_t reason_len) { return pmhmc_cuda_probe(reason, reason_len); }
 
+int pmhmc_backend_supports(pmhmc_backend_kind kind, const pmhmc_model *model, char *reason, size_t reason_len)
+{
+    if (kind == PMHMC_BACKEND_CPU)
+        return 1;
+    return pmhmc_cuda_supports(model, reason, reason_len);
+}
+
 pmhmc_status pmhmc_workspace_create(pmhmc_backend *backend, const pmhmc_model *model,
                                     int n_vectors, pmhmc_workspace **out, pmhmc_error *err)
 {

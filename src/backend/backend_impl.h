@@ -72,5 +72,8 @@ extern const pmhmc_backend_ops pmhmc_cpu_backend_ops;
  * backend_nocuda.c otherwise. */
 pmhmc_status pmhmc_cuda_backend_init(pmhmc_backend *backend, pmhmc_error *err);
 int pmhmc_cuda_probe(char *reason, size_t reason_len);
+/* Whether the CUDA kernels implement this model's estimator (its
+ * model.estimator and model.proposal); else 0 and the reason. */
+int pmhmc_cuda_supports(const pmhmc_model *model, char *reason, size_t reason_len);
 
 #endif

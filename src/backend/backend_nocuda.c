@@ -16,3 +16,11 @@ int pmhmc_cuda_probe(char *reason, size_t reason_len)
         snprintf(reason, reason_len, "CUDA backend not built");
     return 0;
 }
+
+int pmhmc_cuda_supports(const pmhmc_model *model, char *reason, size_t reason_len)
+{
+    (void)model;
+    if (reason && reason_len)
+        snprintf(reason, reason_len, "CUDA backend not built");
+    return 0;
+}

@@ -29,6 +29,7 @@ int cli_summarize(int argc, char **argv); /* the summary command */
 int cli_report(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_pipeline(int argc, char **argv); /* sample (collect), train, sample (hnn_hmc) */
+int cli_noise(int argc, char **argv);
 
 /* Whether argv holds --help or -h; commands print their help then. */
 int cli_wants_help(int argc, char **argv);

@@ -29,7 +29,8 @@ static const char HELP[] =
     "                   the extended target is not included\n"
     "  --model M        glmm (default) or normal_re\n"
     "  --N n            check that U.csv has n values per row\n"
-    "  --is-scale s     GLMM proposal scale (default 3)\n"
+    "  --proposal P     laplace (default), prior or fixed: model.proposal\n"
+    "  --is-scale s     scale of the fixed proposal (default 3)\n"
     "  --prior-var v    prior variance of every parameter (default 100)\n";
 
 /* Parses "v1,...,vd" into exactly dim finite values. */
@@ -62,6 +63,7 @@ static pmhmc_status aux_per_draw(const pmhmc_model_settings *settings, const pmh
 {
     pmhmc_model_settings one = *settings;
     one.n_importance = 1;
+    one.proposal = PMHMC_PROPOSAL_FIXED; /* any proposal has the same draws' shape */
     pmhmc_model *model = NULL;
     pmhmc_status st = pmhmc_model_create(&one, data, &model, err);
     if (st == PMHMC_OK)
@@ -71,7 +73,7 @@ static pmhmc_status aux_per_draw(const pmhmc_model_settings *settings, const pmh
 }
 
 typedef struct inputs {
-    const char *data_path, *theta_text, *u_path, *grad_u_path;
+    const char *data_path, *theta_text, *u_path, *grad_u_path, *proposal_name;
     pmhmc_model_settings settings;
     pmhmc_dataset *data;
     double *u;
@@ -207,6 +209,7 @@ int cli_log_prob(int argc, char **argv)
         {"grad-u", CLI_OPT_TEXT, &in.grad_u_path, 0, 0},
         {"model", CLI_OPT_TEXT, &in.settings.name, 0, 0},
         {"N", CLI_OPT_COUNT, &in.settings.n_importance, 1, 0},
+        {"proposal", CLI_OPT_TEXT, &in.proposal_name, 0, 0},
         {"is-scale", CLI_OPT_POSITIVE, &in.settings.is_scale, 0, 0},
         {"prior-var", CLI_OPT_POSITIVE, &in.settings.prior_var, 0, 0},
     };
@@ -215,6 +218,13 @@ int cli_log_prob(int argc, char **argv)
         return CLI_EXIT_USAGE;
     if (!in.data_path || !in.theta_text || !in.u_path)
         return cli_fail(CLI_EXIT_USAGE, "log_prob: --data, --theta and --u are required (see pmhmc log_prob --help)");
+    if (in.proposal_name) {
+        int kind = pmhmc_proposal_from_name(in.proposal_name);
+        if (kind < 0)
+            return cli_fail(CLI_EXIT_USAGE, "log_prob: --proposal '%s': expected laplace, prior or fixed",
+                            in.proposal_name);
+        in.settings.proposal = (pmhmc_proposal_kind)kind;
+    }
     int rc = load_inputs(&in, cli_option(opts, n_opts, "N")->seen);
     if (rc == CLI_EXIT_OK)
         rc = run(&in);

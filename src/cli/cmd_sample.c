@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/model_setup.h"
 #include "cli/path_guard.h"
 #include "cli/sample_run.h"
 #include "io/config.h"
@@ -215,24 +216,10 @@ static int load_model(run_state *r)
 {
     const pmhmc_config *cfg = &r->cfg;
     pmhmc_error err = {{0}}, keyed = {{0}};
-    pmhmc_response_kind kind;
-    pmhmc_status st = pmhmc_model_response_kind(cfg->model.name, &kind);
-    if (st == PMHMC_OK)
-        st = pmhmc_dataset_read_csv(cfg->model.data, kind, &r->data, &err);
-    if (st == PMHMC_ERR_IO) /* the file is missing: say which key named it */
-        return fail_config(pmhmc_config_key_error(cfg, "model.data", &keyed, "%s", err.message), &keyed);
-    if (st != PMHMC_OK)
-        return fail_config(st, &err);
-
-    pmhmc_model_settings settings = {
-        .name = cfg->model.name,
-        .n_importance = (size_t)cfg->model.N,
-        .is_scale = cfg->model.is_scale,
-        .prior_var = cfg->model.prior_var,
-    };
-    st = pmhmc_model_create(&settings, r->data, &r->model, &err);
-    if (st != PMHMC_OK)
-        return cli_fail(CLI_EXIT_USAGE, "%s: %s", cfg->model.data, err.message[0] ? err.message : pmhmc_status_str(st));
+    int rc = cli_model_from_config(cfg, &r->data, &r->model);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    pmhmc_status st;
     size_t dim = pmhmc_model_dim(r->model), n_mass = cfg->sampler.mass.n;
     if (n_mass != 1 && n_mass != dim)
         return fail_config(pmhmc_config_key_error(cfg, "sampler.mass", &keyed,
@@ -258,13 +245,19 @@ static int choose_backend(run_state *r)
     pmhmc_backend_kind kind = PMHMC_BACKEND_CPU;
     if (strcmp(cfg->sampler.backend, "cpu") != 0) {
         char reason[256] = "no reason given";
-        if (pmhmc_cuda_usable(reason, sizeof reason))
-            kind = PMHMC_BACKEND_CUDA;
-        else if (strcmp(cfg->sampler.backend, "cuda") == 0)
-            return fail_config(pmhmc_config_key_error(cfg, "sampler.backend", &keyed, "no usable GPU: %s", reason),
-                               &keyed);
-        else
+        const int cuda = strcmp(cfg->sampler.backend, "cuda") == 0;
+        if (!pmhmc_cuda_usable(reason, sizeof reason)) {
+            if (cuda)
+                return fail_config(pmhmc_config_key_error(cfg, "sampler.backend", &keyed, "no usable GPU: %s", reason),
+                                   &keyed);
             fprintf(stderr, "pmhmc: note: sampler.backend = auto: using the CPU backend (%s)\n", reason);
+        } else if (!pmhmc_backend_supports(PMHMC_BACKEND_CUDA, r->model, reason, sizeof reason)) {
+            if (cuda)
+                return fail_config(pmhmc_config_key_error(cfg, "sampler.backend", &keyed, "%s", reason), &keyed);
+            fprintf(stderr, "pmhmc: note: sampler.backend = auto: using the CPU backend (%s)\n", reason);
+        } else {
+            kind = PMHMC_BACKEND_CUDA;
+        }
     }
     const char *precision = cfg->sampler.precision;
     r->precision = strcmp(precision, "float") == 0 || (strcmp(precision, "auto") == 0 && kind == PMHMC_BACKEND_CUDA)
@@ -769,6 +762,14 @@ static void *run_chain_body(chain_state *c)
                 chain_fail(c, CLI_EXIT_RUNTIME, "%s: cannot save draw %zu: %s", c->out.tmp, it + 1 - warmup,
                            strerror(e));
                 return NULL;
+            }
+            /* The table at the end is of the draws as written (%.9g), as
+             * pmhmc summary on the files and a resumed run (which reads
+             * them back) see them, so the three agree to the digit. */
+            for (size_t j = 0; j < dim + pmhmc_model_n_generated(r->model); ++j) {
+                char buf[32];
+                snprintf(buf, sizeof buf, "%.9g", c->values[j]);
+                c->values[j] = strtod(buf, NULL);
             }
             cli_summary_add(&c->summary, c->values, draw.accepted);
             if (r->draws) {

@@ -20,6 +20,7 @@ static const char USAGE[] =
     "  train      fit an HNN surrogate to the gradients sample recorded (hnn.collect)\n"
     "  pipeline   the HNN workflow in one command: PM-NUTS recording training data,\n"
     "             train, then HNN-HMC on the trained network\n"
+    "  noise      how noisy a config's likelihood estimate is (sd of log phat over fresh u)\n"
     "\n"
     "  pmhmc <command> --help   the command's arguments\n"
     "  pmhmc --version          the program version\n"
@@ -43,6 +44,7 @@ static const command COMMANDS[] = {
     {"report", cli_report},
     {"train", cli_train},
     {"pipeline", cli_pipeline},
+    {"noise", cli_noise},
 };
 
 /* What a command printed must have reached its destination: output lost
@@ -64,7 +66,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2)
         return cli_fail(CLI_EXIT_USAGE,
-                        "no command given; expected simulate, sample, log_prob, summary, report, train or pipeline (see pmhmc --help)");
+                        "no command given; expected simulate, sample, log_prob, summary, report, train, pipeline or noise (see pmhmc --help)");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(USAGE, stdout);
         return finish(CLI_EXIT_OK);
@@ -76,6 +78,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; ++i)
         if (strcmp(argv[1], COMMANDS[i].name) == 0)
             return finish(COMMANDS[i].run(argc - 1, argv + 1));
-    return cli_fail(CLI_EXIT_USAGE, "unknown command '%s'; expected simulate, sample, log_prob, summary, report, train or pipeline (see pmhmc --help)",
+    return cli_fail(CLI_EXIT_USAGE, "unknown command '%s'; expected simulate, sample, log_prob, summary, report, train, pipeline or noise (see pmhmc --help)",
                     argv[1]);
 }

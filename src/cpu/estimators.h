@@ -24,10 +24,12 @@ static inline double *pmhmc_cpu_thread_scratch(const pmhmc_cpu_estimate_args *ar
 #endif
 }
 
-size_t pmhmc_glmm_cpu_scratch(const pmhmc_model *model);
-void pmhmc_glmm_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_estimate_args *args);
-
-size_t pmhmc_normal_re_cpu_scratch(const pmhmc_model *model);
-void pmhmc_normal_re_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_estimate_args *args);
+/* The random-effect models' estimator (re_estimator.c) and their
+ * likelihoods (glmm_cpu.c, normal_re_cpu.c). */
+size_t pmhmc_re_cpu_scratch(const pmhmc_model *model);
+void pmhmc_re_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_estimate_args *args);
+struct pmhmc_re_likelihood_ops;
+extern const struct pmhmc_re_likelihood_ops pmhmc_glmm_likelihood;
+extern const struct pmhmc_re_likelihood_ops pmhmc_normal_re_likelihood;
 
 #endif

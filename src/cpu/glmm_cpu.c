@@ -1,158 +1,160 @@
-/* CPU reference of the GLMM estimator with all gradients (DESIGN §2), fused
- * with the p kick and the (u, p) rotation of the integrator.
+/* The GLMM's likelihood for the CPU's random-effect estimator
+ * (src/cpu/re_estimator.c, models/re_model.h).
  *
- * Per group i with rows j = 1..n_i and draws k = 1..N (x_k = s u_ik):
- *   log w_k = sum_j [y_j eta_jk - softplus(eta_jk)] + log f(x_k) - log q(x_k),
- *   eta_jk = x_k + z_j'beta.
- * The j loop is outside, the k loop inside and contiguous, so each term loop
- * vectorizes; g_jk = y_j - sigmoid(eta_jk) is kept in scratch [n_i, N] for the
- * beta gradient once the weights are known. OpenMP runs over groups; each
- * group writes only its own slots, so the result does not depend on threads;
- * sums over draws run in lane_sum.h's fixed order and exp/log/log1p are
- * portable_math.h's, so it does not depend on the CPU either.
- *
- * Scratch per thread: zb [max_rows], then logw, gsum, x, r1, dlogf [N] each,
- * then g [max_rows, N]. */
+ * Group g's rows j = 1..n with eta_j = X + z_j'beta (zb_j = z_j'beta, the
+ * group's context):
+ *   log L(X) = sum_j [y_j eta_j - softplus(eta_j)],  L'(X) = sum_j g_j,
+ *   g_j = y_j - sigmoid(eta_j),  L'' = -sum_j v_j,  v_j = sig_j (1 - sig_j),
+ *   L''' = -sum_j v_j (1 - 2 sig_j),  d log L / d beta = sum_j z_j g_j,
+ *   dL'/dbeta = -sum_j z_j v_j,  dL''/dbeta = -sum_j z_j v_j (1 - 2 sig_j).
+ * The term loop has the rows outside and the draws inside and contiguous,
+ * so each row's loop vectorizes; g_jk is kept in scratch [n, N] for the beta
+ * gradient once the weights are known (reduce over draws first: a_j =
+ * sum_k W_k g_jk, then one small product with z). The mixture density and
+ * its gradient are generic (re_estimator.c); glmm_density says where the
+ * mixture's parameters sit in theta. */
 #include <math.h>
 #include <string.h>
 
 #include "cpu/estimators.h"
 #include "cpu/lane_sum.h"
 #include "math/glmm_math.h"
-#include "math/rotation.h"
+#include "math/portable_math.h"
+#include "models/re_model.h"
 
-size_t pmhmc_glmm_cpu_scratch(const pmhmc_model *model)
+/* theta tail (after beta): mu1, mu2, log_lambda1, log_lambda2, logit_w1,
+ * with log w1 = -softplus(-a), log w2 = -softplus(a), a = logit_w1:
+ * d log w1 / da = 1 - w1, d log w2 / da = -w1. */
+static void glmm_density(const pmhmc_model *m, const double *theta, pmhmc_re_density *out)
 {
-    size_t rows = model->data->max_group_rows;
-    size_t n = model->settings.n_importance;
-    return rows + 5 * n + rows * n;
+    const int p = (int)m->data->n_cov;
+    const pmhmc_mixture mix = pmhmc_mixture_from_theta(theta + p);
+    const double a = theta[p + 4], soft = pmhmc_log1p(pmhmc_exp(-fabs(a)));
+    const double log_w[2] = {-((a < 0.0 ? -a : 0.0) + soft), -((a > 0.0 ? a : 0.0) + soft)};
+    out->n = 2;
+    for (int c = 0; c < 2; ++c)
+        out->c[c] = (pmhmc_re_component){.mu = mix.mu[c],
+                                         .lambda = mix.lambda[c],
+                                         .log_w = log_w[c],
+                                         .mu_index = p + c,
+                                         .loglam_index = p + 2 + c,
+                                         .dloglam = 1.0,
+                                         .logw_index = p + 4,
+                                         .dlogw = c == 0 ? 1.0 - mix.w1 : -mix.w1};
 }
 
-/* Everything one group's pass needs, set up once per call. */
-typedef struct glmm_pass {
-    const pmhmc_dataset *data;
-    const pmhmc_cpu_estimate_args *args;
-    size_t p, dim, n_draws;
-    double s, log_s, inv_s2, log_n;
-    const double *beta;
-    pmhmc_mixture mix;
-} glmm_pass;
+static size_t glmm_ctx_size(const pmhmc_model *m) { return m->data->max_group_rows; }
+static size_t glmm_terms_scratch(const pmhmc_model *m) { return m->data->max_group_rows; }
 
-/* One group, written as a plain function (not inside the OpenMP region) so
- * its loop bounds and constants are locals and the k loops vectorize. */
-static void glmm_group(const glmm_pass *ps, size_t grp, double *scratch)
+static void glmm_group_begin(const pmhmc_model *m, const double *theta, size_t g, double *zb)
 {
-    const pmhmc_dataset *data = ps->data;
-    const pmhmc_cpu_estimate_args *args = ps->args;
-    const size_t p = ps->p, n_draws = ps->n_draws;
-    const double s = ps->s, log_s = ps->log_s, inv_s2 = ps->inv_s2;
-    const pmhmc_mixture mix = ps->mix;
-
-    double *restrict zb = scratch;
-    double *restrict logw = zb + data->max_group_rows;
-    double *restrict gsum = logw + n_draws;
-    double *restrict x = gsum + n_draws;
-    double *restrict r1 = x + n_draws;
-    double *restrict dlogf = r1 + n_draws;
-    double *restrict g = dlogf + n_draws;
-
-    const size_t r0 = data->group_start[grp];
-    const size_t n_rows = data->group_start[grp + 1] - r0;
-    const double *y = data->y + r0;
-    const double *z = data->z + r0 * p;
-    double *restrict u = args->u + grp * n_draws;
-
-    for (size_t j = 0; j < n_rows; ++j) {
+    const pmhmc_dataset *d = m->data;
+    const size_t p = d->n_cov, r0 = d->group_start[g], n = d->group_start[g + 1] - r0;
+    const double *z = d->z + r0 * p;
+    for (size_t j = 0; j < n; ++j) {
         double acc = 0.0;
         for (size_t c = 0; c < p; ++c)
-            acc += z[j * p + c] * ps->beta[c];
+            acc += z[j * p + c] * theta[c];
         zb[j] = acc;
     }
-#pragma omp simd
-    for (size_t k = 0; k < n_draws; ++k) {
-        x[k] = s * u[k];
-        pmhmc_mixture_eval f = pmhmc_mixture_logpdf(&mix, x[k]);
-        r1[k] = f.r1;
-        dlogf[k] = f.dlogf_dx;
-        logw[k] = f.logf - pmhmc_proposal_logpdf(u[k], log_s);
-        gsum[k] = 0.0;
-    }
-    for (size_t j = 0; j < n_rows; ++j) {
-        const double yj = y[j], zbj = zb[j];
-        double *restrict gj = g + j * n_draws;
-#pragma omp simd
-        for (size_t k = 0; k < n_draws; ++k) {
-            pmhmc_bernoulli_eval b = pmhmc_bernoulli_logit(yj, x[k] + zbj);
-            logw[k] += b.term;
-            gj[k] = b.g;
-            gsum[k] += b.g;
-        }
-    }
-
-    /* log-sum-exp over draws; logw becomes the normalized weights W. */
-    double hi = -INFINITY;
-    for (size_t k = 0; k < n_draws; ++k)
-        hi = fmax(hi, logw[k]);
-#pragma omp simd
-    for (size_t k = 0; k < n_draws; ++k)
-        logw[k] = pmhmc_exp(logw[k] - hi);
-    const double sum = pmhmc_lane_sum(logw, n_draws);
-    args->group_ll[grp] = hi + pmhmc_log(sum) - ps->log_n;
-    const double inv_sum = 1.0 / sum;
-#pragma omp simd
-    for (size_t k = 0; k < n_draws; ++k)
-        logw[k] *= inv_sum;
-    const double *restrict w = logw;
-
-    if (args->group_grad) {
-        double *gg = args->group_grad + grp * ps->dim;
-        memset(gg, 0, ps->dim * sizeof *gg);
-        for (size_t j = 0; j < n_rows; ++j) {
-            const double a = pmhmc_lane_dot(w, g + j * n_draws, n_draws);
-            for (size_t c = 0; c < p; ++c)
-                gg[c] += z[j * p + c] * a;
-        }
-        for (size_t k = 0; k < n_draws; ++k)
-            pmhmc_mixture_grad_accumulate(&mix, x[k], r1[k], w[k], gg + p);
-    }
-
-    if (args->grad_u || args->p) {
-        double *gu = args->grad_u ? args->grad_u + grp * n_draws : NULL;
-        double *pk = args->p ? args->p + grp * n_draws : NULL;
-        for (size_t k = 0; k < n_draws; ++k) {
-            double d = w[k] * s * (gsum[k] + dlogf[k] + x[k] * inv_s2);
-            if (gu)
-                gu[k] = d;
-            if (pk) {
-                pk[k] += args->kick * d;
-                pmhmc_rotate_pair(&u[k], &pk[k], args->cos_a, args->sin_a);
-            }
-        }
-    }
 }
 
-void pmhmc_glmm_cpu_estimate(const pmhmc_model *model, const pmhmc_cpu_estimate_args *args)
+/* sigmoid(eta) and its complement from one e = exp(-|eta|), full relative
+ * precision in both tails. */
+static void sigmoid_pair(double eta, double *sig, double *one_minus)
 {
-    const double s = model->settings.is_scale;
-    const glmm_pass ps = {
-        .data = model->data,
-        .args = args,
-        .p = model->data->n_cov,
-        .dim = model->dim,
-        .n_draws = model->settings.n_importance,
-        .s = s,
-        .log_s = pmhmc_log(s),
-        .inv_s2 = 1.0 / (s * s),
-        .log_n = pmhmc_log((double)model->settings.n_importance),
-        .beta = args->theta,
-        .mix = pmhmc_mixture_from_theta(args->theta + model->data->n_cov),
-    };
-    const size_t n_groups = model->data->n_groups;
-#pragma omp parallel if (pmhmc_model_terms(model) >= PMHMC_CPU_PARALLEL_MIN_WORK)
-    {
-        double *scratch = pmhmc_cpu_thread_scratch(args);
-#pragma omp for schedule(dynamic, 4)
-        for (size_t grp = 0; grp < n_groups; ++grp)
-            glmm_group(&ps, grp, scratch);
+    const double e = pmhmc_exp(-fabs(eta)), inv = 1.0 / (1.0 + e);
+    *sig = eta >= 0.0 ? inv : e * inv;
+    *one_minus = eta >= 0.0 ? e * inv : inv;
+}
+
+static void glmm_at(const pmhmc_model *m, size_t g, const double *zb, double x, double out[3])
+{
+    const pmhmc_dataset *d = m->data;
+    const size_t r0 = d->group_start[g], n = d->group_start[g + 1] - r0;
+    double d1 = 0.0, d2 = 0.0, d3 = 0.0;
+    for (size_t j = 0; j < n; ++j) {
+        double sig, om;
+        sigmoid_pair(x + zb[j], &sig, &om);
+        const double v = sig * om;
+        d1 += d->y[r0 + j] - sig;
+        d2 -= v;
+        d3 -= v * (om - sig);
+    }
+    out[0] = d1;
+    out[1] = d2;
+    out[2] = d3;
+}
+
+/* |L'| = |sum_j (y_j - sigmoid)| < n */
+static double glmm_slope_bound(const pmhmc_model *m, size_t g, const double *zb)
+{
+    (void)zb;
+    return (double)(m->data->group_start[g + 1] - m->data->group_start[g]);
+}
+
+static void glmm_mixed(const pmhmc_model *m, size_t g, const double *zb, double x, double *d1, double *d2)
+{
+    const pmhmc_dataset *d = m->data;
+    const size_t p = d->n_cov, r0 = d->group_start[g], n = d->group_start[g + 1] - r0;
+    const double *z = d->z + r0 * p;
+    for (size_t j = 0; j < n; ++j) {
+        double sig, om;
+        sigmoid_pair(x + zb[j], &sig, &om);
+        const double v = sig * om, v3 = v * (om - sig);
+        for (size_t c = 0; c < p; ++c) {
+            d1[c] -= v * z[j * p + c];
+            d2[c] -= v3 * z[j * p + c];
+        }
     }
 }
+
+static void glmm_terms(const pmhmc_model *m, size_t g, const double *zb, const double *restrict x, size_t N,
+                       double *restrict ll, double *restrict dll, double *restrict gjk)
+{
+    const pmhmc_dataset *d = m->data;
+    const size_t r0 = d->group_start[g], n = d->group_start[g + 1] - r0;
+    const double *y = d->y + r0;
+#pragma omp simd
+    for (size_t k = 0; k < N; ++k) {
+        ll[k] = 0.0;
+        dll[k] = 0.0;
+    }
+    for (size_t j = 0; j < n; ++j) {
+        const double yj = y[j], zbj = zb[j];
+        double *restrict gj = gjk + j * N;
+#pragma omp simd
+        for (size_t k = 0; k < N; ++k) {
+            pmhmc_bernoulli_eval b = pmhmc_bernoulli_logit(yj, x[k] + zbj);
+            ll[k] += b.term;
+            gj[k] = b.g;
+            dll[k] += b.g;
+        }
+    }
+}
+
+static void glmm_grad_terms(const pmhmc_model *m, size_t g, const double *zb, const double *w, size_t N,
+                            const double *gjk, double *grad)
+{
+    (void)zb;
+    const pmhmc_dataset *d = m->data;
+    const size_t p = d->n_cov, r0 = d->group_start[g], n = d->group_start[g + 1] - r0;
+    const double *z = d->z + r0 * p;
+    for (size_t j = 0; j < n; ++j) {
+        const double a = pmhmc_lane_dot(w, gjk + j * N, N);
+        for (size_t c = 0; c < p; ++c)
+            grad[c] += z[j * p + c] * a;
+    }
+}
+
+const pmhmc_re_likelihood_ops pmhmc_glmm_likelihood = {
+    .density = glmm_density,
+    .ctx_size = glmm_ctx_size,
+    .terms_scratch_per_draw = glmm_terms_scratch,
+    .group_begin = glmm_group_begin,
+    .at = glmm_at,
+    .slope_bound = glmm_slope_bound,
+    .mixed = glmm_mixed,
+    .terms = glmm_terms,
+    .grad_terms = glmm_grad_terms,
+};

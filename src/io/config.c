@@ -44,6 +44,8 @@ typedef struct key_spec {
 } key_spec;
 
 static const char *const MODEL_NAMES[] = {"glmm", "normal_re", NULL};
+static const char *const ESTIMATORS[] = {"importance", "quadrature", NULL};
+static const char *const PROPOSALS[] = {"laplace", "prior", "fixed", NULL};
 static const char *const ALGORITHMS[] = {"pmnuts", "pmhmc", "hnn_hmc", "hnn_nuts", NULL};
 static const char *const UTURNS[] = {"auto", "extended", "theta", NULL};
 static const char *const ENGAGED[] = {"auto", "true", "false", NULL};
@@ -68,9 +70,18 @@ static const char *const PRECISIONS[] = {"auto", "double", "float", NULL};
 static const key_spec KEYS[] = {
     CHOICE_KEY("model", "name", "glmm", MODEL_NAMES, model.name, "the model"),
     PATH_KEY("model", "data", NULL, model.data, "the data CSV (id,y[,covariates...])"),
-    INT_KEY("model", "N", "128", 1, 100000000, model.N, "importance draws per group"),
+    INT_KEY("model", "N", "128", 1, 100000000, model.N,
+            "importance draws per group (model.estimator = quadrature: nodes per mixture component, at most 128)"),
+    CHOICE_KEY("model", "estimator", "importance", ESTIMATORS, model.estimator,
+               "importance: importance sampling driven by the auxiliary normals u, with model.proposal; quadrature: "
+               "adaptive Gauss-Hermite over each group's random effect (no u; the exact likelihood, so PM-NUTS "
+               "becomes NUTS on the exact posterior)"),
+    CHOICE_KEY("model", "proposal", "laplace", PROPOSALS, model.proposal,
+               "the importance proposal per group: laplace (per mixture component the Laplace approximation of the "
+               "group's posterior of the random effect, N/2 draws each: the least noise), prior (the random "
+               "effect's own components), fixed (N(0, model.is_scale^2), the source report's X = s u)"),
     POSITIVE_KEY("model", "is_scale", KEY_POSITIVE, "3", model.is_scale,
-                 "s, scale of the GLMM's importance proposal X = s u"),
+                 "s, scale of model.proposal = fixed: X = s u"),
     POSITIVE_KEY("model", "prior_var", KEY_POSITIVE, "100", model.prior_var,
                  "sigma0^2 of the N(0, sigma0^2) prior on every parameter"),
     CHOICE_KEY("sampler", "algorithm", "pmnuts", ALGORITHMS, sampler.algorithm,

@@ -40,6 +40,8 @@ typedef struct pmhmc_config {
         const char *name; /* glmm | normal_re */
         char *data;       /* resolved path; NULL until set (required) */
         uint64_t N;
+        const char *estimator; /* importance | quadrature */
+        const char *proposal;  /* laplace | prior | fixed */
         double is_scale;
         double prior_var;
     } model;

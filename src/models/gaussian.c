@@ -227,6 +227,7 @@ pmhmc_status pmhmc_gaussian_model_create(size_t dim, const double *mean, const d
     pmhmc_model_settings_default(&m->settings);
     m->settings.name = pmhmc_gaussian_ops.name;
     m->settings.n_importance = N;
+    m->settings.proposal = PMHMC_PROPOSAL_FIXED; /* its own estimator: a u-shift, no proposal */
     m->data = &g->data;
 
     double log_det_l = 0.0;

@@ -76,6 +76,7 @@ const pmhmc_model_ops pmhmc_glmm_ops = {
     .init = glmm_init,
     .generated = glmm_generated,
     .initial = glmm_initial,
-    .cpu_scratch = pmhmc_glmm_cpu_scratch,
-    .cpu_estimate = pmhmc_glmm_cpu_estimate,
+    .cpu_scratch = pmhmc_re_cpu_scratch,
+    .cpu_estimate = pmhmc_re_cpu_estimate,
+    .re = &pmhmc_glmm_likelihood,
 };

@@ -28,6 +28,7 @@ typedef struct pmhmc_cpu_estimate_args {
 } pmhmc_cpu_estimate_args;
 
 struct pmhmc_cuda_estimate_args; /* kernels/estimator_common.cuh */
+struct pmhmc_re_likelihood_ops;  /* models/re_model.h */
 
 typedef struct pmhmc_model_ops {
     const char *name;
@@ -42,6 +43,9 @@ typedef struct pmhmc_model_ops {
     /* Per-thread scratch, in doubles, that cpu_estimate needs. */
     size_t (*cpu_scratch)(const pmhmc_model *model);
     void (*cpu_estimate)(const pmhmc_model *model, const pmhmc_cpu_estimate_args *args);
+    /* Random-effect models: their pieces for the shared estimators
+     * (models/re_model.h); NULL for a model with an estimator of its own. */
+    const struct pmhmc_re_likelihood_ops *re;
 } pmhmc_model_ops;
 
 struct pmhmc_model {
@@ -50,6 +54,9 @@ struct pmhmc_model {
     const pmhmc_dataset *data;
     size_t dim;
     char **param_names; /* [dim] */
+    /* model.estimator = quadrature: the N-node Gauss-Hermite rule (nodes,
+     * log weight + t^2 / 2) */
+    double *quad_t, *quad_logw;
 };
 
 extern const pmhmc_model_ops pmhmc_glmm_ops;

@@ -48,6 +48,7 @@ const pmhmc_model_ops pmhmc_normal_re_ops = {
     .init = normal_re_init,
     .generated = normal_re_generated,
     .initial = normal_re_initial,
-    .cpu_scratch = pmhmc_normal_re_cpu_scratch,
-    .cpu_estimate = pmhmc_normal_re_cpu_estimate,
+    .cpu_scratch = pmhmc_re_cpu_scratch,
+    .cpu_estimate = pmhmc_re_cpu_estimate,
+    .re = &pmhmc_normal_re_likelihood,
 };
