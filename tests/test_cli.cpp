@@ -619,6 +619,14 @@ TEST_F(Cli, SampleWritesCmdStanCsv)
 
     ASSERT_LT(i, lines.size());
     EXPECT_EQ(lines[i], "lp__,accept_stat__,stepsize__,int_time__,energy__,mu,log_tau,tau");
+    // The estimator's noise where warm-up ended, as the adaptation block is
+    // written: a comment between the column names and the first draw.
+    ASSERT_LT(i + 1, lines.size());
+    EXPECT_EQ(lines[i + 1].rfind("# Noise of log phat at the end of warm-up: sd = ", 0), 0u) << lines[i + 1];
+    EXPECT_TRUE(contains(lines[i + 1], " over 16 fresh u (model.N = 16, model.proposal = laplace)")) << lines[i + 1];
+    EXPECT_TRUE(contains(r.out, "sd of log phat at the end of warm-up: ")) << r.out;
+    EXPECT_FALSE(contains(r.out, "noisy")) << r.out; // laplace is exact for normal_re
+    ++i;
     size_t rows = 0;
     for (++i; i < lines.size() && lines[i].rfind("#", 0) != 0; ++i, ++rows) {
         auto fields = split(lines[i], ',');
@@ -639,6 +647,22 @@ TEST_F(Cli, SampleWritesCmdStanCsv)
     EXPECT_TRUE(contains(footer, "Elapsed Time:")) << footer;
     EXPECT_TRUE(contains(footer, "seconds (Sampling)")) << footer;
     EXPECT_TRUE(contains(footer, "seconds (Total)")) << footer;
+}
+
+// A noisy estimator is named at the end with what to do about it (the
+// report's fixed proposal with N = 2 on normal_re: sd of log phat ~10).
+TEST_F(Cli, SampleWarnsOfANoisyEstimator)
+{
+    ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "15", "--n", "3", "--out", "sim"}).rc, 0);
+    write_text(dir_ / "run.ini", "[model]\nname = normal_re\ndata = sim/data.csv\nN = 2\nproposal = fixed\n"
+                                 "[sampler]\nwarmup = 20\niterations = 10\nchains = 2\nbackend = cpu\n"
+                                 "[output]\nfile = draws.csv\nrefresh = 0\nreport = false\n");
+    Result r = run({"sample", "run.ini"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, " (chain 1), ")) << r.out;
+    EXPECT_TRUE(contains(r.out, " (chain 2) (model.N = 2, model.proposal = fixed)\n")) << r.out;
+    EXPECT_TRUE(contains(r.out, "Warning: the likelihood estimate is noisy")) << r.out;
+    EXPECT_TRUE(contains(r.out, "Use model.proposal = laplace or raise model.N")) << r.out;
 }
 
 TEST_F(Cli, BackendAutoFallsBackToCpuWithNoticeAndCudaFailsCleanly)

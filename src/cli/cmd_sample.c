@@ -321,6 +321,7 @@ static int prepare_chains(run_state *r)
         c->index = (uint32_t)k;
         c->out.slot = -1;
         c->collect.out.slot = -1;
+        c->noise_sd = NAN;
         atomic_init(&c->done, 0);
         atomic_init(&c->accepted, 0);
         atomic_init(&c->divergent, 0);
@@ -471,7 +472,7 @@ static int resume_outputs(run_state *r)
         chain_state *c = &r->chains[k];
         ckpt_counters n = {0, 0, 0, 0};
         int rc = ckpt_resume_chain(r->ckpt, k, &c->out, c->path, n_values, &c->summary, r->draws, r->n_chains,
-                                   (size_t)r->cfg.sampler.iterations, &n);
+                                   (size_t)r->cfg.sampler.iterations, &n, &c->noise_sd);
         if (rc != CLI_EXIT_OK)
             return rc;
         atomic_store(&c->accepted, (size_t)n.accepted);
@@ -690,6 +691,35 @@ static int chain_point(chain_state *c, size_t done, int leaving)
     return -1;
 }
 
+/* The estimator's noise where warm-up left the chain: the sd of log phat
+ * over NOISE_REPS fresh u (a stream of its own, so the chain's draws are
+ * the same with or without it), into the draws header. Models whose
+ * estimate has no u (quadrature, the Gaussian model) have none to measure. */
+static int measure_noise(chain_state *c, const double *theta)
+{
+    const run_state *r = c->run;
+    if (pmhmc_model_aux_size(r->model) == 0)
+        return 0;
+    pmhmc_noise noise;
+    pmhmc_error err = {{0}};
+    const uint64_t seed = r->cfg.sampler.seed ^ (0x9E3779B97F4A7C15ull * (c->index + 1u));
+    pmhmc_status st = pmhmc_log_phat_noise(r->backend, r->model, theta, NOISE_REPS, seed, &noise, &err);
+    if (st != PMHMC_OK) {
+        chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: measuring the estimator's noise after warm-up: %s", c->index + 1,
+                   err.message[0] ? err.message : pmhmc_status_str(st));
+        return -1;
+    }
+    c->noise_sd = noise.sd_log_phat;
+    if (pmhmc_draws_comment(c->out.f, CKPT_NOISE_COMMENT "%.3g over %d fresh u (model.N = %zu, model.proposal = %s)",
+                            noise.sd_log_phat, NOISE_REPS, pmhmc_model_n_importance(r->model),
+                            r->cfg.model.proposal) != 0) {
+        const int e = errno;
+        chain_fail(c, CLI_EXIT_RUNTIME, "%s: cannot write the noise after warm-up: %s", c->out.tmp, strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
 /* A chain's thread: makes its sampler (with its share of the OpenMP
  * threads), writes its header, runs warm-up and sampling, writing saved
  * draws, and stops early when another chain has failed. */
@@ -787,6 +817,8 @@ static void *run_chain_body(chain_state *c)
                 return NULL;
             }
         }
+        if (it + 1 == warmup && measure_noise(c, draw.theta) != 0)
+            return NULL;
         atomic_fetch_add_explicit(&c->accepted, (size_t)(draw.accepted != 0), memory_order_relaxed);
         atomic_fetch_add_explicit(&c->divergent, (size_t)(draw.divergent != 0), memory_order_relaxed);
         atomic_fetch_add_explicit(&c->max_depth, (size_t)(draw.treedepth == (size_t)r->cfg.nuts.max_depth),

@@ -9,6 +9,29 @@
 #include "cli/report_write.h"
 #include "cli/sample_run.h"
 
+/* The end-of-warm-up noise of each chain that measured it in this process,
+ * and what to do when it is high enough for chains to stick. */
+static void print_noise(const run_state *r)
+{
+    double worst = -1.0;
+    size_t measured = 0;
+    for (size_t k = 0; k < r->n_chains; ++k)
+        if (!isnan(r->chains[k].noise_sd)) {
+            printf("%s%.2g", measured++ ? ", " : "sd of log phat at the end of warm-up: ", r->chains[k].noise_sd);
+            if (r->n_chains > 1)
+                printf(" (chain %zu)", k + 1);
+            worst = fmax(worst, r->chains[k].noise_sd);
+        }
+    if (!measured)
+        return;
+    printf(" (model.N = %zu, model.proposal = %s)\n", pmhmc_model_n_importance(r->model), r->cfg.model.proposal);
+    if (worst > NOISE_WARN_SD)
+        printf("Warning: the likelihood estimate is noisy (sd of log phat %.2g, above %.1f): pseudo-marginal chains "
+               "can stick where a u overestimates it. Use model.proposal = laplace or raise model.N; pmhmc noise "
+               "measures it.\n",
+               worst, NOISE_WARN_SD);
+}
+
 void sample_print_results(run_state *r, double wall)
 {
     const chain_state *chains = r->chains;
@@ -33,6 +56,7 @@ void sample_print_results(run_state *r, double wall)
                    chains[k].summary.n_draws ? (double)chains[k].summary.n_accepted / (double)chains[k].summary.n_draws
                                              : NAN,
                    chains[k].summary.n_accepted, chains[k].summary.n_draws);
+    print_noise(r);
     if (sample_algorithm(&r->cfg) == PMHMC_ALGORITHM_HNN_NUTS) {
         size_t cooldown = 0, fallbacks = 0, done = 0;
         for (size_t k = 0; k < K; ++k) {

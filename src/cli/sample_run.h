@@ -18,6 +18,9 @@
 
 /* Beyond this, the saved draws are not kept in memory for the diagnostics
  * (nor read back for the report). */
+#define NOISE_REPS 16        /* fresh u for the end-of-warm-up noise figure */
+#define NOISE_WARN_SD 1.5    /* above this sd of log phat, chains can stick */
+
 #define DRAWS_MEMORY_LIMIT (1024.0 * 1024.0 * 1024.0)
 
 typedef struct run_state run_state;
@@ -34,6 +37,7 @@ typedef struct chain_state {
     cli_summary summary;
     cli_collect collect; /* hnn.collect */
     double times[2];  /* warm-up and sampling seconds */
+    double noise_sd;  /* sd of log phat at the end of warm-up; NAN: not measured (yet) */
     int rc;           /* CLI_EXIT_OK, or the failure's exit code */
     int cancelled;    /* stopped because another chain failed */
     int stopped;      /* stopped by SIGINT/SIGTERM/SIGHUP (cli/checkpoint_run.h) */
