@@ -84,16 +84,6 @@ static pmhmc_mixture mixture_of(const pmhmc_re_density *d)
     return m;
 }
 
-/* The fixed proposal's one Gaussian N(m, s^2), in the same form. */
-static pmhmc_mixture proposal_mixture(const pmhmc_proposal_parts *q)
-{
-    pmhmc_mixture m = {.mu = {q->m[0], 0.0},
-                       .lambda = {1.0 / (q->s[0] * q->s[0]), 1.0},
-                       .log_norm = {-pmhmc_log(q->s[0]) - PMHMC_LOG_SQRT_2PI, -INFINITY},
-                       .w1 = 0.0};
-    return m;
-}
-
 /* grad += sum_k W_k d log f(X_k) / dtheta: through each component's mu,
  * log lambda and log w (r_kc = f's responsibilities; rf holds r_k0). */
 static void density_grad(const pmhmc_re_density *d, const double *x, const double *W, const double *rf, size_t n,
@@ -328,24 +318,24 @@ static void importance_group(const re_pass *ps, size_t g, re_scratch *s)
         by_component_group(ps, g, s, &q);
         return;
     }
-    for (int c = 0; c < q.n; ++c) {
-        const double m = q.m[c], sc = q.s[c];
-        double *restrict x = s->x;
+    /* The fixed proposal is one Gaussian, X = m + s u: log q(X) =
+     * -log s - log sqrt(2 pi) - u^2 / 2 and d log q / dX = -u / s, with no
+     * mixture to evaluate. */
+    const double m = q.m[0], sc = q.s[0], inv_s = 1.0 / sc, log_q_norm = -pmhmc_log(sc) - PMHMC_LOG_SQRT_2PI;
+    double *restrict xw = s->x;
 #pragma omp simd
-        for (size_t k = q.first[c]; k < q.first[c + 1]; ++k)
-            x[k] = m + sc * u[k];
-    }
+    for (size_t k = 0; k < N; ++k)
+        xw[k] = m + sc * u[k];
     lik->terms(model, g, s->ctx, s->x, N, s->ll, s->dll, s->terms);
 
-    const pmhmc_mixture f = ps->f, qm = proposal_mixture(&q);
+    const pmhmc_mixture f = ps->f;
     double *restrict W = s->logw, *restrict D = s->D, *restrict rf = s->rf;
     const double *restrict x = s->x, *restrict ll = s->ll, *restrict dll = s->dll;
 #pragma omp simd
     for (size_t k = 0; k < N; ++k) {
         pmhmc_mixture_eval fe = pmhmc_mixture_logpdf(&f, x[k]);
-        pmhmc_mixture_eval qe = pmhmc_mixture_logpdf(&qm, x[k]);
-        W[k] = ll[k] + fe.logf - qe.logf;
-        D[k] = dll[k] + fe.dlogf_dx - qe.dlogf_dx;
+        W[k] = ll[k] + fe.logf - (log_q_norm - 0.5 * u[k] * u[k]);
+        D[k] = dll[k] + fe.dlogf_dx + u[k] * inv_s;
         rf[k] = fe.r1;
     }
     double log_sum;
