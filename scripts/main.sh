@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: simulate the source report's GLMM data (T = 500, n = 6, p = 8),
-# sample it with PM-HMC (configs/glmm_quick.ini), and print the posterior
-# means beside the true values. The sample command also writes the HTML
+# sample it with PM-NUTS and the laplace estimator (configs/glmm_quick.ini),
+# and print the posterior summary beside the true values. The sample command also writes the HTML
 # report (output.report, on by default) beside the draws:
 # out/paper/draws_quick.html.
 set -euo pipefail
