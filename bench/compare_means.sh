@@ -8,9 +8,7 @@
 # name and the prefix of its chain files (PREFIX_1.csv, PREFIX_2.csv, ...),
 # summarized together by `pmhmc summary`. Where the draws have the GLMM's
 # mixture columns, every draw is first written in the labelling mu1 <= mu2
-# (glmm_exact_posterior --relabel's): a chain that switched labels is a
-# valid chain of the symmetric posterior, but its means of mu1, mu2,
-# log_lambda1, log_lambda2 and logit_w1 would otherwise mix two labellings.
+# (bench/relabel.sh).
 # usage: bench/compare_means.sh PMHMC_BINARY REF_PREFIX NAME=PREFIX...
 set -euo pipefail
 if [ $# -lt 3 ]; then
@@ -21,26 +19,12 @@ bin=$1 ref=$2
 shift 2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# relabel IN OUT: swap the components of every draw with mu1 > mu2.
-relabel() {
-  awk -F, -v OFS=, '
-    /^#/ { print; next }
-    !h { for (i = 1; i <= NF; i++) c[$i] = i; h = 1; print; next }
-    ("mu1" in c) && ("mu2" in c) && $c["mu1"] + 0 > $c["mu2"] + 0 {
-      t = $c["mu1"]; $c["mu1"] = $c["mu2"]; $c["mu2"] = t
-      if (("log_lambda1" in c) && ("log_lambda2" in c)) { t = $c["log_lambda1"]; $c["log_lambda1"] = $c["log_lambda2"]; $c["log_lambda2"] = t }
-      if (("lambda1" in c) && ("lambda2" in c)) { t = $c["lambda1"]; $c["lambda1"] = $c["lambda2"]; $c["lambda2"] = t }
-      if ("logit_w1" in c) $c["logit_w1"] = sub(/^-/, "", $c["logit_w1"]) ? $c["logit_w1"] : "-" $c["logit_w1"]
-      if ("w1" in c) $c["w1"] = sprintf("%.17g", 1 - $c["w1"])
-    }
-    { print }' "$1" >"$2"
-}
 summarize() {
   local files=() f
   for f in "$1"_[0-9]*.csv; do
     [ -e "$f" ] || { echo "compare_means: no chain files $1_K.csv" >&2; exit 1; }
     files+=("$work/${2##*/}_$(basename "$f")")
-    relabel "$f" "${files[-1]}"
+    bash "$(dirname "$0")/relabel.sh" "$f" "${files[-1]}"
   done
   if ! "$bin" summary --csv "${files[@]}" >"$2.raw" 2>"$work/warnings"; then
     cat "$work/warnings" >&2

@@ -15,7 +15,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$bin" simulate --model glmm --T 500 --n 6 --p 8 --seed 1 --out "$work" >/dev/null
 common=(model.data="$work/data.csv" sampler.warmup="$warmup" sampler.iterations="$iters" sampler.chains=1
-        sampler.init_jitter=0 sampler.backend="$backend" output.refresh=0 output.report=false)
+        sampler.init_jitter=0 sampler.backend="$backend" output.refresh=0 output.report=false
+        model.proposal=fixed model.N=128) # the report's estimator, as RESULTS.md's tables were measured
+# (and all the CUDA backend runs yet); bench/pmnuts_estimators.sh compares the estimators
 printf "%-16s %10s %10s %10s %12s %14s %8s %6s\n" run worst_ess sampling_s ess_per_s grad_passes ess_per_1k_pass accept div
 run() {
   local name=$1 cfg=$2; shift 2

@@ -15,9 +15,9 @@ trap 'rm -rf "$work"' EXIT
 printf '[model]\nname = glmm\ndata = data.csv\nprior_var = 100\n[sampler]\nbackend = cpu\n' >"$work/glmm.ini"
 # theta in the draws' order: beta.1..8, mu1, mu2, log_lambda1, log_lambda2, logit_w1 (truth.csv's first 13)
 truth=($(awk -F, 'NR > 1 && NR <= 14 {print $2}' "$work/truth.csv"))
-point() { # name index value: the truth with one coordinate changed
+point() { # index value: the truth with one coordinate changed (index -1: none)
   local t=("${truth[@]}")
-  [ "$2" -ge 0 ] && t[$2]=$3
+  [ "$1" -ge 0 ] && t[$1]=$2
   (IFS=,; echo "${t[*]}")
 }
 value() { awk -F, -v k="$1" '$1 == k {print $2}'; }
