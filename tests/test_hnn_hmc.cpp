@@ -317,8 +317,13 @@ TEST_F(HnnHmcCli, PipelineRecordsTrainsAndSamplesTheSamePosterior)
     Result pmnuts = run({"pipeline", "run.ini", "sampler.algorithm=pmnuts"});
     EXPECT_EQ(pmnuts.rc, 1);
     EXPECT_NE(pmnuts.err.find("sampler.algorithm"), std::string::npos) << pmnuts.err;
-    Result r = run({"pipeline", "run.ini", "--quiet"});
+    // sampler.warmup on the command line is stage 3's (its value in the
+    // config, so the draws are the config's); stage 1 takes
+    // hnn.pilot_warmup in its place.
+    Result r = run({"pipeline", "run.ini", "--quiet", "sampler.warmup=200"});
     ASSERT_EQ(r.rc, 0) << r.err << r.out;
+    EXPECT_NE(read_text(dir_ / "out/d_pilot_1.csv").find("#   warmup = 150\n"), std::string::npos);
+    EXPECT_NE(read_text(dir_ / "out/d_1.csv").find("#   warmup = 200\n"), std::string::npos);
     for (const char *stage : {"stage 1 of 3: PM-NUTS", "stage 2 of 3: training the potential network",
                               "stage 3 of 3: HNN-HMC (hnn.accept = exact)"})
         EXPECT_NE(r.out.find(stage), std::string::npos) << r.out;

@@ -62,7 +62,9 @@ static void stage_init(stage_args *s, const char *command, int argc, char **argv
     }
 }
 
-/* Appends "key=value" (value formatted). Returns 0, or -1 out of memory. */
+/* Sets "key=value" (value formatted) for the stage: in place of the user's
+ * override of the same key, which the stage's wins over, or appended.
+ * Returns 0, or -1 out of memory. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
@@ -79,6 +81,12 @@ static int stage_set(stage_args *s, const char *key, const char *fmt, ...)
         return -1;
     snprintf(arg, n, "%s=%s", key, value);
     s->owned[s->n_owned++] = arg;
+    const size_t key_len = strlen(key);
+    for (int i = 1; i < s->argc; ++i)
+        if (strncmp(s->argv[i], key, key_len) == 0 && s->argv[i][key_len] == '=') {
+            s->argv[i] = arg;
+            return 0;
+        }
     s->argv[s->argc++] = arg;
     return 0;
 }
