@@ -301,6 +301,43 @@ TEST_F(Resume, InterruptedThreeTimesWithSigtermAndSigint)
     expect_same_as_reference(r);
 }
 
+// model.N = auto: each chain picks its warm-up N where it starts and its
+// sampling N where warm-up ends (with the fixed proposal and
+// model.noise_target = 0.8 the second is the larger here, 64 to 128 against
+// 16, so a resume that took the wrong one could not load the state); runs
+// stopped before, at and after that point resume with the N they had and
+// end with the reference's bytes.
+TEST_F(Resume, AutoNAcrossTheEndOfWarmUpGivesTheSameBytes)
+{
+    const std::vector<std::string> auto_n = {"model.N=auto", "model.noise_target=0.8", "model.proposal=fixed"};
+    reference(auto_n);
+    for (size_t k = 0; k < 2; ++k) {
+        size_t warmup_n = 0, sampling_n = 0;
+        for (const auto &line : ref_[k]) {
+            const std::string warm = "# model.N = auto: N = ", noise = "# Noise of log phat at the end of warm-up";
+            if (line.rfind(warm, 0) == 0)
+                warmup_n = std::stoul(line.substr(warm.size()));
+            if (line.rfind(noise, 0) == 0) {
+                EXPECT_TRUE(contains(line, "chosen by model.N = auto")) << line;
+                sampling_n = std::stoul(line.substr(line.find("(model.N = ") + 11));
+            }
+        }
+        EXPECT_GE(warmup_n, 2u) << "chain " << k + 1;
+        EXPECT_GT(sampling_n, warmup_n) << "chain " << k + 1;
+        EXPECT_EQ(sampling_n & (sampling_n - 1), 0u) << sampling_n;
+    }
+    for (int at : {6, 10, 17}) {
+        SCOPED_TRACE("stopped after transition " + std::to_string(at));
+        Result r = sample(auto_n, "PMHMC_TEST_STOP_AT_ITERATION=" + std::to_string(at));
+        ASSERT_EQ(r.rc, 143) << r.err;
+        std::vector<std::string> again = {"--resume", "ck/run.ckpt"};
+        again.insert(again.end(), auto_n.begin(), auto_n.end());
+        Result resumed = sample(again);
+        ASSERT_EQ(resumed.rc, 0) << resumed.err;
+        expect_same_as_reference(resumed);
+    }
+}
+
 TEST_F(Resume, SignalWithoutCheckpointLeavesNothing)
 {
     Result r = sample({"output.checkpoint="}, "PMHMC_TEST_STOP_AT_ITERATION=12 PMHMC_TEST_STOP_SIGNAL=INT");

@@ -571,6 +571,38 @@ TEST_F(CliNoise, PriorProposalNoiseMatchesAnIndependentSimulation)
     EXPECT_GT(fixed["sd_log_phat"], 2.0 * ref_sd);
 }
 
+// model.N = auto: pmhmc noise reports the N pmhmc sample would choose at
+// this theta, and its figures there: the same as asking for that N, at most
+// the target, and above it at N / 2 (the same seed). Quadrature has no
+// noise to choose by: refused, naming the key; a misspelt auto names what
+// the key takes.
+TEST_F(CliNoise, AutoReportsTheNItWouldChoose)
+{
+    make_data(12, 3);
+    write_text(dir_ / "n.ini", "[model]\nname = normal_re\ndata = sim/data.csv\nN = auto\nproposal = prior\n");
+    const std::string seed = std::to_string(pmhmc_test::stream_seed(4));
+    const std::vector<std::string> at = {"--theta", "0.7,-0.3", "--reps", "24", "--seed", seed};
+    auto with = [&](std::vector<std::string> extra) {
+        extra.insert(extra.end(), at.begin(), at.end());
+        return noise(extra);
+    };
+    auto chosen = with({"model.noise_target=0.2"});
+    const double N = chosen["N"];
+    ASSERT_GE(N, 4.0) << "a target that needs more than the fewest draws";
+    ASSERT_LT(N, PMHMC_AUTO_N_MAX);
+    auto same = with({"model.N=" + std::to_string((int)N)});
+    EXPECT_EQ(same["sd_log_phat"], chosen["sd_log_phat"]);
+    EXPECT_LE(chosen["sd_log_phat"], 0.2);
+    EXPECT_GT(with({"model.N=" + std::to_string((int)N / 2)})["sd_log_phat"], 0.2);
+
+    Result r = run({"noise", "n.ini", "model.estimator=quadrature", "--theta", "0.7,-0.3"});
+    expect_one_line_error(r, 1);
+    EXPECT_TRUE(contains(r.err, "model.N") && contains(r.err, "quadrature")) << r.err;
+    r = run({"noise", "n.ini", "model.N=automatic", "--theta", "0.7,-0.3"});
+    expect_one_line_error(r, 1);
+    EXPECT_TRUE(contains(r.err, "auto or an integer")) << r.err;
+}
+
 TEST_F(CliNoise, BadArgumentsAreOneLineErrors)
 {
     make_data(3, 2);

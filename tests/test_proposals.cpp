@@ -20,25 +20,6 @@ using namespace pmhmc_test;
 
 namespace {
 
-// A small simulated GLMM: T groups of n rows, p covariates, and its truth.
-struct SmallGlmm {
-    Dataset data;
-    std::vector<double> truth;
-    void make(size_t T, size_t n, uint64_t seed)
-    {
-        pmhmc_glmm_sim sim;
-        pmhmc_glmm_sim_default(&sim);
-        sim.T = T;
-        sim.n = n;
-        sim.p = 2;
-        sim.seed = seed;
-        truth.resize(sim.p + 5);
-        pmhmc_dataset *raw = nullptr;
-        ASSERT_PMHMC_OK(pmhmc_simulate_glmm(&sim, &raw, truth.data()));
-        data.reset(raw);
-    }
-};
-
 // log phat and the theta-gradient of a model at theta with the u of stream
 // (seed, chain 0, step); quadrature ignores u.
 double estimate(const pmhmc_model *model, const std::vector<double> &theta, uint64_t seed, uint64_t step,

@@ -126,6 +126,25 @@ inline Model make_model(const char *name, const pmhmc_dataset *data, size_t n_im
     return Model(m);
 }
 
+// A small simulated GLMM: T groups of n rows, 2 covariates, and its truth.
+struct SmallGlmm {
+    Dataset data;
+    std::vector<double> truth;
+    void make(size_t T, size_t n, uint64_t seed)
+    {
+        pmhmc_glmm_sim sim;
+        pmhmc_glmm_sim_default(&sim);
+        sim.T = T;
+        sim.n = n;
+        sim.p = 2;
+        sim.seed = seed;
+        truth.resize(sim.p + 5);
+        pmhmc_dataset *raw = nullptr;
+        ASSERT_PMHMC_OK(pmhmc_simulate_glmm(&sim, &raw, truth.data()));
+        data.reset(raw);
+    }
+};
+
 inline Workspace make_workspace(pmhmc_backend *b, const pmhmc_model *m, int n_vectors)
 {
     pmhmc_workspace *w = nullptr;

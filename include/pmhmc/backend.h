@@ -133,6 +133,26 @@ typedef struct pmhmc_noise {
 pmhmc_status pmhmc_log_phat_noise(pmhmc_backend *backend, const pmhmc_model *model, const double *theta, size_t reps,
                                   uint64_t seed, pmhmc_noise *out, pmhmc_error *err);
 
+/* model.N = auto's range: powers of two from 2 to 1024 after warm-up; up
+ * to 128 (the source report's N) for warm-up, which starts where the
+ * estimator may be noisy at any N and leaves within a few transitions: a
+ * larger N there would make warm-up slow for a precision it does not
+ * need. */
+#define PMHMC_AUTO_N_MIN 2
+#define PMHMC_AUTO_N_MAX 1024
+#define PMHMC_AUTO_N_WARMUP_MAX 128
+
+/* The smallest N = 2^k from PMHMC_AUTO_N_MIN to n_max (a power of two, at
+ * most PMHMC_AUTO_N_MAX) whose sd of log phat at theta
+ * (pmhmc_log_phat_noise with reps and seed) is at most target, or n_max
+ * when none is: *chosen is a new model like `model` with that N
+ * (pmhmc_model_with_n_importance; the caller frees it) and *noise its noise
+ * there. The search doubles N, so it costs less than two estimates at the
+ * chosen N per repetition. */
+pmhmc_status pmhmc_choose_n_importance(pmhmc_backend *backend, const pmhmc_model *model, const double *theta,
+                                       double target, size_t n_max, size_t reps, uint64_t seed, pmhmc_model **chosen,
+                                       pmhmc_noise *noise, pmhmc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -64,6 +64,10 @@ pmhmc_status pmhmc_model_response_kind(const char *name, pmhmc_response_kind *ki
 pmhmc_status pmhmc_model_create(const pmhmc_model_settings *settings, const pmhmc_dataset *data,
                                 pmhmc_model **out, pmhmc_error *err);
 void pmhmc_model_free(pmhmc_model *model);
+/* A new model like `model` (same settings, over the same data) with N =
+ * n_importance; models made by pmhmc_model_create only. */
+pmhmc_status pmhmc_model_with_n_importance(const pmhmc_model *model, size_t n_importance, pmhmc_model **out,
+                                           pmhmc_error *err);
 
 const char *pmhmc_model_name(const pmhmc_model *model);
 size_t pmhmc_model_dim(const pmhmc_model *model);

@@ -161,6 +161,16 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
                                   pmhmc_sampler **out, pmhmc_error *err);
 void pmhmc_sampler_free(pmhmc_sampler *sampler);
 
+/* Moves the chain onto another model of the same parameters (model.N =
+ * auto: the same model with another N) where it stands: theta, the
+ * iteration, the step size, the metric and the adaptation are kept; u is
+ * drawn afresh, as pmhmc_sampler_create draws it, so the sampler is in the
+ * state one created with `model` at this theta would be. The model must
+ * outlive the sampler (the old one is no longer used). Fails with
+ * PMHMC_ERR_NUMERIC when log phat is not finite there, and then, as on any
+ * failure, leaves the sampler as it was. */
+pmhmc_status pmhmc_sampler_set_model(pmhmc_sampler *sampler, const pmhmc_model *model, pmhmc_error *err);
+
 /* One transition. Fails only on backend errors; a non-finite proposal is a
  * rejection, not an error. */
 pmhmc_status pmhmc_sampler_step(pmhmc_sampler *sampler, pmhmc_draw *draw);

@@ -1,4 +1,4 @@
-/* pmhmc_log_phat_noise (backend.h). */
+/* pmhmc_log_phat_noise and pmhmc_choose_n_importance (backend.h). */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
 #include <math.h>
@@ -50,4 +50,34 @@ pmhmc_status pmhmc_log_phat_noise(pmhmc_backend *backend, const pmhmc_model *mod
     }
     free(values);
     return st;
+}
+
+pmhmc_status pmhmc_choose_n_importance(pmhmc_backend *backend, const pmhmc_model *model, const double *theta,
+                                       double target, size_t n_max, size_t reps, uint64_t seed, pmhmc_model **chosen,
+                                       pmhmc_noise *noise, pmhmc_error *err)
+{
+    if (!chosen)
+        return PMHMC_ERR_ARG;
+    *chosen = NULL;
+    if (!backend || !model || !theta || !noise || !(target > 0.0))
+        return pmhmc_fail(err, PMHMC_ERR_ARG, "choosing N: backend, model, theta, noise and a positive target are "
+                                              "required");
+    if (n_max < PMHMC_AUTO_N_MIN || n_max > PMHMC_AUTO_N_MAX || (n_max & (n_max - 1)) != 0)
+        return pmhmc_fail(err, PMHMC_ERR_ARG, "choosing N: the largest N must be a power of two from %d to %d; got %zu",
+                          PMHMC_AUTO_N_MIN, PMHMC_AUTO_N_MAX, n_max);
+    for (size_t n = PMHMC_AUTO_N_MIN;; n *= 2) {
+        pmhmc_model *m = NULL;
+        pmhmc_status st = pmhmc_model_with_n_importance(model, n, &m, err);
+        if (st == PMHMC_OK)
+            st = pmhmc_log_phat_noise(backend, m, theta, reps, seed, noise, err);
+        if (st != PMHMC_OK) {
+            pmhmc_model_free(m);
+            return st;
+        }
+        if (noise->sd_log_phat <= target || n == n_max) {
+            *chosen = m;
+            return PMHMC_OK;
+        }
+        pmhmc_model_free(m);
+    }
 }

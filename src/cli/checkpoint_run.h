@@ -55,17 +55,26 @@ int ckpt_written(const ckpt_run *ck);
 char *ckpt_lock_path(const char *checkpoint);
 
 /* The comment pmhmc sample writes in a draws file at the end of warm-up,
- * before the figure; a resume reads the figure back from it. */
+ * before the figure, and before the N the chain samples with after it
+ * (model.N = auto chooses it there); a resume reads both back. */
 #define CKPT_NOISE_COMMENT "Noise of log phat at the end of warm-up: sd = "
+#define CKPT_NOISE_N "(model.N = "
+
+/* What a chain's draws file says of the end of its warm-up: the noise there
+ * and the N it samples with from then on; NAN and 0 before that. */
+typedef struct ckpt_warmup_end {
+    double noise_sd;
+    size_t n_importance;
+} ckpt_warmup_end;
 
 /* Resume, main thread, before the chains start: opens chain k's draws file
  * at its recorded length and feeds the saved draws it holds (n_values
  * columns after the sampler's) to summary and to draws[(j * n_chains + k) *
- * n_iter + i] (when draws is not NULL); fills the counters, and *noise_sd
- * from the CKPT_NOISE_COMMENT line (NAN: none yet). Returns a CLI exit code
- * after printing the error. */
+ * n_iter + i] (when draws is not NULL); fills the counters, and *end from
+ * the CKPT_NOISE_COMMENT line. Returns a CLI exit code after printing the
+ * error. */
 int ckpt_resume_chain(ckpt_run *ck, size_t k, cli_out *out, const char *path, size_t n_values, cli_summary *summary,
-                      double *draws, size_t n_chains, size_t n_iter, ckpt_counters *counters, double *noise_sd);
+                      double *draws, size_t n_chains, size_t n_iter, ckpt_counters *counters, ckpt_warmup_end *end);
 /* Resume, chain k's thread, after creating its sampler as usual. */
 pmhmc_status ckpt_load_chain(ckpt_run *ck, size_t k, pmhmc_sampler *sampler, pmhmc_error *err);
 

@@ -20,7 +20,10 @@ static const char HELP[] =
     "draws of the auxiliary normals u (the model, model.N, model.estimator and\n"
     "model.proposal of CONFIG.ini and the overrides, on sampler.backend) and prints\n"
     "name,value rows:\n"
-    "  N                     model.N\n"
+    "  N                     model.N; with model.N = auto, the N pmhmc sample would choose\n"
+    "                        at this theta (the smallest power of two from 2 to 1024 whose\n"
+    "                        sd over the R draws is at most model.noise_target), and the\n"
+    "                        rows below are at that N\n"
     "  reps                  R\n"
     "  mean_log_phat         the mean of the R values\n"
     "  sd_log_phat           their standard deviation: what limits a pseudo-marginal\n"
@@ -168,7 +171,16 @@ int cli_noise(int argc, char **argv)
             rc = cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
     }
     pmhmc_noise noise;
-    if (rc == CLI_EXIT_OK && (st = pmhmc_log_phat_noise(backend, model, theta, reps, seed, &noise, &err)) != PMHMC_OK)
+    if (rc == CLI_EXIT_OK && cfg.model.N == PMHMC_CONFIG_N_AUTO) { /* N as pmhmc sample would choose it here */
+        pmhmc_model *chosen = NULL;
+        st = pmhmc_choose_n_importance(backend, model, theta, cfg.model.noise_target, PMHMC_AUTO_N_MAX, reps, seed,
+                                       &chosen, &noise, &err);
+        pmhmc_model_free(model);
+        model = chosen;
+    } else if (rc == CLI_EXIT_OK) {
+        st = pmhmc_log_phat_noise(backend, model, theta, reps, seed, &noise, &err);
+    }
+    if (rc == CLI_EXIT_OK && st != PMHMC_OK)
         rc = cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
     if (rc == CLI_EXIT_OK)
         printf("name,value\nN,%zu\nreps,%zu\nmean_log_phat,%.17g\nsd_log_phat,%.17g\nseconds_per_estimate,%.6g\n",

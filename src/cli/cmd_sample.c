@@ -122,6 +122,7 @@ static void free_run(run_state *r)
         cli_collect_abort(&c->collect);
         cli_summary_free(&c->summary);
         pmhmc_sampler_free(c->sampler);
+        pmhmc_model_free(c->model);
         free(c->path);
         free(c->theta0);
         free(c->values);
@@ -321,7 +322,7 @@ static int prepare_chains(run_state *r)
         c->index = (uint32_t)k;
         c->out.slot = -1;
         c->collect.out.slot = -1;
-        c->noise_sd = NAN;
+        c->warmup_end = (ckpt_warmup_end){NAN, 0};
         atomic_init(&c->done, 0);
         atomic_init(&c->accepted, 0);
         atomic_init(&c->divergent, 0);
@@ -382,11 +383,13 @@ static int check_memory(const run_state *r)
     pmhmc_error keyed = {{0}};
     return fail_config(pmhmc_config_key_error(&r->cfg, "model.N", &keyed,
                                               "the run would need %.3g GB of memory (%.3g GB per chain for %zu "
-                                              "groups x N importance draws, times %zu chain%s); this machine has "
+                                              "groups x N importance draws%s, times %zu chain%s); this machine has "
                                               "%.3g GB. Lower model.N or sampler.chains. Nothing was run",
-                                              need / 1e9, per_chain / 1e9,
-                                              pmhmc_dataset_n_groups(r->data), r->n_chains, r->n_chains > 1 ? "s" : "",
-                                              machine / 1e9),
+                                              need / 1e9, per_chain / 1e9, pmhmc_dataset_n_groups(r->data),
+                                              r->cfg.model.N == PMHMC_CONFIG_N_AUTO ? " at N = 1024, the most auto "
+                                                                                      "may choose"
+                                                                                    : "",
+                                              r->n_chains, r->n_chains > 1 ? "s" : "", machine / 1e9),
                        &keyed);
 }
 
@@ -472,7 +475,7 @@ static int resume_outputs(run_state *r)
         chain_state *c = &r->chains[k];
         ckpt_counters n = {0, 0, 0, 0};
         int rc = ckpt_resume_chain(r->ckpt, k, &c->out, c->path, n_values, &c->summary, r->draws, r->n_chains,
-                                   (size_t)r->cfg.sampler.iterations, &n, &c->noise_sd);
+                                   (size_t)r->cfg.sampler.iterations, &n, &c->warmup_end);
         if (rc != CLI_EXIT_OK)
             return rc;
         atomic_store(&c->accepted, (size_t)n.accepted);
@@ -605,15 +608,24 @@ static void sampler_config_of(const run_state *r, uint32_t k, pmhmc_sampler_conf
     *out = sc;
 }
 
+/* The model chain c runs now. */
+static const pmhmc_model *sample_chain_model(const chain_state *c) { return c->model ? c->model : c->run->model; }
+
 /* Runs on the chain's thread. */
 static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
 {
     pmhmc_sampler_config sc;
     sampler_config_of(c->run, c->index, &sc);
-    pmhmc_status st = pmhmc_sampler_create(c->run->model, c->run->backend, &sc, c->theta0, &c->sampler, err);
+    pmhmc_status st = pmhmc_sampler_create(sample_chain_model(c), c->run->backend, &sc, c->theta0, &c->sampler, err);
     if (st == PMHMC_OK && c->collect.active)
         pmhmc_sampler_set_observer(c->sampler, cli_collect_observe, &c->collect);
     return st;
+}
+
+/* model.N = auto's target for warm-up's N or for sampling's. */
+static double auto_target(const run_state *r, int for_warmup)
+{
+    return for_warmup ? fmax(r->cfg.model.noise_target, NOISE_WARN_SD) : r->cfg.model.noise_target;
 }
 
 /* The '#' header: the program, then every config key by section, CmdStan
@@ -637,6 +649,12 @@ static void write_header(const chain_state *c)
     pmhmc_draws_comment(f, "backend_used = %s", pmhmc_backend_name(r->backend));
     pmhmc_draws_comment(f, "precision_used = %s", r->precision == PMHMC_PRECISION_FLOAT ? "float" : "double");
     pmhmc_draws_comment(f, "chain_id = %u", c->index + 1);
+    if (r->cfg.model.N == PMHMC_CONFIG_N_AUTO && c->model)
+        pmhmc_draws_comment(f, "model.N = auto: N = %zu %s (sd of log phat %.3g at the start, over %d fresh u; "
+                               "target there %g)",
+                            pmhmc_model_n_importance(c->model),
+                            r->cfg.sampler.warmup > 0 ? "until the end of warm-up" : "for the whole run",
+                            c->start_noise.sd_log_phat, NOISE_REPS, auto_target(r, r->cfg.sampler.warmup > 0));
     fputs("# init = ", f);
     for (size_t i = 0; i < pmhmc_model_dim(r->model); ++i)
         fprintf(f, "%s%s=%.17g", i ? ", " : "", pmhmc_model_param_name(r->model, i), c->theta0[i]);
@@ -691,10 +709,47 @@ static int chain_point(chain_state *c, size_t done, int leaving)
     return -1;
 }
 
+/* The seeds of chain c's noise measurements, apart from its own streams
+ * (so its draws are the same with or without them): at its start (model.N
+ * = auto) and at the end of warm-up. */
+static uint64_t noise_seed(const chain_state *c, int at_start)
+{
+    return (c->run->cfg.sampler.seed ^ (0x9E3779B97F4A7C15ull * (c->index + 1u))) + (uint64_t)(at_start != 0);
+}
+
+/* model.N = auto: chain c's model for theta, the smallest N whose noise
+ * there is at most model.noise_target (pmhmc_choose_n_importance), into
+ * c->model (the old one freed) and *noise; at the end of warm-up the
+ * sampler moves onto it. At the start the target is NOISE_WARN_SD when
+ * that is larger: warm-up needs a chain that does not stick, not
+ * precision, and where chains start the noise can fall slowly with N (on
+ * the paper's GLMM from 1.1 at N = 16 to 0.9 at 128). */
+static int choose_n(chain_state *c, const double *theta, int at_start, pmhmc_noise *noise)
+{
+    const run_state *r = c->run;
+    pmhmc_model *chosen = NULL;
+    pmhmc_error err = {{0}};
+    const int for_warmup = at_start && r->cfg.sampler.warmup > 0; /* without warm-up, the start's N samples */
+    pmhmc_status st = pmhmc_choose_n_importance(r->backend, r->model, theta, auto_target(r, for_warmup),
+                                                for_warmup ? PMHMC_AUTO_N_WARMUP_MAX : PMHMC_AUTO_N_MAX, NOISE_REPS,
+                                                noise_seed(c, at_start), &chosen, noise, &err);
+    if (st == PMHMC_OK && !at_start && (st = pmhmc_sampler_set_model(c->sampler, chosen, &err)) != PMHMC_OK)
+        pmhmc_model_free(chosen);
+    if (st != PMHMC_OK) {
+        chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: choosing model.N %s: %s", c->index + 1,
+                   at_start ? "at its start" : "at the end of warm-up",
+                   err.message[0] ? err.message : pmhmc_status_str(st));
+        return -1;
+    }
+    pmhmc_model_free(c->model);
+    c->model = chosen;
+    return 0;
+}
+
 /* The estimator's noise where warm-up left the chain: the sd of log phat
- * over NOISE_REPS fresh u (a stream of its own, so the chain's draws are
- * the same with or without it), into the draws header. Models whose
- * estimate has no u (quadrature, the Gaussian model) have none to measure. */
+ * over NOISE_REPS fresh u, into the draws header; with model.N = auto, at
+ * the N the chain then chooses and samples with. Models whose estimate has
+ * no u (quadrature, the Gaussian model) have none to measure. */
 static int measure_noise(chain_state *c, const double *theta)
 {
     const run_state *r = c->run;
@@ -702,17 +757,21 @@ static int measure_noise(chain_state *c, const double *theta)
         return 0;
     pmhmc_noise noise;
     pmhmc_error err = {{0}};
-    const uint64_t seed = r->cfg.sampler.seed ^ (0x9E3779B97F4A7C15ull * (c->index + 1u));
-    pmhmc_status st = pmhmc_log_phat_noise(r->backend, r->model, theta, NOISE_REPS, seed, &noise, &err);
+    const int n_auto = r->cfg.model.N == PMHMC_CONFIG_N_AUTO;
+    if (n_auto && choose_n(c, theta, 0, &noise) != 0)
+        return -1;
+    pmhmc_status st = n_auto ? PMHMC_OK
+                             : pmhmc_log_phat_noise(r->backend, r->model, theta, NOISE_REPS, noise_seed(c, 0), &noise,
+                                                    &err);
     if (st != PMHMC_OK) {
         chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: measuring the estimator's noise after warm-up: %s", c->index + 1,
                    err.message[0] ? err.message : pmhmc_status_str(st));
         return -1;
     }
-    c->noise_sd = noise.sd_log_phat;
-    if (pmhmc_draws_comment(c->out.f, CKPT_NOISE_COMMENT "%.3g over %d fresh u (model.N = %zu, model.proposal = %s)",
-                            noise.sd_log_phat, NOISE_REPS, pmhmc_model_n_importance(r->model),
-                            r->cfg.model.proposal) != 0) {
+    c->warmup_end = (ckpt_warmup_end){noise.sd_log_phat, pmhmc_model_n_importance(sample_chain_model(c))};
+    if (pmhmc_draws_comment(c->out.f, CKPT_NOISE_COMMENT "%.3g over %d fresh u " CKPT_NOISE_N "%zu%s, model.proposal = %s)",
+                            noise.sd_log_phat, NOISE_REPS, c->warmup_end.n_importance,
+                            n_auto ? ", chosen by model.N = auto" : "", r->cfg.model.proposal) != 0) {
         const int e = errno;
         chain_fail(c, CLI_EXIT_RUNTIME, "%s: cannot write the noise after warm-up: %s", c->out.tmp, strerror(e));
         return -1;
@@ -740,7 +799,20 @@ static void *run_chain_body(chain_state *c)
     if (r->omp_threads > 0)
         omp_set_num_threads(r->omp_threads);
     pmhmc_error err = {{0}};
-    pmhmc_status st = make_sampler(c, &err);
+    /* model.N = auto: the N chosen where the chain starts or, resumed after
+     * its warm-up, the one its draws file says it chose there. */
+    pmhmc_status st = PMHMC_OK;
+    if (r->cfg.model.N == PMHMC_CONFIG_N_AUTO && pmhmc_model_aux_size(r->model) > 0) {
+        if (c->warmup_end.n_importance > 0)
+            st = pmhmc_model_with_n_importance(r->model, c->warmup_end.n_importance, &c->model, &err);
+        else if (choose_n(c, c->theta0, 1, &c->start_noise) != 0)
+            return NULL;
+        if (st != PMHMC_OK) {
+            chain_fail(c, CLI_EXIT_USAGE, "chain %u: %s", c->index + 1, err.message);
+            return NULL;
+        }
+    }
+    st = make_sampler(c, &err);
     if (st != PMHMC_OK) {
         const char *why = err.message[0] ? err.message : pmhmc_status_str(st);
         if (st == PMHMC_ERR_NUMERIC && r->cfg.sampler.init_jitter > 0.0)

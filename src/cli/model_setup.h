@@ -6,7 +6,8 @@
 #include "io/config.h"
 #include "pmhmc/pmhmc.h"
 
-/* Reads model.data and makes the model of the [model] keys. Returns a CLI
+/* Reads model.data and makes the model of the [model] keys (model.N =
+ * auto: at PMHMC_AUTO_N_MAX, the most it may choose). Returns a CLI
  * exit code after printing the error (naming the key or file); the caller
  * frees *data and *model either way. */
 int cli_model_from_config(const pmhmc_config *cfg, pmhmc_dataset **data, pmhmc_model **model);

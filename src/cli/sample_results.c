@@ -15,16 +15,26 @@ static void print_noise(const run_state *r)
 {
     double worst = -1.0;
     size_t measured = 0;
-    for (size_t k = 0; k < r->n_chains; ++k)
-        if (!isnan(r->chains[k].noise_sd)) {
-            printf("%s%.2g", measured++ ? ", " : "sd of log phat at the end of warm-up: ", r->chains[k].noise_sd);
-            if (r->n_chains > 1)
-                printf(" (chain %zu)", k + 1);
-            worst = fmax(worst, r->chains[k].noise_sd);
-        }
+    const int n_auto = r->cfg.model.N == PMHMC_CONFIG_N_AUTO;
+    for (size_t k = 0; k < r->n_chains; ++k) {
+        const ckpt_warmup_end *e = &r->chains[k].warmup_end;
+        if (isnan(e->noise_sd))
+            continue;
+        printf("%s%.2g", measured++ ? ", " : "sd of log phat at the end of warm-up: ", e->noise_sd);
+        if (n_auto)
+            printf(" at N = %zu", e->n_importance);
+        if (r->n_chains > 1)
+            printf(" (chain %zu)", k + 1);
+        worst = fmax(worst, e->noise_sd);
+    }
     if (!measured)
         return;
-    printf(" (model.N = %zu, model.proposal = %s)\n", pmhmc_model_n_importance(r->model), r->cfg.model.proposal);
+    if (n_auto)
+        printf(" (model.N = auto: the smallest N with sd <= model.noise_target = %g, at most %d; model.proposal = "
+               "%s)\n",
+               r->cfg.model.noise_target, PMHMC_AUTO_N_MAX, r->cfg.model.proposal);
+    else
+        printf(" (model.N = %zu, model.proposal = %s)\n", pmhmc_model_n_importance(r->model), r->cfg.model.proposal);
     if (worst > NOISE_WARN_SD)
         printf("Warning: the likelihood estimate is noisy (sd of log phat %.2g, above %.1f): pseudo-marginal chains "
                "can stick where a u overestimates it. Use model.proposal = laplace or raise model.N; pmhmc noise "

@@ -37,7 +37,9 @@ typedef struct chain_state {
     cli_summary summary;
     cli_collect collect; /* hnn.collect */
     double times[2];  /* warm-up and sampling seconds */
-    double noise_sd;  /* sd of log phat at the end of warm-up; NAN: not measured (yet) */
+    ckpt_warmup_end warmup_end; /* the noise at the end of warm-up and the N after it; NAN, 0: not yet */
+    pmhmc_model *model;         /* model.N = auto: the chain's own, with the N it chose; NULL: the run's */
+    pmhmc_noise start_noise;    /* model.N = auto: the noise at the start, at the N chosen there */
     int rc;           /* CLI_EXIT_OK, or the failure's exit code */
     int cancelled;    /* stopped because another chain failed */
     int stopped;      /* stopped by SIGINT/SIGTERM/SIGHUP (cli/checkpoint_run.h) */
@@ -56,7 +58,7 @@ typedef struct chain_state {
 struct run_state {
     pmhmc_config cfg;
     pmhmc_dataset *data;
-    pmhmc_model *model;
+    pmhmc_model *model; /* model.N = auto: at PMHMC_AUTO_N_MAX, the most a chain may take */
     pmhmc_mlp *hnn;   /* hnn_hmc: the surrogate, shared by the chains */
     pmhmc_backend *backend;
     pmhmc_precision precision;

@@ -16,13 +16,15 @@
 
 #include "error.h"
 
-/* KEY_POSITIVE: a finite number > 0; KEY_POSITIVE_LIST: a comma-separated
+/* KEY_INT_OR_AUTO: KEY_INT, or "auto" (stored as 0, below every such
+ * key's range: model.N); KEY_POSITIVE: a finite number > 0; KEY_POSITIVE_LIST: a comma-separated
  * list of them; KEY_FRACTION: a number strictly between 0 and 1
  * (adapt.delta); KEY_NONNEGATIVE: a finite number >= 0 (sampler.init_jitter,
  * where 0 means "no jitter"); KEY_BOOL: true or false, CmdStan's spelling, into
  * an int. */
 typedef enum key_type {
     KEY_INT,
+    KEY_INT_OR_AUTO,
     KEY_POSITIVE,
     KEY_POSITIVE_LIST,
     KEY_NONNEGATIVE,
@@ -37,7 +39,7 @@ typedef struct key_spec {
     const char *name;
     key_type type;
     const char *default_text; /* NULL: required */
-    uint64_t int_lo, int_hi;    /* KEY_INT: the inclusive range */
+    uint64_t int_lo, int_hi;    /* KEY_INT(_OR_AUTO): the inclusive range */
     const char *const *choices; /* KEY_CHOICE: NULL-terminated */
     size_t offset;              /* of the typed field in pmhmc_config */
     const char *doc;
@@ -70,8 +72,13 @@ static const char *const PRECISIONS[] = {"auto", "double", "float", NULL};
 static const key_spec KEYS[] = {
     CHOICE_KEY("model", "name", "glmm", MODEL_NAMES, model.name, "the model"),
     PATH_KEY("model", "data", NULL, model.data, "the data CSV (id,y[,covariates...])"),
-    INT_KEY("model", "N", "128", 1, 100000000, model.N,
-            "importance draws per group (model.estimator = quadrature: nodes per mixture component, at most 128)"),
+    {"model", "N", KEY_INT_OR_AUTO, "128", 1, 100000000, NULL, offsetof(pmhmc_config, model.N),
+     "importance draws per group (model.estimator = quadrature: nodes per mixture component, at most 128); auto: "
+     "each chain takes the smallest power of two whose sd of log phat is at most model.noise_target: for sampling "
+     "up to 1024, chosen where warm-up ends; for warm-up up to 128, chosen where it starts, with a target of at "
+     "least 1.5"},
+    POSITIVE_KEY("model", "noise_target", KEY_POSITIVE, "0.25", model.noise_target,
+                 "model.N = auto: the largest sd of log phat (over 16 fresh u) to accept"),
     CHOICE_KEY("model", "estimator", "importance", ESTIMATORS, model.estimator,
                "importance: importance sampling driven by the auxiliary normals u, with model.proposal; quadrature: "
                "adaptive Gauss-Hermite over each group's random effect (no u; the exact likelihood, so PM-NUTS "
@@ -190,14 +197,17 @@ static void describe_expected(const key_spec *k, char *buf, size_t len)
 {
     switch (k->type) {
     case KEY_INT:
+    case KEY_INT_OR_AUTO: {
+        const char *auto_text = k->type == KEY_INT_OR_AUTO ? "auto or " : "";
         if (k->int_lo == k->int_hi)
-            snprintf(buf, len, "%llu", (unsigned long long)k->int_lo);
+            snprintf(buf, len, "%s%llu", auto_text, (unsigned long long)k->int_lo);
         else if (k->int_hi == UINT64_MAX)
-            snprintf(buf, len, "an integer in [%llu, 2^64)", (unsigned long long)k->int_lo);
+            snprintf(buf, len, "%san integer in [%llu, 2^64)", auto_text, (unsigned long long)k->int_lo);
         else
-            snprintf(buf, len, "an integer in [%llu, %llu]", (unsigned long long)k->int_lo,
+            snprintf(buf, len, "%san integer in [%llu, %llu]", auto_text, (unsigned long long)k->int_lo,
                      (unsigned long long)k->int_hi);
         break;
+    }
     case KEY_POSITIVE:
         snprintf(buf, len, "a positive number");
         break;
@@ -478,6 +488,12 @@ static pmhmc_status set_value(pmhmc_config *cfg, int i, const char *text, pmhmc_
     switch (k->type) {
     case KEY_INT:
         rc = parse_int(k, text, field(cfg, k));
+        break;
+    case KEY_INT_OR_AUTO:
+        if (strcmp(text, "auto") == 0)
+            *(uint64_t *)field(cfg, k) = PMHMC_CONFIG_N_AUTO;
+        else
+            rc = parse_int(k, text, field(cfg, k));
         break;
     case KEY_POSITIVE:
     case KEY_NONNEGATIVE:

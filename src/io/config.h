@@ -23,6 +23,9 @@
 /* Room for the per-key bookkeeping; config.c checks its table fits. */
 #define PMHMC_CONFIG_MAX_KEYS 64
 
+/* model.N = auto, as the config holds it (every other value is >= 1). */
+#define PMHMC_CONFIG_N_AUTO 0
+
 typedef enum pmhmc_config_origin {
     PMHMC_CONFIG_DEFAULT = 0,
     PMHMC_CONFIG_FILE,
@@ -39,7 +42,8 @@ typedef struct pmhmc_config {
     struct {
         const char *name; /* glmm | normal_re */
         char *data;       /* resolved path; NULL until set (required) */
-        uint64_t N;
+        uint64_t N;          /* 0: auto (PMHMC_CONFIG_N_AUTO) */
+        double noise_target; /* model.N = auto */
         const char *estimator; /* importance | quadrature */
         const char *proposal;  /* laplace | prior | fixed */
         double is_scale;

@@ -146,6 +146,19 @@ pmhmc_status pmhmc_model_create(const pmhmc_model_settings *settings, const pmhm
     return PMHMC_OK;
 }
 
+pmhmc_status pmhmc_model_with_n_importance(const pmhmc_model *model, size_t n_importance, pmhmc_model **out,
+                                           pmhmc_error *err)
+{
+    if (!out)
+        return PMHMC_ERR_ARG;
+    *out = NULL;
+    if (!model)
+        return pmhmc_fail(err, PMHMC_ERR_ARG, "model: a model is required");
+    pmhmc_model_settings settings = model->settings;
+    settings.n_importance = n_importance;
+    return pmhmc_model_create(&settings, model->data, out, err);
+}
+
 void pmhmc_model_free(pmhmc_model *model)
 {
     if (!model)

@@ -33,8 +33,7 @@ typedef struct slot {
 } slot;
 
 struct pmhmc_nuts {
-    const pmhmc_integrator *integ;
-    pmhmc_workspace *ws;
+    const pmhmc_integrator *integ; /* its ws is read at each use: pmhmc_sampler_set_model replaces it */
     const double *sqrt_mass;
     size_t dim, max_depth;
     double max_delta_h;
@@ -98,7 +97,6 @@ pmhmc_status pmhmc_nuts_create(const pmhmc_integrator *integ, const double *sqrt
         return PMHMC_ERR_NOMEM;
     const size_t dim = pmhmc_model_dim(integ->model);
     n->integ = integ;
-    n->ws = integ->ws;
     n->sqrt_mass = sqrt_mass;
     n->dim = dim;
     n->max_depth = max_depth;
@@ -190,8 +188,8 @@ static pmhmc_status copy_state(pmhmc_nuts *n, pmhmc_nuts_state *dst, const pmhmc
     dst->log_phat = src->log_phat;
     if (n->dyn.step) /* theta-only dynamics: u is the chain's, untouched */
         return PMHMC_OK;
-    pmhmc_status st = pmhmc_ws_copy(n->ws, dst->u, src->u);
-    return st != PMHMC_OK ? st : pmhmc_ws_copy(n->ws, dst->grad_u, src->grad_u);
+    pmhmc_status st = pmhmc_ws_copy(n->integ->ws, dst->u, src->u);
+    return st != PMHMC_OK ? st : pmhmc_ws_copy(n->integ->ws, dst->grad_u, src->grad_u);
 }
 
 static pmhmc_nuts_state state_of(const pmhmc_kdk_point *x)
@@ -206,21 +204,21 @@ static pmhmc_status copy_point(pmhmc_nuts *n, pmhmc_kdk_point *dst, const pmhmc_
     dst->z.log_prior = src->z.log_prior;
     dst->z.log_phat = src->z.log_phat;
     memcpy(dst->z.rho, src->z.rho, n->dim * sizeof *dst->z.rho);
-    return st != PMHMC_OK || n->dyn.step ? st : pmhmc_ws_copy(n->ws, dst->z.p, src->z.p);
+    return st != PMHMC_OK || n->dyn.step ? st : pmhmc_ws_copy(n->integ->ws, dst->z.p, src->z.p);
 }
 
 /* m <- the momenta (rho, p) of x. */
 static pmhmc_status set_momentum(pmhmc_nuts *n, momentum *m, const pmhmc_kdk_point *x)
 {
     memcpy(m->theta, x->z.rho, n->dim * sizeof *m->theta);
-    return m->u >= 0 ? pmhmc_ws_copy(n->ws, m->u, x->z.p) : PMHMC_OK;
+    return m->u >= 0 ? pmhmc_ws_copy(n->integ->ws, m->u, x->z.p) : PMHMC_OK;
 }
 
 static pmhmc_status add_momentum(pmhmc_nuts *n, momentum *dst, const momentum *src)
 {
     for (size_t i = 0; i < n->dim; ++i)
         dst->theta[i] += src->theta[i];
-    return dst->u >= 0 ? pmhmc_ws_axpy(n->ws, dst->u, 1.0, src->u) : PMHMC_OK;
+    return dst->u >= 0 ? pmhmc_ws_axpy(n->integ->ws, dst->u, 1.0, src->u) : PMHMC_OK;
 }
 
 static double theta_dot(const pmhmc_nuts *n, const momentum *a, const momentum *b)
@@ -279,7 +277,7 @@ static pmhmc_status merge(pmhmc_nuts *n, subtree *a, subtree *b, int *ok)
     pmhmc_status st;
     if (n->extended) {
         double du[10];
-        if ((st = pmhmc_ws_dots(n->ws, 10, xu, yu, du)) != PMHMC_OK)
+        if ((st = pmhmc_ws_dots(n->integ->ws, 10, xu, yu, du)) != PMHMC_OK)
             return st;
         for (int i = 0; i < 10; ++i)
             d[i] += du[i];
@@ -402,7 +400,7 @@ pmhmc_status pmhmc_nuts_transition(pmhmc_nuts *n, pmhmc_nuts_state *current, dou
     double H0;
     if (n->dyn.step)
         st = n->dyn.start(n->dyn.ctx, fwd, &H0);
-    else if ((st = pmhmc_ws_normal(n->ws, fwd->z.p, seed, chain, pmhmc_stream_step(iteration, PMHMC_DRAW_P))) ==
+    else if ((st = pmhmc_ws_normal(n->integ->ws, fwd->z.p, seed, chain, pmhmc_stream_step(iteration, PMHMC_DRAW_P))) ==
              PMHMC_OK)
         st = pmhmc_hamiltonian(n->integ, &fwd->z, &H0);
     if (st != PMHMC_OK ||
@@ -509,7 +507,7 @@ pmhmc_status pmhmc_nuts_trial_step(pmhmc_nuts *n, const pmhmc_nuts_state *curren
         *delta_H = isfinite(H) ? H0 - H : -INFINITY;
         return PMHMC_OK;
     }
-    if ((st = pmhmc_ws_normal(n->ws, x->z.p, seed, chain, p_step)) != PMHMC_OK ||
+    if ((st = pmhmc_ws_normal(n->integ->ws, x->z.p, seed, chain, p_step)) != PMHMC_OK ||
         (st = pmhmc_hamiltonian(n->integ, &x->z, &H0)) != PMHMC_OK ||
         (st = pmhmc_kdk_step(n->integ, x, h)) != PMHMC_OK || (st = hamiltonian(n, x, &H)) != PMHMC_OK)
         return st;

@@ -233,6 +233,19 @@ static pmhmc_status evaluate_current(pmhmc_sampler *s)
     return st;
 }
 
+/* u from the chain's initial-u stream, and the estimate (with PM-NUTS's
+ * gradients) at the current theta, which must be finite (`where` says
+ * where that is, for the message). */
+static pmhmc_status start_u(pmhmc_sampler *s, const char *where, pmhmc_error *err)
+{
+    pmhmc_status st = pmhmc_ws_normal(s->ws, VEC_U, s->config.seed, s->config.chain, PMHMC_STREAM_INITIAL_U);
+    if (st == PMHMC_OK)
+        st = evaluate_current(s);
+    if (st == PMHMC_OK && !isfinite(s->log_phat + s->log_prior))
+        st = pmhmc_fail(err, PMHMC_ERR_NUMERIC, "the log density is not finite %s", where);
+    return st;
+}
+
 /* PM-NUTS's tree: PM-NUTS, and HNN-PM-NUTS's cooldown in surrogate mode */
 static int uses_nuts_tree(const pmhmc_sampler_config *config)
 {
@@ -269,6 +282,7 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
     if (!s)
         return PMHMC_ERR_NOMEM;
     s->model = model;
+    s->backend = backend;
     s->config = *config;
     s->config.mass_diag = NULL;
     s->dim = dim;
@@ -318,11 +332,7 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
     else
         pmhmc_model_initial(model, config->seed, config->chain, s->theta);
 
-    st = pmhmc_ws_normal(s->ws, VEC_U, config->seed, config->chain, PMHMC_STREAM_INITIAL_U);
-    if (st == PMHMC_OK)
-        st = evaluate_current(s);
-    if (st == PMHMC_OK && !isfinite(s->log_phat + s->log_prior))
-        st = pmhmc_fail(err, PMHMC_ERR_NUMERIC, "the log density is not finite at the initial values");
+    st = start_u(s, "at the initial values", err);
     if (st == PMHMC_OK && s->hnn_work) {
         st = pmhmc_hnn_surrogate_lp(s, s->theta, &s->hnn_lp);
         if (st == PMHMC_OK && !isfinite(s->hnn_lp))
@@ -341,6 +351,44 @@ pmhmc_status pmhmc_sampler_create(const pmhmc_model *model, pmhmc_backend *backe
     }
     *out = s;
     return PMHMC_OK;
+}
+
+pmhmc_status pmhmc_sampler_set_model(pmhmc_sampler *s, const pmhmc_model *model, pmhmc_error *err)
+{
+    if (!s || !model)
+        return pmhmc_fail(err, PMHMC_ERR_ARG, "sampler: a sampler and a model are required");
+    if (pmhmc_model_dim(model) != s->dim)
+        return pmhmc_fail(err, PMHMC_ERR_ARG, "sampler: the new model has %zu parameters; the chain has %zu",
+                          pmhmc_model_dim(model), s->dim);
+    pmhmc_workspace *ws = NULL;
+    pmhmc_status st = pmhmc_workspace_create(s->backend, model, workspace_vectors(&s->config), &ws, err);
+    if (st != PMHMC_OK)
+        return st;
+    double *grad = malloc(s->dim * sizeof *grad); /* the old state's, for a failure */
+    if (!grad) {
+        pmhmc_workspace_free(ws);
+        return PMHMC_ERR_NOMEM;
+    }
+    memcpy(grad, s->grad, s->dim * sizeof *grad);
+    pmhmc_workspace *old_ws = s->ws;
+    const pmhmc_model *old_model = s->model;
+    const double old_prior = s->log_prior, old_phat = s->log_phat;
+    s->ws = s->integ.ws = ws;
+    s->model = s->integ.model = model;
+    st = start_u(s, "where the chain is, with the new model", err);
+    if (st != PMHMC_OK) {
+        s->ws = s->integ.ws = old_ws;
+        s->model = s->integ.model = old_model;
+        s->log_prior = old_prior;
+        s->log_phat = old_phat;
+        memcpy(s->grad, grad, s->dim * sizeof *grad);
+        old_ws = ws;
+    } else {
+        s->log_phat_stale = 0;
+    }
+    pmhmc_workspace_free(old_ws);
+    free(grad);
+    return st;
 }
 
 void pmhmc_sampler_free(pmhmc_sampler *s)

@@ -18,6 +18,7 @@ enum { VEC_U, VEC_P, VEC_U_START, VEC_GRAD_U, N_FIXED_VECTORS };
 
 struct pmhmc_sampler {
     const pmhmc_model *model;
+    pmhmc_backend *backend;
     pmhmc_workspace *ws;
     pmhmc_sampler_config config;
     pmhmc_integrator integ;
