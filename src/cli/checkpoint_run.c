@@ -330,10 +330,10 @@ static int hash_range(const char *file, uint64_t *hash, uint64_t *from, uint64_t
  * n_values columns (parameters, then generated quantities); the sampler's
  * columns before them vary with the algorithm. */
 static int read_saved_rows(const char *file, uint64_t limit, size_t n_values, size_t k, cli_summary *summary,
-                           double *draws, size_t n_chains, size_t n_iter, double *values, ckpt_warmup_end *end,
+                           double *draws, size_t n_chains, size_t n_iter, double *values, ckpt_estimator_notes *notes,
                            char *why, size_t why_len)
 {
-    static const char noise_line[] = "# " CKPT_NOISE_COMMENT;
+    static const char noise_line[] = "# " CKPT_NOISE_COMMENT, auto_line[] = "# " CKPT_AUTO_N_COMMENT;
     size_t n_columns = 0;
     FILE *f = fopen(file, "r");
     if (!f) {
@@ -347,10 +347,12 @@ static int read_saved_rows(const char *file, uint64_t limit, size_t n_values, si
     ssize_t n;
     while (rc == 0 && consumed < limit && (n = getline(&line, &cap, f)) > 0) {
         consumed += (uint64_t)n;
+        if (strncmp(line, auto_line, sizeof auto_line - 1) == 0)
+            notes->n_warmup = (size_t)strtoull(line + sizeof auto_line - 1, NULL, 10);
         if (strncmp(line, noise_line, sizeof noise_line - 1) == 0) {
-            end->noise_sd = strtod(line + sizeof noise_line - 1, NULL);
+            notes->noise_sd = strtod(line + sizeof noise_line - 1, NULL);
             const char *n_at = strstr(line, CKPT_NOISE_N);
-            end->n_importance = n_at ? (size_t)strtoull(n_at + sizeof CKPT_NOISE_N - 1, NULL, 10) : 0;
+            notes->n_sampling = n_at ? (size_t)strtoull(n_at + sizeof CKPT_NOISE_N - 1, NULL, 10) : 0;
         }
         if (line[0] == '#' || line[0] == '\n')
             continue;
@@ -398,7 +400,7 @@ static int read_saved_rows(const char *file, uint64_t limit, size_t n_values, si
 }
 
 int ckpt_resume_chain(ckpt_run *ck, size_t k, cli_out *out, const char *path, size_t n_values, cli_summary *summary,
-                      double *draws, size_t n_chains, size_t n_iter, ckpt_counters *counters, ckpt_warmup_end *end)
+                      double *draws, size_t n_chains, size_t n_iter, ckpt_counters *counters, ckpt_estimator_notes *notes)
 {
     const pmhmc_checkpoint_chain *c = &ck->loaded.chains[k];
     pmhmc_error err = {{0}};
@@ -412,9 +414,9 @@ int ckpt_resume_chain(ckpt_run *ck, size_t k, cli_out *out, const char *path, si
     char why[512];
     if (!values)
         return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
-    *end = (ckpt_warmup_end){NAN, 0};
+    *notes = (ckpt_estimator_notes){0, NAN, 0};
     int bad = read_saved_rows(c->draws_path, c->draws_bytes, n_values, k, summary, draws, n_chains, n_iter, values,
-                              end, why, sizeof why);
+                              notes, why, sizeof why);
     free(values);
     if (bad)
         return cli_fail(CLI_EXIT_USAGE, "--resume: checkpoint %s, chain %zu: %s", ck->resume_path, k + 1, why);

@@ -54,27 +54,31 @@ int ckpt_written(const ckpt_run *ck);
  * string; NULL for an empty checkpoint or out of memory). */
 char *ckpt_lock_path(const char *checkpoint);
 
-/* The comment pmhmc sample writes in a draws file at the end of warm-up,
- * before the figure, and before the N the chain samples with after it
- * (model.N = auto chooses it there); a resume reads both back. */
+/* The comments pmhmc sample writes in a draws file, which a resume reads
+ * back: with model.N = auto, in the header, before the N the chain warms up
+ * with; at the end of warm-up, before the noise there, and before the N the
+ * chain samples with from then on (model.N = auto chooses it there). */
+#define CKPT_AUTO_N_COMMENT "model.N = auto: N = "
 #define CKPT_NOISE_COMMENT "Noise of log phat at the end of warm-up: sd = "
 #define CKPT_NOISE_N "(model.N = "
 
-/* What a chain's draws file says of the end of its warm-up: the noise there
- * and the N it samples with from then on; NAN and 0 before that. */
-typedef struct ckpt_warmup_end {
+/* What a chain's draws file says of its estimator: the N it warmed up with
+ * (model.N = auto), the noise at the end of warm-up and the N it samples
+ * with; 0, NAN and 0 where the file does not say (yet). */
+typedef struct ckpt_estimator_notes {
+    size_t n_warmup;
     double noise_sd;
-    size_t n_importance;
-} ckpt_warmup_end;
+    size_t n_sampling;
+} ckpt_estimator_notes;
 
 /* Resume, main thread, before the chains start: opens chain k's draws file
  * at its recorded length and feeds the saved draws it holds (n_values
  * columns after the sampler's) to summary and to draws[(j * n_chains + k) *
- * n_iter + i] (when draws is not NULL); fills the counters, and *end from
- * the CKPT_NOISE_COMMENT line. Returns a CLI exit code after printing the
- * error. */
+ * n_iter + i] (when draws is not NULL); fills the counters, and *notes from
+ * the CKPT_AUTO_N_COMMENT and CKPT_NOISE_COMMENT lines. Returns a CLI exit
+ * code after printing the error. */
 int ckpt_resume_chain(ckpt_run *ck, size_t k, cli_out *out, const char *path, size_t n_values, cli_summary *summary,
-                      double *draws, size_t n_chains, size_t n_iter, ckpt_counters *counters, ckpt_warmup_end *end);
+                      double *draws, size_t n_chains, size_t n_iter, ckpt_counters *counters, ckpt_estimator_notes *notes);
 /* Resume, chain k's thread, after creating its sampler as usual. */
 pmhmc_status ckpt_load_chain(ckpt_run *ck, size_t k, pmhmc_sampler *sampler, pmhmc_error *err);
 

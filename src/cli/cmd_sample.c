@@ -322,7 +322,7 @@ static int prepare_chains(run_state *r)
         c->index = (uint32_t)k;
         c->out.slot = -1;
         c->collect.out.slot = -1;
-        c->warmup_end = (ckpt_warmup_end){NAN, 0};
+        c->notes = (ckpt_estimator_notes){0, NAN, 0};
         atomic_init(&c->done, 0);
         atomic_init(&c->accepted, 0);
         atomic_init(&c->divergent, 0);
@@ -475,7 +475,7 @@ static int resume_outputs(run_state *r)
         chain_state *c = &r->chains[k];
         ckpt_counters n = {0, 0, 0, 0};
         int rc = ckpt_resume_chain(r->ckpt, k, &c->out, c->path, n_values, &c->summary, r->draws, r->n_chains,
-                                   (size_t)r->cfg.sampler.iterations, &n, &c->warmup_end);
+                                   (size_t)r->cfg.sampler.iterations, &n, &c->notes);
         if (rc != CLI_EXIT_OK)
             return rc;
         atomic_store(&c->accepted, (size_t)n.accepted);
@@ -650,7 +650,7 @@ static void write_header(const chain_state *c)
     pmhmc_draws_comment(f, "precision_used = %s", r->precision == PMHMC_PRECISION_FLOAT ? "float" : "double");
     pmhmc_draws_comment(f, "chain_id = %u", c->index + 1);
     if (r->cfg.model.N == PMHMC_CONFIG_N_AUTO && c->model)
-        pmhmc_draws_comment(f, "model.N = auto: N = %zu %s (sd of log phat %.3g at the start, over %d fresh u; "
+        pmhmc_draws_comment(f, CKPT_AUTO_N_COMMENT "%zu %s (sd of log phat %.3g at the start, over %d fresh u; "
                                "target there %g)",
                             pmhmc_model_n_importance(c->model),
                             r->cfg.sampler.warmup > 0 ? "until the end of warm-up" : "for the whole run",
@@ -768,9 +768,10 @@ static int measure_noise(chain_state *c, const double *theta)
                    err.message[0] ? err.message : pmhmc_status_str(st));
         return -1;
     }
-    c->warmup_end = (ckpt_warmup_end){noise.sd_log_phat, pmhmc_model_n_importance(sample_chain_model(c))};
+    c->notes.noise_sd = noise.sd_log_phat;
+    c->notes.n_sampling = pmhmc_model_n_importance(sample_chain_model(c));
     if (pmhmc_draws_comment(c->out.f, CKPT_NOISE_COMMENT "%.3g over %d fresh u " CKPT_NOISE_N "%zu%s, model.proposal = %s)",
-                            noise.sd_log_phat, NOISE_REPS, c->warmup_end.n_importance,
+                            noise.sd_log_phat, NOISE_REPS, c->notes.n_sampling,
                             n_auto ? ", chosen by model.N = auto" : "", r->cfg.model.proposal) != 0) {
         const int e = errno;
         chain_fail(c, CLI_EXIT_RUNTIME, "%s: cannot write the noise after warm-up: %s", c->out.tmp, strerror(e));
@@ -799,14 +800,24 @@ static void *run_chain_body(chain_state *c)
     if (r->omp_threads > 0)
         omp_set_num_threads(r->omp_threads);
     pmhmc_error err = {{0}};
-    /* model.N = auto: the N chosen where the chain starts or, resumed after
-     * its warm-up, the one its draws file says it chose there. */
+    /* model.N = auto: the N chosen where the chain starts or, resumed, the
+     * one its draws file says it warms up or samples with. */
     pmhmc_status st = PMHMC_OK;
     if (r->cfg.model.N == PMHMC_CONFIG_N_AUTO && pmhmc_model_aux_size(r->model) > 0) {
-        if (c->warmup_end.n_importance > 0)
-            st = pmhmc_model_with_n_importance(r->model, c->warmup_end.n_importance, &c->model, &err);
-        else if (choose_n(c, c->theta0, 1, &c->start_noise) != 0)
+        if (r->resume_path) {
+            const size_t n = c->notes.n_sampling ? c->notes.n_sampling : c->notes.n_warmup;
+            if (n < PMHMC_AUTO_N_MIN || n > PMHMC_AUTO_N_MAX || (n & (n - 1)) != 0) {
+                chain_fail(c, CLI_EXIT_USAGE,
+                           "chain %u: --resume: %s does not say which N model.N = auto chose (a '# %s' line with a "
+                           "power of two from %d to %d)",
+                           c->index + 1, c->out.tmp, c->notes.n_sampling ? CKPT_NOISE_COMMENT : CKPT_AUTO_N_COMMENT,
+                           PMHMC_AUTO_N_MIN, PMHMC_AUTO_N_MAX);
+                return NULL;
+            }
+            st = pmhmc_model_with_n_importance(r->model, n, &c->model, &err);
+        } else if (choose_n(c, c->theta0, 1, &c->start_noise) != 0) {
             return NULL;
+        }
         if (st != PMHMC_OK) {
             chain_fail(c, CLI_EXIT_USAGE, "chain %u: %s", c->index + 1, err.message);
             return NULL;

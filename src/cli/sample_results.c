@@ -17,12 +17,12 @@ static void print_noise(const run_state *r)
     size_t measured = 0;
     const int n_auto = r->cfg.model.N == PMHMC_CONFIG_N_AUTO;
     for (size_t k = 0; k < r->n_chains; ++k) {
-        const ckpt_warmup_end *e = &r->chains[k].warmup_end;
+        const ckpt_estimator_notes *e = &r->chains[k].notes;
         if (isnan(e->noise_sd))
             continue;
         printf("%s%.2g", measured++ ? ", " : "sd of log phat at the end of warm-up: ", e->noise_sd);
         if (n_auto)
-            printf(" at N = %zu", e->n_importance);
+            printf(" at N = %zu", e->n_sampling);
         if (r->n_chains > 1)
             printf(" (chain %zu)", k + 1);
         worst = fmax(worst, e->noise_sd);

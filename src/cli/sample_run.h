@@ -37,7 +37,7 @@ typedef struct chain_state {
     cli_summary summary;
     cli_collect collect; /* hnn.collect */
     double times[2];  /* warm-up and sampling seconds */
-    ckpt_warmup_end warmup_end; /* the noise at the end of warm-up and the N after it; NAN, 0: not yet */
+    ckpt_estimator_notes notes; /* the N of warm-up (auto), the noise at its end and the N after it */
     pmhmc_model *model;         /* model.N = auto: the chain's own, with the N it chose; NULL: the run's */
     pmhmc_noise start_noise;    /* model.N = auto: the noise at the start, at the N chosen there */
     int rc;           /* CLI_EXIT_OK, or the failure's exit code */
