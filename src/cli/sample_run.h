@@ -16,11 +16,11 @@
 #include "io/config.h"
 #include "pmhmc/pmhmc.h"
 
-/* Beyond this, the saved draws are not kept in memory for the diagnostics
- * (nor read back for the report). */
 #define NOISE_REPS 16        /* fresh u for the end-of-warm-up noise figure */
 #define NOISE_WARN_SD 1.5    /* above this sd of log phat, chains can stick */
 
+/* Beyond this, the saved draws are not kept in memory for the diagnostics
+ * (nor read back for the report). */
 #define DRAWS_MEMORY_LIMIT (1024.0 * 1024.0 * 1024.0)
 
 typedef struct run_state run_state;
