@@ -142,6 +142,38 @@ typedef struct pmhmc_draw {
     const double *theta; /* [dim] */
 } pmhmc_draw;
 
+/* ---- what each algorithm is -------------------------------------------------
+ * One entry per algorithm in a registry (src/sampler/algorithms.c): the name
+ * configs use, what it does that a front end must know about, and the
+ * sampler's own columns of its draws, CmdStan's first (lp__, accept_stat__,
+ * stepsize__, then int_time__ and energy__ for static HMC or treedepth__,
+ * n_leapfrog__, divergent__ and energy__ for NUTS), its own after. */
+typedef struct pmhmc_draw_column {
+    const char *name;
+    int integer; /* a count or a flag: print it as an integer */
+    double (*value)(const pmhmc_draw *draw);
+} pmhmc_draw_column;
+
+typedef struct pmhmc_algorithm_info {
+    pmhmc_algorithm id;
+    const char *name;      /* sampler.algorithm's value: "pmhmc", "pmnuts", "hnn_hmc", "hnn_nuts" */
+    const char *title;     /* for people: "PM-HMC", ... */
+    int builds_trees;      /* NUTS: each transition has a tree depth and may diverge */
+    int needs_network;     /* runs on an HNN surrogate (config.hnn) */
+    int adapts_by_default; /* nobody can guess its step size beforehand: adapt.engaged = auto adapts */
+    int has_cooldown;      /* may run real PM-NUTS transitions (draw.surrogate_used = 0) */
+    const pmhmc_draw_column *columns;
+    size_t n_columns;
+} pmhmc_algorithm_info;
+
+size_t pmhmc_algorithm_count(void);
+/* The i-th algorithm, i < pmhmc_algorithm_count(). */
+const pmhmc_algorithm_info *pmhmc_algorithm_at(size_t i);
+/* NULL when there is none with that id or name. */
+const pmhmc_algorithm_info *pmhmc_algorithm_by_id(pmhmc_algorithm id);
+const pmhmc_algorithm_info *pmhmc_algorithm_by_name(const char *name);
+/* ---- end of what each algorithm is ------------------------------------------ */
+
 typedef struct pmhmc_sampler pmhmc_sampler;
 
 /* Called at every gradient evaluation inside a trajectory (each B step of

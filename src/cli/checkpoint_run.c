@@ -124,7 +124,8 @@ static int make_fingerprint(const pmhmc_config *cfg, const char *backend_used, c
     len += (size_t)snprintf(fp + len, cap - len, "pmhmc_version = %s\n", PMHMC_VERSION);
     len += (size_t)snprintf(fp + len, cap - len, "model.data contents = FNV-1a %016llx, %llu bytes\n",
                             (unsigned long long)hash, (unsigned long long)bytes);
-    if (strncmp(cfg->sampler.algorithm, "hnn_", 4) == 0) {
+    const pmhmc_algorithm_info *algorithm = pmhmc_algorithm_by_name(cfg->sampler.algorithm);
+    if (algorithm && algorithm->needs_network) {
         if (pmhmc_file_hash(cfg->hnn.weights, &hash, &bytes, &err) != PMHMC_OK) {
             free(fp);
             return cli_fail(CLI_EXIT_USAGE, "hnn.weights: %s", err.message);

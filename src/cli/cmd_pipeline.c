@@ -124,7 +124,8 @@ static int load_config(pmhmc_config *cfg, int argc, char **argv)
         return cli_fail_status(CLI_EXIT_USAGE, st, &err);
     if (argc > 200)
         return cli_fail(CLI_EXIT_USAGE, "pipeline: too many arguments");
-    if (strcmp(cfg->sampler.algorithm, "hnn_hmc") != 0 && strcmp(cfg->sampler.algorithm, "hnn_nuts") != 0) {
+    const pmhmc_algorithm_info *algorithm = pmhmc_algorithm_by_name(cfg->sampler.algorithm);
+    if (!algorithm || !algorithm->needs_network) {
         pmhmc_error keyed = {{0}};
         return cli_fail_status(CLI_EXIT_USAGE,
                                pmhmc_config_key_error(cfg, "sampler.algorithm", &keyed,
@@ -221,7 +222,7 @@ static int run_stages(const pmhmc_config *cfg, int argc, char **argv)
     }
     if (rc == CLI_EXIT_OK) {
         printf("\npmhmc pipeline: stage 3 of 3: %s (hnn.accept = %s) on %s\n",
-               strcmp(cfg->sampler.algorithm, "hnn_nuts") == 0 ? "HNN-PM-NUTS" : "HNN-HMC", cfg->hnn.accept,
+               pmhmc_algorithm_by_name(cfg->sampler.algorithm)->title, cfg->hnn.accept,
                cfg->hnn.weights);
         fflush(stdout);
         stage_init(&s, "sample", argc, argv, 1);

@@ -227,7 +227,7 @@ static int load_model(run_state *r)
                                                   "%zu values; expected 1 or %zu (one per parameter of %s)", n_mass,
                                                   dim, pmhmc_model_name(r->model)),
                            &keyed);
-    if (sample_algorithm(cfg) == PMHMC_ALGORITHM_HNN_HMC || sample_algorithm(cfg) == PMHMC_ALGORITHM_HNN_NUTS) {
+    if (sample_algorithm(cfg)->needs_network) {
         st = pmhmc_hnn_load(cfg->hnn.weights, r->model, &r->hnn, &err);
         if (st == PMHMC_ERR_NOMEM)
             return cli_fail_status(CLI_EXIT_RUNTIME, st, NULL);
@@ -405,7 +405,7 @@ static int check_paths(const run_state *r)
     int rc = CLI_EXIT_OK;
     cli_paths_input(&p, "the config file", cfg->path);
     cli_paths_input(&p, "model.data", cfg->model.data);
-    if (sample_algorithm(cfg) == PMHMC_ALGORITHM_HNN_HMC || sample_algorithm(cfg) == PMHMC_ALGORITHM_HNN_NUTS)
+    if (sample_algorithm(cfg)->needs_network)
         cli_paths_input(&p, "hnn.weights", cfg->hnn.weights);
     cli_paths_input(&p, "--truth", r->truth_path);
     cli_paths_input(&p, "--resume", r->resume_path);
@@ -544,19 +544,10 @@ static int finish_interrupted(run_state *r)
     return 128 + sig;
 }
 
-pmhmc_algorithm sample_algorithm(const pmhmc_config *cfg)
+const pmhmc_algorithm_info *sample_algorithm(const pmhmc_config *cfg)
 {
-    const char *a = cfg->sampler.algorithm;
-    return strcmp(a, "pmnuts") == 0     ? PMHMC_ALGORITHM_PMNUTS
-           : strcmp(a, "hnn_hmc") == 0  ? PMHMC_ALGORITHM_HNN_HMC
-           : strcmp(a, "hnn_nuts") == 0 ? PMHMC_ALGORITHM_HNN_NUTS
-                                        : PMHMC_ALGORITHM_PMHMC;
-}
-
-int sample_is_nuts(const pmhmc_config *cfg)
-{
-    pmhmc_algorithm a = sample_algorithm(cfg);
-    return a == PMHMC_ALGORITHM_PMNUTS || a == PMHMC_ALGORITHM_HNN_NUTS;
+    const pmhmc_algorithm_info *info = pmhmc_algorithm_by_name(cfg->sampler.algorithm);
+    return info ? info : pmhmc_algorithm_by_id(PMHMC_ALGORITHM_PMNUTS); /* the config checked the name */
 }
 
 /* auto: on for the samplers whose step size nobody can guess beforehand
@@ -564,7 +555,7 @@ int sample_is_nuts(const pmhmc_config *cfg)
 static int adaptation_engaged(const pmhmc_config *cfg)
 {
     return strcmp(cfg->adapt.engaged, "true") == 0 ||
-           (strcmp(cfg->adapt.engaged, "auto") == 0 && sample_algorithm(cfg) != PMHMC_ALGORITHM_PMHMC);
+           (strcmp(cfg->adapt.engaged, "auto") == 0 && sample_algorithm(cfg)->adapts_by_default);
 }
 
 /* The sampler's configuration for chain k. */
@@ -573,7 +564,7 @@ static void sampler_config_of(const run_state *r, uint32_t k, pmhmc_sampler_conf
     const pmhmc_config *cfg = &r->cfg;
     pmhmc_sampler_config sc;
     pmhmc_sampler_config_default(&sc);
-    sc.algorithm = sample_algorithm(cfg);
+    sc.algorithm = sample_algorithm(cfg)->id;
     sc.max_depth = (size_t)cfg->nuts.max_depth;
     sc.max_delta_h = cfg->nuts.max_delta_h;
     /* auto: the criterion that gave the most ESS per second on each backend
@@ -659,7 +650,7 @@ static void write_header(const chain_state *c)
     for (size_t i = 0; i < pmhmc_model_dim(r->model); ++i)
         fprintf(f, "%s%s=%.17g", i ? ", " : "", pmhmc_model_param_name(r->model, i), c->theta0[i]);
     fputc('\n', f);
-    pmhmc_draws_columns(f, r->model, sample_algorithm(&r->cfg));
+    pmhmc_draws_columns(f, r->model, sample_algorithm(&r->cfg)->id);
 }
 
 static int prepare_summary(run_state *r)
@@ -870,7 +861,7 @@ static void *run_chain_body(chain_state *c)
         if (!draw.warmup) {
             memcpy(c->values, draw.theta, dim * sizeof *c->values);
             pmhmc_model_generated(r->model, draw.theta, c->values + dim);
-            if (pmhmc_draws_row(c->out.f, r->model, sample_algorithm(&r->cfg), &draw, c->values + dim) != 0) {
+            if (pmhmc_draws_row(c->out.f, r->model, sample_algorithm(&r->cfg)->id, &draw, c->values + dim) != 0) {
                 const int e = errno;
                 chain_fail(c, CLI_EXIT_RUNTIME, "%s: cannot save draw %zu: %s", c->out.tmp, it + 1 - warmup,
                            strerror(e));
@@ -906,7 +897,7 @@ static void *run_chain_body(chain_state *c)
         atomic_fetch_add_explicit(&c->divergent, (size_t)(draw.divergent != 0), memory_order_relaxed);
         atomic_fetch_add_explicit(&c->max_depth, (size_t)(draw.treedepth == (size_t)r->cfg.nuts.max_depth),
                                   memory_order_relaxed);
-        if (sample_algorithm(&r->cfg) == PMHMC_ALGORITHM_HNN_NUTS) {
+        if (sample_algorithm(&r->cfg)->has_cooldown) {
             atomic_fetch_add_explicit(&c->cooldown, (size_t)(draw.surrogate_used == 0), memory_order_relaxed);
             atomic_fetch_add_explicit(&c->fallbacks, (size_t)(draw.fallback != 0), memory_order_relaxed);
         }

@@ -47,7 +47,7 @@ static void fmt_figures(char *buf, size_t len, size_t done, size_t total, size_t
 
 static size_t max_depth_figure(const run_state *r, size_t hits)
 {
-    return sample_is_nuts(&r->cfg) ? hits : SIZE_MAX;
+    return sample_algorithm(&r->cfg)->builds_trees ? hits : SIZE_MAX;
 }
 
 /* Not a terminal: every output.refresh transitions (and the first and the

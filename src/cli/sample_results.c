@@ -67,7 +67,7 @@ void sample_print_results(run_state *r, double wall)
                                              : NAN,
                    chains[k].summary.n_accepted, chains[k].summary.n_draws);
     print_noise(r);
-    if (sample_algorithm(&r->cfg) == PMHMC_ALGORITHM_HNN_NUTS) {
+    if (sample_algorithm(&r->cfg)->has_cooldown) {
         size_t cooldown = 0, fallbacks = 0, done = 0;
         for (size_t k = 0; k < K; ++k) {
             cooldown += atomic_load(&chains[k].cooldown);
@@ -79,7 +79,7 @@ void sample_print_results(run_state *r, double wall)
                fallbacks, r->cfg.hnn.monitor, r->cfg.hnn.max_error, cooldown, done,
                done ? 100.0 * (double)cooldown / (double)done : 0.0);
     }
-    if (sample_is_nuts(&r->cfg)) {
+    if (sample_algorithm(&r->cfg)->builds_trees) {
         size_t divergent = 0, max_depth = 0;
         for (size_t k = 0; k < K; ++k) {
             divergent += atomic_load(&chains[k].divergent);

@@ -94,10 +94,8 @@ char *sample_chain_path(const char *file, size_t n_chains, size_t k);
  * (sample_init.c). Returns 0, or an exit code after printing the error. */
 int sample_init_from_draws(const run_state *r, size_t k, double *theta);
 
-/* sampler.algorithm as the library's enum. */
-pmhmc_algorithm sample_algorithm(const pmhmc_config *cfg);
-/* Whether it builds NUTS trees (the tree depth and divergence figures). */
-int sample_is_nuts(const pmhmc_config *cfg);
+/* sampler.algorithm's entry in the library's registry. */
+const pmhmc_algorithm_info *sample_algorithm(const pmhmc_config *cfg);
 
 /* Monotonic seconds. */
 double sample_now(void);

@@ -1,12 +1,12 @@
 /* Draws CSV in CmdStan's layout, written onto a stream the caller opened:
  *
  *   # comment lines (program version, every config value)
- *   lp__,accept_stat__,stepsize__,int_time__,energy__,<params>,<generated>
- *     (PM-NUTS: lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,
- *      divergent__,energy__ first, as CmdStan's NUTS; HNN-HMC: static HMC's
- *      five, then surrogate_error__,n_estimator__,accepted__; HNN-PM-NUTS:
- *      NUTS's seven, then surrogate__,fallback__,monitor_error__,
- *      n_estimator__,n_gradient__,accepted__)
+ *   <the algorithm's columns>,<params>,<generated>
+ *     (the algorithm's columns are its pmhmc_algorithm_info's: PM-HMC's
+ *      lp__,accept_stat__,stepsize__,int_time__,energy__ as CmdStan's static
+ *      HMC; PM-NUTS's lp__,accept_stat__,stepsize__,treedepth__,
+ *      n_leapfrog__,divergent__,energy__ as its NUTS; the HNN samplers' add
+ *      their own after those)
  *   with adaptation, the "# Adaptation terminated" block
  *   one row per saved draw
  *   #
@@ -15,7 +15,7 @@
  *   #                Z seconds (Total)
  *   #
  *
- * Numbers are printed with %.9g: enough digits that a double read back
+ * Numbers are printed with %.9g (counts and flags as integers): enough digits that a double read back
  * differs from the sampler's value by at most about 1e-9 relative.
  * Every function returns 0, or -1 when the stream reported a write error. */
 #ifndef PMHMC_IO_DRAWS_CSV_H

@@ -45,7 +45,7 @@ static pmhmc_status trajectory(pmhmc_sampler *s, double h, size_t steps, uint64_
     return PMHMC_OK;
 }
 
-pmhmc_status pmhmc_hmc_transition(pmhmc_sampler *s, pmhmc_draw *draw)
+static pmhmc_status transition(pmhmc_sampler *s, pmhmc_draw *draw)
 {
     const pmhmc_sampler_config *c = &s->config;
     const uint64_t it = s->iteration;
@@ -67,6 +67,7 @@ pmhmc_status pmhmc_hmc_transition(pmhmc_sampler *s, pmhmc_draw *draw)
         return st;
     }
 
+    draw->lp = s->log_prior + s->log_phat;
     draw->accept_stat = accept_stat;
     draw->int_time = h * (double)c->steps;
     draw->energy = accepted ? H1 : H0;
@@ -79,7 +80,7 @@ pmhmc_status pmhmc_hmc_transition(pmhmc_sampler *s, pmhmc_draw *draw)
     return PMHMC_OK;
 }
 
-pmhmc_status pmhmc_hmc_trial_step(pmhmc_sampler *s, double h, uint64_t rho_step, uint64_t p_step, double *delta_H)
+static pmhmc_status trial_step(pmhmc_sampler *s, double h, uint64_t rho_step, uint64_t p_step, double *delta_H)
 {
     pmhmc_phase_point z;
     double H0, H1;
@@ -89,3 +90,29 @@ pmhmc_status pmhmc_hmc_trial_step(pmhmc_sampler *s, double h, uint64_t rho_step,
     *delta_H = isfinite(H1) ? H0 - H1 : -INFINITY;
     return restore_start(s, PMHMC_OK);
 }
+
+/* PM-HMC keeps nothing beyond the chain's own state. */
+static pmhmc_status create(pmhmc_sampler *s, void **state)
+{
+    (void)s;
+    *state = NULL;
+    return PMHMC_OK;
+}
+
+static void release(void *state) { (void)state; }
+
+static const pmhmc_draw_column COLUMNS[] = {PMHMC_STATIC_HMC_COLUMNS};
+
+static const pmhmc_algorithm_info INFO = {
+    .id = PMHMC_ALGORITHM_PMHMC, .name = "pmhmc", .title = "PM-HMC",
+    .columns = COLUMNS, .n_columns = sizeof COLUMNS / sizeof COLUMNS[0],
+};
+
+const pmhmc_algorithm_ops pmhmc_pmhmc_ops = {
+    .info = &INFO,
+    .create = create,
+    .free = release,
+    .evaluate = pmhmc_sampler_evaluate_value,
+    .transition = transition,
+    .trial_step = trial_step,
+};

@@ -19,8 +19,10 @@
  * densities cancel, the first test's ratio divides out), so the chain
  * targets pi(theta, u) exactly, however poor the network. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "hnn/mlp.h"
 #include "math/philox.h"
 #include "math/streams.h"
@@ -56,25 +58,26 @@ static double walls(const pmhmc_sampler *s, const double *theta, double *grad)
 }
 
 /* The latent network's S(theta, rho) [1] and its gradient [2 dim] (theta
- * part first) into s->hnn_grad, the walls included. */
-static pmhmc_status latent_pass(pmhmc_sampler *s, const double *theta, const double *rho, double *S)
+ * part first) into net->grad, the walls included. */
+static pmhmc_status latent_pass(pmhmc_sampler *s, pmhmc_surrogate *net, const double *theta, const double *rho,
+                                double *S)
 {
     const size_t d = s->dim;
-    memcpy(s->hnn_x, theta, d * sizeof *theta);
-    memcpy(s->hnn_x + d, rho, d * sizeof *rho);
-    pmhmc_status st = pmhmc_mlp_input_grad(s->config.hnn, s->hnn_work, 1, s->hnn_x, s->hnn_y, s->hnn_grad);
+    memcpy(net->x, theta, d * sizeof *theta);
+    memcpy(net->x + d, rho, d * sizeof *rho);
+    pmhmc_status st = pmhmc_mlp_input_grad(s->config.hnn, net->work, 1, net->x, net->y, net->grad);
     double sum = 0.0;
     for (size_t m = 0; m < s->config.hnn->spec.n_out; ++m)
-        sum += s->hnn_y[m];
-    *S = sum + walls(s, theta, s->hnn_grad);
+        sum += net->y[m];
+    *S = sum + walls(s, theta, net->grad);
     return st;
 }
 
 /* U~(theta) + W(theta) [1] and, when grad is not NULL, its gradient [dim]. */
-static pmhmc_status potential(pmhmc_sampler *s, const double *theta, double *U, double *grad)
+static pmhmc_status potential(pmhmc_sampler *s, pmhmc_surrogate *net, const double *theta, double *U, double *grad)
 {
-    pmhmc_status st = grad ? pmhmc_mlp_input_grad(s->config.hnn, s->hnn_work, 1, theta, U, grad)
-                           : pmhmc_mlp_forward(s->config.hnn, s->hnn_work, 1, theta, U);
+    pmhmc_status st = grad ? pmhmc_mlp_input_grad(s->config.hnn, net->work, 1, theta, U, grad)
+                           : pmhmc_mlp_forward(s->config.hnn, net->work, 1, theta, U);
     *U += walls(s, theta, grad);
     return st;
 }
@@ -82,19 +85,20 @@ static pmhmc_status potential(pmhmc_sampler *s, const double *theta, double *U, 
 static int is_latent(const pmhmc_sampler *s) { return s->config.hnn->spec.kind == PMHMC_MLP_LATENT; }
 
 /* H~(theta, rho); *U = U~(theta) for the potential kind. */
-pmhmc_status pmhmc_hnn_energy(pmhmc_sampler *s, const double *theta, const double *rho, double *H, double *U)
+pmhmc_status pmhmc_hnn_energy(pmhmc_sampler *s, pmhmc_surrogate *net, const double *theta, const double *rho,
+                              double *H, double *U)
 {
     if (is_latent(s)) {
         *U = NAN;
-        return latent_pass(s, theta, rho, H);
+        return latent_pass(s, net, theta, rho, H);
     }
-    pmhmc_status st = potential(s, theta, U, NULL);
+    pmhmc_status st = potential(s, net, theta, U, NULL);
     *H = *U + pmhmc_sampler_kinetic(s, rho);
     return st;
 }
 
 /* theta += a dH~/drho at (theta, rho). */
-static pmhmc_status drift(pmhmc_sampler *s, double *theta, const double *rho, double a)
+static pmhmc_status drift(pmhmc_sampler *s, pmhmc_surrogate *net, double *theta, const double *rho, double a)
 {
     const size_t d = s->dim;
     if (!is_latent(s)) {
@@ -103,43 +107,44 @@ static pmhmc_status drift(pmhmc_sampler *s, double *theta, const double *rho, do
         return PMHMC_OK;
     }
     double S;
-    pmhmc_status st = latent_pass(s, theta, rho, &S);
+    pmhmc_status st = latent_pass(s, net, theta, rho, &S);
     for (size_t i = 0; i < d; ++i)
-        theta[i] += a * s->hnn_grad[d + i];
+        theta[i] += a * net->grad[d + i];
     return st;
 }
 
 /* rho -= a dH~/dtheta at (theta, rho). */
-static pmhmc_status kick(pmhmc_sampler *s, const double *theta, double *rho, double a)
+static pmhmc_status kick(pmhmc_sampler *s, pmhmc_surrogate *net, const double *theta, double *rho, double a)
 {
     const size_t d = s->dim;
     double S;
-    pmhmc_status st = is_latent(s) ? latent_pass(s, theta, rho, &S) : potential(s, theta, &S, s->hnn_grad);
+    pmhmc_status st = is_latent(s) ? latent_pass(s, net, theta, rho, &S) : potential(s, net, theta, &S, net->grad);
     for (size_t i = 0; i < d; ++i)
-        rho[i] -= a * s->hnn_grad[i];
+        rho[i] -= a * net->grad[i];
     return st;
 }
 
-pmhmc_status pmhmc_hnn_leapfrog(pmhmc_sampler *s, double *theta, double *rho, double h, size_t steps)
+pmhmc_status pmhmc_hnn_leapfrog(pmhmc_sampler *s, pmhmc_surrogate *net, double *theta, double *rho, double h,
+                                size_t steps)
 {
     pmhmc_status st = PMHMC_OK;
     for (size_t l = 0; l < steps && st == PMHMC_OK; ++l) {
-        if ((st = drift(s, theta, rho, 0.5 * h)) == PMHMC_OK && (st = kick(s, theta, rho, h)) == PMHMC_OK)
-            st = drift(s, theta, rho, 0.5 * h);
+        if ((st = drift(s, net, theta, rho, 0.5 * h)) == PMHMC_OK && (st = kick(s, net, theta, rho, h)) == PMHMC_OK)
+            st = drift(s, net, theta, rho, 0.5 * h);
     }
     return st;
 }
 
-pmhmc_status pmhmc_hnn_surrogate_lp(pmhmc_sampler *s, const double *theta, double *lp)
+pmhmc_status pmhmc_hnn_surrogate_lp(pmhmc_sampler *s, pmhmc_surrogate *net, const double *theta, double *lp)
 {
     double H, U;
     if (is_latent(s)) {
         memset(s->scratch, 0, s->dim * sizeof *s->scratch); /* rho = 0 */
-        pmhmc_status st = latent_pass(s, theta, s->scratch, &H);
+        pmhmc_status st = latent_pass(s, net, theta, s->scratch, &H);
         *lp = -H;
         return st;
     }
-    pmhmc_status st = potential(s, theta, &U, NULL);
+    pmhmc_status st = potential(s, net, theta, &U, NULL);
     *lp = -U;
     return st;
 }
@@ -172,17 +177,18 @@ pmhmc_status pmhmc_hnn_exact_test(pmhmc_sampler *s, uint64_t it, double U0, doub
     return pmhmc_ws_copy(s->ws, VEC_U, VEC_U_START);
 }
 
-pmhmc_status pmhmc_hnn_transition(pmhmc_sampler *s, pmhmc_draw *draw)
+static pmhmc_status transition(pmhmc_sampler *s, pmhmc_draw *draw)
 {
     const pmhmc_sampler_config *c = &s->config;
+    pmhmc_surrogate *net = s->algo;
     const uint64_t it = s->iteration;
     const double h = s->step_size;
     pmhmc_sampler_draw_rho(s, pmhmc_stream_step(it, PMHMC_DRAW_RHO));
     double H0, H1, U0, U1;
     pmhmc_status st;
-    if ((st = pmhmc_hnn_energy(s, s->theta, s->rho, &H0, &U0)) != PMHMC_OK ||
-        (st = pmhmc_hnn_leapfrog(s, s->theta, s->rho, h, c->steps)) != PMHMC_OK ||
-        (st = pmhmc_hnn_energy(s, s->theta, s->rho, &H1, &U1)) != PMHMC_OK) {
+    if ((st = pmhmc_hnn_energy(s, net, s->theta, s->rho, &H0, &U0)) != PMHMC_OK ||
+        (st = pmhmc_hnn_leapfrog(s, net, s->theta, s->rho, h, c->steps)) != PMHMC_OK ||
+        (st = pmhmc_hnn_energy(s, net, s->theta, s->rho, &H1, &U1)) != PMHMC_OK) {
         memcpy(s->theta, s->theta_start, s->dim * sizeof *s->theta);
         return st;
     }
@@ -199,9 +205,10 @@ pmhmc_status pmhmc_hnn_transition(pmhmc_sampler *s, pmhmc_draw *draw)
     }
     if (!accepted)
         memcpy(s->theta, s->theta_start, s->dim * sizeof *s->theta);
-    else if (c->hnn_accept == PMHMC_HNN_ACCEPT_SURROGATE && (st = pmhmc_hnn_surrogate_lp(s, s->theta, &s->hnn_lp)) != PMHMC_OK)
+    else if (c->hnn_accept == PMHMC_HNN_ACCEPT_SURROGATE && (st = pmhmc_hnn_surrogate_lp(s, net, s->theta, &net->lp)) != PMHMC_OK)
         return st;
 
+    draw->lp = pmhmc_surrogate_draw_lp(s, net);
     draw->accept_stat = a1;
     draw->int_time = h * (double)c->steps;
     draw->energy = accepted ? H1 : H0;
@@ -214,15 +221,126 @@ pmhmc_status pmhmc_hnn_transition(pmhmc_sampler *s, pmhmc_draw *draw)
     return PMHMC_OK;
 }
 
-pmhmc_status pmhmc_hnn_trial_step(pmhmc_sampler *s, double h, uint64_t rho_step, double *delta_H)
+static pmhmc_status trial_step(pmhmc_sampler *s, double h, uint64_t rho_step, uint64_t p_step, double *delta_H)
 {
+    (void)p_step; /* no u moves */
+    pmhmc_surrogate *net = s->algo;
     pmhmc_sampler_draw_rho(s, rho_step);
     memcpy(s->theta_start, s->theta, s->dim * sizeof *s->theta);
     double H0, H1, U;
-    pmhmc_status st = pmhmc_hnn_energy(s, s->theta, s->rho, &H0, &U);
-    if (st == PMHMC_OK && (st = pmhmc_hnn_leapfrog(s, s->theta, s->rho, h, 1)) == PMHMC_OK)
-        st = pmhmc_hnn_energy(s, s->theta, s->rho, &H1, &U);
+    pmhmc_status st = pmhmc_hnn_energy(s, net, s->theta, s->rho, &H0, &U);
+    if (st == PMHMC_OK && (st = pmhmc_hnn_leapfrog(s, net, s->theta, s->rho, h, 1)) == PMHMC_OK)
+        st = pmhmc_hnn_energy(s, net, s->theta, s->rho, &H1, &U);
     memcpy(s->theta, s->theta_start, s->dim * sizeof *s->theta);
     *delta_H = st == PMHMC_OK && isfinite(H0) && isfinite(H1) ? H0 - H1 : -INFINITY;
     return st;
 }
+
+/* ---- the surrogate as a part of a chain's state ---- */
+
+pmhmc_status pmhmc_surrogate_check(const pmhmc_sampler_config *c, size_t dim, pmhmc_error *err)
+{
+    const pmhmc_mlp *net = c->hnn;
+    if (!net)
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "%s needs a network (hnn.weights)",
+                          pmhmc_algorithm_by_id(c->algorithm)->name);
+    const int latent = net->spec.kind == PMHMC_MLP_LATENT;
+    if (net->spec.n_in != (latent ? 2 * dim : dim))
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "the %s network takes %zu inputs; this model needs %zu",
+                          latent ? "latent" : "potential", net->spec.n_in, latent ? 2 * dim : dim);
+    if (c->hnn_accept != PMHMC_HNN_ACCEPT_SURROGATE && c->hnn_accept != PMHMC_HNN_ACCEPT_EXACT)
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "unknown hnn.accept %d", (int)c->hnn_accept);
+    if (c->hnn_accept == PMHMC_HNN_ACCEPT_EXACT && latent)
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG,
+                          "hnn.accept = exact needs a potential network: a latent one's H~(theta, rho) "
+                          "defines no density of theta to correct against");
+    if (!(c->cn_angle > 0.0 && c->cn_angle <= 2.0 * atan(1.0)))
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "hnn.cn_angle must be in (0, pi/2]");
+    return PMHMC_OK;
+}
+
+/* The network's input, output and input-gradient for one point, and its
+ * scratch. */
+pmhmc_status pmhmc_surrogate_init(pmhmc_sampler *s, pmhmc_surrogate *net)
+{
+    const pmhmc_mlp *mlp = s->config.hnn;
+    net->x = malloc((2 * mlp->spec.n_in + mlp->spec.n_out) * sizeof *net->x);
+    if (!net->x)
+        return PMHMC_ERR_NOMEM;
+    net->grad = net->x + mlp->spec.n_in;
+    net->y = net->grad + mlp->spec.n_in;
+    return pmhmc_mlp_work_create(mlp, 1, &net->work);
+}
+
+void pmhmc_surrogate_release(pmhmc_surrogate *net)
+{
+    pmhmc_mlp_work_free(net->work);
+    free(net->x);
+}
+
+pmhmc_status pmhmc_surrogate_start(pmhmc_sampler *s, pmhmc_surrogate *net, const char *where, pmhmc_error *err)
+{
+    pmhmc_status st = pmhmc_hnn_surrogate_lp(s, net, s->theta, &net->lp);
+    if (st == PMHMC_OK && !isfinite(net->lp))
+        st = pmhmc_fail(err, PMHMC_ERR_NUMERIC, "the surrogate's log density is not finite %s", where);
+    return st;
+}
+
+double pmhmc_surrogate_draw_lp(const pmhmc_sampler *s, const pmhmc_surrogate *net)
+{
+    return s->config.hnn_accept == PMHMC_HNN_ACCEPT_SURROGATE ? net->lp : s->log_prior + s->log_phat;
+}
+
+/* ---- HNN-HMC as an algorithm: the surrogate is its whole state ---- */
+
+static pmhmc_status create(pmhmc_sampler *s, void **state)
+{
+    pmhmc_surrogate *net = calloc(1, sizeof *net);
+    if (!net)
+        return PMHMC_ERR_NOMEM;
+    *state = net;
+    return pmhmc_surrogate_init(s, net);
+}
+
+static void release(void *state)
+{
+    if (state)
+        pmhmc_surrogate_release(state);
+    free(state);
+}
+
+static pmhmc_status evaluate(pmhmc_sampler *s, const char *where, pmhmc_error *err)
+{
+    pmhmc_status st = pmhmc_sampler_evaluate_value(s, where, err);
+    return st == PMHMC_OK ? pmhmc_surrogate_start(s, s->algo, where, err) : st;
+}
+
+static void state_parts(pmhmc_sampler *s, pmhmc_sampler_state_parts *parts)
+{
+    pmhmc_surrogate *net = s->algo;
+    pmhmc_state_parts_add(parts, "surrogate.lp", &net->lp, sizeof net->lp);
+}
+
+/* Static HMC's columns, then the surrogate's energy error, the estimator
+ * evaluations and whether the proposal was kept (its mean is the acceptance
+ * rate; in exact mode accepted__ / n_estimator__ is the exact test's). */
+static const pmhmc_draw_column COLUMNS[] = {
+    PMHMC_STATIC_HMC_COLUMNS, PMHMC_COLUMN_SURROGATE_ERROR, PMHMC_COLUMN_N_ESTIMATOR, PMHMC_COLUMN_ACCEPTED,
+};
+
+static const pmhmc_algorithm_info INFO = {
+    .id = PMHMC_ALGORITHM_HNN_HMC, .name = "hnn_hmc", .title = "HNN-HMC",
+    .needs_network = 1, .adapts_by_default = 1,
+    .columns = COLUMNS, .n_columns = sizeof COLUMNS / sizeof COLUMNS[0],
+};
+
+const pmhmc_algorithm_ops pmhmc_hnn_hmc_ops = {
+    .info = &INFO,
+    .check = pmhmc_surrogate_check,
+    .create = create,
+    .free = release,
+    .evaluate = evaluate,
+    .transition = transition,
+    .trial_step = trial_step,
+    .state_parts = state_parts,
+};

@@ -28,8 +28,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "math/streams.h"
 #include "sampler/sampler_impl.h"
+
+/* HNN-PM-NUTS's state beyond the chain's. */
+typedef struct hnn_nuts_state {
+    pmhmc_surrogate net;
+    pmhmc_nuts *tree;     /* NUTS on theta with the surrogate's dynamics */
+    pmhmc_pmnuts pmnuts;  /* surrogate mode: the cooldown's PM-NUTS (tree NULL in exact mode) */
+    struct hnn_tree_run {
+        double H0, K0, U0;  /* the tree's start: H~, rho'M^-1 rho/2, U~ */
+        double H0_true;     /* the true energy there, at the chain's u (NAN: not yet known) */
+        int switched;       /* the rest of this tree runs the real dynamics */
+        int trial;          /* a step-size search's trial step: never switch */
+        double max_error;   /* the largest monitored error in this tree */
+        size_t n_estimates, n_gradients;
+        double *save;       /* [2 dim] theta and rho before a step, for a fallback's redo */
+        double *grad;       /* [dim] the tree's gradient slot of the current state */
+        double *theta0;     /* [dim] where the tree started */
+    } run;
+    size_t cooldown_left;  /* PM-NUTS transitions still to run */
+    int log_phat_stale;    /* surrogate mode: log_prior, log_phat and PM-NUTS's gradients are of an
+                              earlier theta (the surrogate moved it, u stayed) */
+} hnn_nuts_state;
+
+static int surrogate_mode(const pmhmc_sampler_config *c) { return c->hnn_accept == PMHMC_HNN_ACCEPT_SURROGATE; }
 
 /* grad [dim] = d/dtheta [log p + log phat] at (theta, the chain's u), and
  * *lp = log p + log phat there. */
@@ -43,8 +67,9 @@ static pmhmc_status true_gradient(pmhmc_sampler *s, const double *theta, double 
     for (size_t i = 0; i < s->dim; ++i)
         grad[i] += prior_grad[i];
     *lp = log_prior + log_phat;
-    s->hnn_run.n_estimates++;
-    s->hnn_run.n_gradients++;
+    hnn_nuts_state *hs = s->algo;
+    hs->run.n_estimates++;
+    hs->run.n_gradients++;
     return st;
 }
 
@@ -55,7 +80,8 @@ static pmhmc_status true_value(pmhmc_sampler *s, const double *theta, double *lp
     double log_phat;
     pmhmc_status st = pmhmc_ws_estimate(s->ws, &req, &log_phat, NULL);
     *lp = pmhmc_model_log_prior(s->model, theta, NULL) + log_phat;
-    s->hnn_run.n_estimates++;
+    hnn_nuts_state *hs = s->algo;
+    hs->run.n_estimates++;
     return st;
 }
 
@@ -64,16 +90,17 @@ static pmhmc_status true_value(pmhmc_sampler *s, const double *theta, double *lp
  * log phat unless the surrogate has moved theta since they were taken. */
 static pmhmc_status true_start(pmhmc_sampler *s)
 {
-    struct pmhmc_hnn_tree_run *r = &s->hnn_run;
+    hnn_nuts_state *hs = s->algo;
+    struct hnn_tree_run *r = &hs->run;
     if (!isnan(r->H0_true))
         return PMHMC_OK;
     double lp = s->log_prior + s->log_phat;
     pmhmc_status st = PMHMC_OK;
-    if (s->log_phat_stale && (st = true_value(s, r->theta0, &lp)) == PMHMC_OK) {
+    if (hs->log_phat_stale && (st = true_value(s, r->theta0, &lp)) == PMHMC_OK) {
         /* theta0 is the chain's theta: keep what was learnt there */
         s->log_prior = pmhmc_model_log_prior(s->model, r->theta0, NULL);
         s->log_phat = lp - s->log_prior;
-        s->log_phat_stale = 0;
+        hs->log_phat_stale = 0;
     }
     r->H0_true = -lp + r->K0;
     return st;
@@ -84,12 +111,13 @@ static pmhmc_status true_start(pmhmc_sampler *s)
 static pmhmc_status tree_start(void *ctx, pmhmc_kdk_point *x, double *H)
 {
     pmhmc_sampler *s = ctx;
-    struct pmhmc_hnn_tree_run *r = &s->hnn_run;
+    hnn_nuts_state *hs = s->algo;
+    struct hnn_tree_run *r = &hs->run;
     r->switched = 0;
     r->H0_true = NAN;
     r->K0 = pmhmc_sampler_kinetic(s, x->z.rho);
     memcpy(r->theta0, x->z.theta, s->dim * sizeof *r->theta0);
-    pmhmc_status st = pmhmc_hnn_energy(s, x->z.theta, x->z.rho, &r->H0, &r->U0);
+    pmhmc_status st = pmhmc_hnn_energy(s, &hs->net, x->z.theta, x->z.rho, &r->H0, &r->U0);
     *H = r->H0;
     return st;
 }
@@ -99,7 +127,8 @@ static pmhmc_status tree_start(void *ctx, pmhmc_kdk_point *x, double *H)
  * surrogate's), the energy relative to the true start. */
 static pmhmc_status real_step(pmhmc_sampler *s, pmhmc_kdk_point *x, double h, double *H)
 {
-    struct pmhmc_hnn_tree_run *r = &s->hnn_run;
+    hnn_nuts_state *hs = s->algo;
+    struct hnn_tree_run *r = &hs->run;
     double *theta = x->z.theta, *rho = x->z.rho, *g = x->grad, lp;
     pmhmc_status st;
     if ((st = true_start(s)) != PMHMC_OK || (st = true_gradient(s, theta, g, &lp)) != PMHMC_OK)
@@ -120,7 +149,8 @@ static pmhmc_status real_step(pmhmc_sampler *s, pmhmc_kdk_point *x, double h, do
 static pmhmc_status tree_step(void *ctx, pmhmc_kdk_point *x, double h, double *H)
 {
     pmhmc_sampler *s = ctx;
-    struct pmhmc_hnn_tree_run *r = &s->hnn_run;
+    hnn_nuts_state *hs = s->algo;
+    struct hnn_tree_run *r = &hs->run;
     const pmhmc_sampler_config *c = &s->config;
     if (r->switched)
         return real_step(s, x, h, H);
@@ -130,7 +160,7 @@ static pmhmc_status tree_step(void *ctx, pmhmc_kdk_point *x, double h, double *H
     memcpy(r->save + s->dim, rho, s->dim * sizeof *rho);
     double U, error;
     pmhmc_status st;
-    if ((st = pmhmc_hnn_leapfrog(s, theta, rho, h, 1)) != PMHMC_OK || (st = pmhmc_hnn_energy(s, theta, rho, H, &U)) != PMHMC_OK)
+    if ((st = pmhmc_hnn_leapfrog(s, &hs->net, theta, rho, h, 1)) != PMHMC_OK || (st = pmhmc_hnn_energy(s, &hs->net, theta, rho, H, &U)) != PMHMC_OK)
         return st;
     if (c->monitor == PMHMC_HNN_MONITOR_TRUE) {
         double lp;
@@ -152,46 +182,22 @@ static pmhmc_status tree_step(void *ctx, pmhmc_kdk_point *x, double h, double *H
 
 /* ---- the sampler's side ---- */
 
-pmhmc_status pmhmc_hnn_nuts_create(pmhmc_sampler *s)
-{
-    const pmhmc_sampler_config *c = &s->config;
-    s->hnn_run.save = calloc(4 * s->dim, sizeof *s->hnn_run.save);
-    if (!s->hnn_run.save)
-        return PMHMC_ERR_NOMEM;
-    s->hnn_run.grad = s->hnn_run.save + 2 * s->dim;
-    s->hnn_run.theta0 = s->hnn_run.save + 3 * s->dim;
-    /* The theta-only tree touches no workspace vector: any first index. */
-    pmhmc_status st = pmhmc_nuts_create(&s->integ, s->sqrt_mass, c->max_depth, c->max_delta_h, PMHMC_UTURN_THETA,
-                                        0, &s->hnn_tree);
-    if (st != PMHMC_OK)
-        return st;
-    pmhmc_nuts_dynamics dyn = {tree_start, tree_step, s};
-    if (c->hnn_accept == PMHMC_HNN_ACCEPT_EXACT)
-        pmhmc_nuts_set_max_spread(s->hnn_tree, c->max_error);
-    return pmhmc_nuts_set_dynamics(s->hnn_tree, &dyn);
-}
-
-void pmhmc_hnn_nuts_free(pmhmc_sampler *s)
-{
-    pmhmc_nuts_free(s->hnn_tree);
-    free(s->hnn_run.save);
-}
-
 /* A cooldown starts: a fresh u at the current theta, and the state PM-NUTS
  * needs there (log phat, both gradients). */
 static pmhmc_status start_cooldown(pmhmc_sampler *s, uint64_t it)
 {
     const pmhmc_sampler_config *c = &s->config;
+    hnn_nuts_state *hs = s->algo;
     pmhmc_status st;
     if ((st = pmhmc_ws_copy(s->ws, VEC_U_START, VEC_U)) != PMHMC_OK ||
         (st = pmhmc_ws_normal(s->ws, VEC_U, c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_FRESH_U))) != PMHMC_OK)
         return st;
-    pmhmc_kdk_point x = {.z = {.theta = s->theta, .u = VEC_U}, .grad = s->grad, .grad_u = VEC_GRAD_U};
+    pmhmc_kdk_point x = {.z = {.theta = s->theta, .u = VEC_U}, .grad = hs->pmnuts.grad, .grad_u = VEC_GRAD_U};
     for (int attempt = 0; attempt < 2; ++attempt) {
         if ((st = pmhmc_kdk_evaluate(&s->integ, &x)) != PMHMC_OK)
             return st;
-        s->hnn_run.n_estimates++;
-        s->hnn_run.n_gradients++;
+        hs->run.n_estimates++;
+        hs->run.n_gradients++;
         if (isfinite(x.z.log_phat) && isfinite(x.z.log_prior))
             break;
         /* the fresh u fails at this theta: back to the chain's own u */
@@ -202,43 +208,48 @@ static pmhmc_status start_cooldown(pmhmc_sampler *s, uint64_t it)
     s->log_prior = x.z.log_prior;
     /* PM-NUTS needs a finite start; without one the surrogate goes on */
     const int finite = isfinite(s->log_phat + s->log_prior);
-    s->log_phat_stale = !finite;
-    s->cooldown_left = finite ? c->cooldown : 0;
+    hs->log_phat_stale = !finite;
+    hs->cooldown_left = finite ? c->cooldown : 0;
     return PMHMC_OK;
 }
 
 static pmhmc_status cooldown_transition(pmhmc_sampler *s, pmhmc_draw *draw)
 {
-    pmhmc_status st = pmhmc_pmnuts_transition(s, draw);
+    hnn_nuts_state *hs = s->algo;
+    pmhmc_status st = pmhmc_pmnuts_run(s, &hs->pmnuts, draw);
     if (st != PMHMC_OK)
         return st;
-    s->cooldown_left--;
+    hs->cooldown_left--;
     draw->surrogate_used = 0;
-    draw->n_estimates += s->hnn_run.n_estimates;
-    draw->n_gradients += s->hnn_run.n_gradients;
-    return draw->accepted ? pmhmc_hnn_surrogate_lp(s, s->theta, &s->hnn_lp) : PMHMC_OK;
+    draw->n_estimates += hs->run.n_estimates;
+    draw->n_gradients += hs->run.n_gradients;
+    if (draw->accepted && (st = pmhmc_hnn_surrogate_lp(s, &hs->net, s->theta, &hs->net.lp)) != PMHMC_OK)
+        return st;
+    draw->lp = pmhmc_surrogate_draw_lp(s, &hs->net);
+    return PMHMC_OK;
 }
 
-pmhmc_status pmhmc_hnn_nuts_transition(pmhmc_sampler *s, pmhmc_draw *draw)
+static pmhmc_status transition(pmhmc_sampler *s, pmhmc_draw *draw)
 {
     const pmhmc_sampler_config *c = &s->config;
     const uint64_t it = s->iteration;
-    struct pmhmc_hnn_tree_run *r = &s->hnn_run;
+    hnn_nuts_state *hs = s->algo;
+    struct hnn_tree_run *r = &hs->run;
     r->n_estimates = r->n_gradients = 0;
     r->max_error = 0.0;
-    if (s->cooldown_left > 0)
+    if (hs->cooldown_left > 0)
         return cooldown_transition(s, draw);
 
     pmhmc_nuts_state cur = {s->theta, r->grad, s->log_prior, s->log_phat, VEC_U, VEC_GRAD_U};
     pmhmc_nuts_result res;
-    pmhmc_status st = pmhmc_nuts_transition(s->hnn_tree, &cur, s->step_size, c->seed, c->chain, it, &res);
+    pmhmc_status st = pmhmc_nuts_transition(hs->tree, &cur, s->step_size, c->seed, c->chain, it, &res);
     if (st != PMHMC_OK)
         return st;
     const int moved = memcmp(s->theta_start, s->theta, s->dim * sizeof *s->theta) != 0;
     int accepted = moved;
     if (moved && c->hnn_accept == PMHMC_HNN_ACCEPT_EXACT) {
         double U1, H1;
-        if ((st = pmhmc_hnn_energy(s, s->theta, s->rho, &H1, &U1)) != PMHMC_OK ||
+        if ((st = pmhmc_hnn_energy(s, &hs->net, s->theta, s->rho, &H1, &U1)) != PMHMC_OK ||
             (st = pmhmc_hnn_exact_test(s, it, r->U0, U1, &accepted)) != PMHMC_OK) {
             memcpy(s->theta, s->theta_start, s->dim * sizeof *s->theta);
             return st;
@@ -247,11 +258,12 @@ pmhmc_status pmhmc_hnn_nuts_transition(pmhmc_sampler *s, pmhmc_draw *draw)
         if (!accepted)
             memcpy(s->theta, s->theta_start, s->dim * sizeof *s->theta);
     } else if (moved) {
-        s->log_phat_stale = 1;
-        if ((st = pmhmc_hnn_surrogate_lp(s, s->theta, &s->hnn_lp)) != PMHMC_OK)
+        hs->log_phat_stale = 1;
+        if ((st = pmhmc_hnn_surrogate_lp(s, &hs->net, s->theta, &hs->net.lp)) != PMHMC_OK)
             return st;
     }
     const int fallback = r->switched;
+    draw->lp = pmhmc_surrogate_draw_lp(s, &hs->net);
     draw->accept_stat = res.accept_stat;
     draw->int_time = NAN;
     draw->energy = moved && !accepted ? r->H0 : res.energy; /* the kept state's */
@@ -271,11 +283,125 @@ pmhmc_status pmhmc_hnn_nuts_transition(pmhmc_sampler *s, pmhmc_draw *draw)
 
 /* The surrogate's own step: the search tunes h for the dynamics the chain
  * runs, so no switch to the true gradient here. */
-pmhmc_status pmhmc_hnn_nuts_trial_step(pmhmc_sampler *s, double h, uint64_t rho_step, double *delta_H)
+static pmhmc_status trial_step(pmhmc_sampler *s, double h, uint64_t rho_step, uint64_t p_step, double *delta_H)
 {
-    pmhmc_nuts_state cur = {s->theta, s->hnn_run.grad, s->log_prior, s->log_phat, VEC_U, VEC_GRAD_U};
-    s->hnn_run.trial = 1;
-    pmhmc_status st = pmhmc_nuts_trial_step(s->hnn_tree, &cur, h, s->config.seed, s->config.chain, rho_step, 0, delta_H);
-    s->hnn_run.trial = 0;
+    (void)p_step; /* no u moves */
+    hnn_nuts_state *hs = s->algo;
+    pmhmc_nuts_state cur = {s->theta, hs->run.grad, s->log_prior, s->log_phat, VEC_U, VEC_GRAD_U};
+    hs->run.trial = 1;
+    pmhmc_status st = pmhmc_nuts_trial_step(hs->tree, &cur, h, s->config.seed, s->config.chain, rho_step, 0, delta_H);
+    hs->run.trial = 0;
     return st;
 }
+
+static pmhmc_status check(const pmhmc_sampler_config *c, size_t dim, pmhmc_error *err)
+{
+    pmhmc_status st = pmhmc_nuts_check_settings(c, err);
+    if (st == PMHMC_OK)
+        st = pmhmc_surrogate_check(c, dim, err);
+    if (st != PMHMC_OK)
+        return st;
+    if (c->monitor != PMHMC_HNN_MONITOR_SURROGATE && c->monitor != PMHMC_HNN_MONITOR_TRUE)
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "unknown hnn.monitor %d", (int)c->monitor);
+    if (!(c->max_error > 0.0))
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "hnn.max_error must be positive");
+    if (c->hnn_accept == PMHMC_HNN_ACCEPT_EXACT && c->monitor == PMHMC_HNN_MONITOR_TRUE)
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG,
+                          "hnn.monitor = true cannot be used with hnn.accept = exact: a tree that stops on "
+                          "the chain's u is no longer a reversible move of theta, which the exact test needs");
+    return PMHMC_OK;
+}
+
+static int workspace_vectors(const pmhmc_sampler_config *c)
+{
+    return surrogate_mode(c) ? pmhmc_pmnuts_vectors(c) : 0;
+}
+
+static void release(void *state)
+{
+    hnn_nuts_state *hs = state;
+    if (!hs)
+        return;
+    pmhmc_surrogate_release(&hs->net);
+    pmhmc_pmnuts_release(&hs->pmnuts);
+    pmhmc_nuts_free(hs->tree);
+    free(hs->run.save);
+    free(hs);
+}
+
+static pmhmc_status create(pmhmc_sampler *s, void **state)
+{
+    const pmhmc_sampler_config *c = &s->config;
+    hnn_nuts_state *hs = calloc(1, sizeof *hs);
+    if (!hs)
+        return PMHMC_ERR_NOMEM;
+    *state = hs;
+    pmhmc_status st;
+    if (surrogate_mode(c) && (st = pmhmc_pmnuts_init(s, &hs->pmnuts)) != PMHMC_OK)
+        return st;
+    if ((st = pmhmc_surrogate_init(s, &hs->net)) != PMHMC_OK)
+        return st;
+    hs->run.save = calloc(4 * s->dim, sizeof *hs->run.save);
+    if (!hs->run.save)
+        return PMHMC_ERR_NOMEM;
+    hs->run.grad = hs->run.save + 2 * s->dim;
+    hs->run.theta0 = hs->run.save + 3 * s->dim;
+    /* The theta-only tree touches no workspace vector: any first index. */
+    st = pmhmc_nuts_create(&s->integ, s->sqrt_mass, c->max_depth, c->max_delta_h, PMHMC_UTURN_THETA, 0, &hs->tree);
+    if (st != PMHMC_OK)
+        return st;
+    pmhmc_nuts_dynamics dyn = {tree_start, tree_step, s};
+    if (c->hnn_accept == PMHMC_HNN_ACCEPT_EXACT)
+        pmhmc_nuts_set_max_spread(hs->tree, c->max_error);
+    return pmhmc_nuts_set_dynamics(hs->tree, &dyn);
+}
+
+/* The estimate where the chain is (with PM-NUTS's gradients in surrogate
+ * mode, for a cooldown) and the surrogate's density there: nothing stale. */
+static pmhmc_status evaluate(pmhmc_sampler *s, const char *where, pmhmc_error *err)
+{
+    hnn_nuts_state *hs = s->algo;
+    pmhmc_status st = surrogate_mode(&s->config) ? pmhmc_pmnuts_evaluate(s, &hs->pmnuts) : PMHMC_OK;
+    if (st == PMHMC_OK)
+        st = surrogate_mode(&s->config) ? pmhmc_sampler_require_finite(s, where, err)
+                                        : pmhmc_sampler_evaluate_value(s, where, err);
+    if (st == PMHMC_OK && (st = pmhmc_surrogate_start(s, &hs->net, where, err)) == PMHMC_OK)
+        hs->log_phat_stale = 0;
+    return st;
+}
+
+static void state_parts(pmhmc_sampler *s, pmhmc_sampler_state_parts *parts)
+{
+    hnn_nuts_state *hs = s->algo;
+    if (surrogate_mode(&s->config))
+        pmhmc_pmnuts_parts(s, &hs->pmnuts, parts);
+    pmhmc_state_parts_add(parts, "surrogate.lp", &hs->net.lp, sizeof hs->net.lp);
+    pmhmc_state_parts_add(parts, "hnn_nuts.cooldown_left", &hs->cooldown_left, sizeof hs->cooldown_left);
+    pmhmc_state_parts_add(parts, "hnn_nuts.log_phat_stale", &hs->log_phat_stale, sizeof hs->log_phat_stale);
+}
+
+/* NUTS's columns, then whether the tree started on the surrogate (0 in
+ * cooldown), whether it fell back, the largest monitored error, estimator
+ * evaluations (all, and with gradients) and whether the state moved. */
+static const pmhmc_draw_column COLUMNS[] = {
+    PMHMC_NUTS_COLUMNS,        PMHMC_COLUMN_SURROGATE,  PMHMC_COLUMN_FALLBACK, PMHMC_COLUMN_MONITOR_ERROR,
+    PMHMC_COLUMN_N_ESTIMATOR, PMHMC_COLUMN_N_GRADIENT, PMHMC_COLUMN_ACCEPTED,
+};
+
+static const pmhmc_algorithm_info INFO = {
+    .id = PMHMC_ALGORITHM_HNN_NUTS, .name = "hnn_nuts", .title = "HNN-PM-NUTS",
+    .builds_trees = 1, .needs_network = 1, .adapts_by_default = 1, .has_cooldown = 1,
+    .columns = COLUMNS, .n_columns = sizeof COLUMNS / sizeof COLUMNS[0],
+};
+
+const pmhmc_algorithm_ops pmhmc_hnn_nuts_ops = {
+    .info = &INFO,
+    .check = check,
+    .workspace_vectors = workspace_vectors,
+    .create = create,
+    .free = release,
+    .evaluate = evaluate,
+    .transition = transition,
+    .trial_step = trial_step,
+    .state_parts = state_parts,
+};

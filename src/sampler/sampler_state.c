@@ -5,7 +5,8 @@
  * the checkpoint file records the byte order to refuse others):
  *
  *   "PMHSTATE"  8 bytes
- *   u32         layout version (STATE_VERSION)
+ *   u32         layout version (STATE_VERSION: 2 since the parts are named
+ *               by what they hold, each algorithm's after the chain's)
  *   u32         number of parts
  *   per part:   u32 name length, the name (no terminator), u64 byte count,
  *               the bytes
@@ -25,7 +26,7 @@
 #include "sampler/sampler_impl.h"
 
 static const char STATE_MAGIC[8] = {'P', 'M', 'H', 'S', 'T', 'A', 'T', 'E'};
-enum { STATE_VERSION = 1, HEADER_BYTES = 16, NAME_MAX_BYTES = 64 };
+enum { STATE_VERSION = 2, HEADER_BYTES = 16, NAME_MAX_BYTES = 64 };
 
 typedef struct part_view {
     char name[NAME_MAX_BYTES];
