@@ -32,7 +32,7 @@ std::vector<std::string> column_names(const pmhmc_algorithm_info *info)
 TEST(Algorithms, EveryEntryIsFoundByItsIdAndItsName)
 {
     const size_t n = pmhmc_algorithm_count();
-    ASSERT_EQ(n, 4u); // pmhmc, pmnuts, hnn_hmc, hnn_nuts
+    ASSERT_EQ(n, 4u); // pmnuts, pmhmc, hnn_hmc, hnn_nuts
     std::set<std::string> names;
     std::set<int> ids;
     for (size_t i = 0; i < n; ++i) {

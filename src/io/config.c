@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "pmhmc/sampler.h"
 
 /* KEY_INT_OR_AUTO: KEY_INT, or "auto" (stored as 0, below every such
  * key's range: model.N); KEY_POSITIVE: a finite number > 0; KEY_POSITIVE_LIST: a comma-separated
@@ -40,15 +41,17 @@ typedef struct key_spec {
     key_type type;
     const char *default_text; /* NULL: required */
     uint64_t int_lo, int_hi;    /* KEY_INT(_OR_AUTO): the inclusive range */
-    const char *const *choices; /* KEY_CHOICE: NULL-terminated */
+    const char *const *choices; /* KEY_CHOICE: NULL-terminated, or */
+    const char *(*choice_at)(size_t i); /* the i-th of a registry's names, NULL past the last */
     size_t offset;              /* of the typed field in pmhmc_config */
     const char *doc;
 } key_spec;
 
+static const char *choice(const key_spec *k, size_t i) { return k->choice_at ? k->choice_at(i) : k->choices[i]; }
+
 static const char *const MODEL_NAMES[] = {"glmm", "normal_re", NULL};
 static const char *const ESTIMATORS[] = {"importance", "quadrature", NULL};
 static const char *const PROPOSALS[] = {"laplace", "prior", "fixed", NULL};
-static const char *const ALGORITHMS[] = {"pmnuts", "pmhmc", "hnn_hmc", "hnn_nuts", NULL};
 static const char *const UTURNS[] = {"auto", "extended", "theta", NULL};
 static const char *const ENGAGED[] = {"auto", "true", "false", NULL};
 static const char *const HNN_KINDS[] = {"potential", "latent", NULL};
@@ -58,21 +61,30 @@ static const char *const ACTIVATIONS[] = {"softplus", "sin", "tanh", NULL};
 static const char *const BACKENDS[] = {"cpu", "auto", "cuda", NULL};
 static const char *const PRECISIONS[] = {"auto", "double", "float", NULL};
 
+/* sampler.algorithm: the library's registry of algorithms. */
+static const char *algorithm_name(size_t i)
+{
+    const pmhmc_algorithm_info *a = pmhmc_algorithm_at(i);
+    return a ? a->name : NULL;
+}
+
 #define INT_KEY(sec, key, def, lo, hi, field, doc) \
-    {sec, key, KEY_INT, def, lo, hi, NULL, offsetof(pmhmc_config, field), doc}
+    {sec, key, KEY_INT, def, lo, hi, NULL, NULL, offsetof(pmhmc_config, field), doc}
 #define POSITIVE_KEY(sec, key, type, def, field, doc) \
-    {sec, key, type, def, 0, 0, NULL, offsetof(pmhmc_config, field), doc}
+    {sec, key, type, def, 0, 0, NULL, NULL, offsetof(pmhmc_config, field), doc}
 #define CHOICE_KEY(sec, key, def, choices, field, doc) \
-    {sec, key, KEY_CHOICE, def, 0, 0, choices, offsetof(pmhmc_config, field), doc}
+    {sec, key, KEY_CHOICE, def, 0, 0, choices, NULL, offsetof(pmhmc_config, field), doc}
+#define REGISTRY_KEY(sec, key, def, choice_at, field, doc) \
+    {sec, key, KEY_CHOICE, def, 0, 0, NULL, choice_at, offsetof(pmhmc_config, field), doc}
 #define PATH_KEY(sec, key, def, field, doc) \
-    {sec, key, KEY_PATH, def, 0, 0, NULL, offsetof(pmhmc_config, field), doc}
+    {sec, key, KEY_PATH, def, 0, 0, NULL, NULL, offsetof(pmhmc_config, field), doc}
 #define BOOL_KEY(sec, key, def, field, doc) \
-    {sec, key, KEY_BOOL, def, 0, 0, NULL, offsetof(pmhmc_config, field), doc}
+    {sec, key, KEY_BOOL, def, 0, 0, NULL, NULL, offsetof(pmhmc_config, field), doc}
 
 static const key_spec KEYS[] = {
     CHOICE_KEY("model", "name", "glmm", MODEL_NAMES, model.name, "the model"),
     PATH_KEY("model", "data", NULL, model.data, "the data CSV (id,y[,covariates...])"),
-    {"model", "N", KEY_INT_OR_AUTO, "128", 1, 100000000, NULL, offsetof(pmhmc_config, model.N),
+    {"model", "N", KEY_INT_OR_AUTO, "128", 1, 100000000, NULL, NULL, offsetof(pmhmc_config, model.N),
      "importance draws per group (model.estimator = quadrature: nodes per mixture component, at most 128); auto: "
      "each chain takes the smallest power of two whose sd of log phat is at most model.noise_target: for sampling "
      "up to 1024, chosen where warm-up ends; for warm-up up to 128, chosen where it starts, with a target of at "
@@ -91,7 +103,7 @@ static const key_spec KEYS[] = {
                  "s, scale of model.proposal = fixed: X = s u"),
     POSITIVE_KEY("model", "prior_var", KEY_POSITIVE, "100", model.prior_var,
                  "sigma0^2 of the N(0, sigma0^2) prior on every parameter"),
-    CHOICE_KEY("sampler", "algorithm", "pmnuts", ALGORITHMS, sampler.algorithm,
+    REGISTRY_KEY("sampler", "algorithm", "pmnuts", algorithm_name, sampler.algorithm,
                "pmnuts: pseudo-marginal NUTS with Stan's adaptation (the [nuts] and [adapt] keys); pmhmc: pseudo-marginal HMC with sampler.steps steps of sampler.step_size; hnn_hmc: HMC with sampler.steps steps on the HNN surrogate in hnn.weights, accepted as hnn.accept says; hnn_nuts: NUTS on theta with the surrogate's dynamics, watched by hnn.monitor"),
     INT_KEY("sampler", "iterations", "1000", 1, 1000000000, sampler.iterations,
             "saved draws"),
@@ -222,8 +234,8 @@ static void describe_expected(const key_spec *k, char *buf, size_t len)
         break;
     case KEY_CHOICE: {
         size_t used = (size_t)snprintf(buf, len, "one of");
-        for (size_t i = 0; k->choices[i] && used < len; ++i)
-            used += (size_t)snprintf(buf + used, len - used, "%s %s", i ? "," : ":", k->choices[i]);
+        for (size_t i = 0; choice(k, i) && used < len; ++i)
+            used += (size_t)snprintf(buf + used, len - used, "%s %s", i ? "," : ":", choice(k, i));
         break;
     }
     case KEY_PATH:
@@ -512,9 +524,9 @@ static pmhmc_status set_value(pmhmc_config *cfg, int i, const char *text, pmhmc_
     }
     case KEY_CHOICE:
         rc = -1;
-        for (size_t c = 0; k->choices[c]; ++c)
-            if (strcmp(text, k->choices[c]) == 0) {
-                *(const char **)field(cfg, k) = k->choices[c];
+        for (size_t c = 0; choice(k, c); ++c)
+            if (strcmp(text, choice(k, c)) == 0) {
+                *(const char **)field(cfg, k) = choice(k, c);
                 rc = 0;
             }
         break;

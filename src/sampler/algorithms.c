@@ -4,9 +4,10 @@
 
 #include "sampler/algorithm.h"
 
+/* In the order configs' help and messages list them, the default first. */
 static const pmhmc_algorithm_ops *const REGISTRY[] = {
-    &pmhmc_pmhmc_ops,
     &pmhmc_pmnuts_ops,
+    &pmhmc_pmhmc_ops,
     &pmhmc_hnn_hmc_ops,
     &pmhmc_hnn_nuts_ops,
 };
