@@ -8,6 +8,7 @@
 #include "pmhmc/hnn.h"
 #include "pmhmc/io.h"
 #include "pmhmc/model.h"
+#include "pmhmc/run.h"
 #include "pmhmc/sampler.h"
 #include "pmhmc/simulate.h"
 #include "pmhmc/status.h"

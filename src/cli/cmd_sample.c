@@ -4,18 +4,14 @@
  * posterior summary pooled over the chains. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
-#include <errno.h>
 #include <math.h>
 #include <omp.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -23,7 +19,6 @@
 #include "cli/path_guard.h"
 #include "cli/sample_run.h"
 #include "io/config.h"
-#include "io/draws_csv.h"
 #include "math/philox.h"
 #include "math/streams.h"
 #include "pmhmc/pmhmc.h"
@@ -121,13 +116,12 @@ static void free_run(run_state *r)
         cli_out_abort(&c->out);
         cli_collect_abort(&c->collect);
         cli_summary_free(&c->summary);
-        pmhmc_sampler_free(c->sampler);
-        pmhmc_model_free(c->model);
         free(c->path);
         free(c->theta0);
         free(c->values);
     }
     free(r->chains);
+    free(r->results);
     ckpt_run_free(r->ckpt);
     if (r->lock_ready)
         pthread_mutex_destroy(&r->print_lock);
@@ -314,7 +308,8 @@ static int prepare_chains(run_state *r)
     size_t dim = pmhmc_model_dim(r->model), n_gen = pmhmc_model_n_generated(r->model);
     r->n_chains = (size_t)r->cfg.sampler.chains;
     r->chains = calloc(r->n_chains, sizeof *r->chains);
-    if (!r->chains)
+    r->results = calloc(r->n_chains, sizeof *r->results);
+    if (!r->chains || !r->results)
         return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
     for (size_t k = 0; k < r->n_chains; ++k) {
         chain_state *c = &r->chains[k];
@@ -329,7 +324,6 @@ static int prepare_chains(run_state *r)
         atomic_init(&c->max_depth, 0);
         atomic_init(&c->cooldown, 0);
         atomic_init(&c->fallbacks, 0);
-        atomic_init(&c->finished, 0);
         c->path = sample_chain_path(r->cfg.output.file, r->n_chains, k);
         c->theta0 = malloc(dim * sizeof *c->theta0);
         c->values = malloc((dim + n_gen) * sizeof *c->values);
@@ -353,7 +347,6 @@ static int prepare_chains(run_state *r)
     if (pthread_mutex_init(&r->print_lock, NULL) != 0)
         return cli_fail(CLI_EXIT_RUNTIME, "cannot create a mutex");
     r->lock_ready = 1;
-    atomic_init(&r->failed, 0);
     r->quiet |= r->cfg.output.refresh == 0;
     r->live = !r->quiet && isatty(STDERR_FILENO);
     return CLI_EXIT_OK;
@@ -524,7 +517,7 @@ static int finish_interrupted(run_state *r)
 {
     int sig = ckpt_stop_signal(), stopped = 0;
     for (size_t k = 0; k < r->n_chains; ++k)
-        stopped |= r->chains[k].stopped;
+        stopped |= r->results[k].stopped;
     if (!stopped)
         return CLI_EXIT_OK;
     const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP";
@@ -599,60 +592,6 @@ static void sampler_config_of(const run_state *r, uint32_t k, pmhmc_sampler_conf
     *out = sc;
 }
 
-/* The model chain c runs now. */
-static const pmhmc_model *sample_chain_model(const chain_state *c) { return c->model ? c->model : c->run->model; }
-
-/* Runs on the chain's thread. */
-static pmhmc_status make_sampler(chain_state *c, pmhmc_error *err)
-{
-    pmhmc_sampler_config sc;
-    sampler_config_of(c->run, c->index, &sc);
-    pmhmc_status st = pmhmc_sampler_create(sample_chain_model(c), c->run->backend, &sc, c->theta0, &c->sampler, err);
-    if (st == PMHMC_OK && c->collect.active)
-        pmhmc_sampler_set_observer(c->sampler, cli_collect_observe, &c->collect);
-    return st;
-}
-
-/* model.N = auto's target for warm-up's N or for sampling's. */
-static double auto_target(const run_state *r, int for_warmup)
-{
-    return for_warmup ? fmax(r->cfg.model.noise_target, NOISE_WARN_SD) : r->cfg.model.noise_target;
-}
-
-/* The '#' header: the program, then every config key by section, CmdStan
- * style, "(Default)" marking values nobody set; then what was resolved and
- * which chain this is, with its start. */
-static void write_header(const chain_state *c)
-{
-    const run_state *r = c->run;
-    FILE *f = c->out.f;
-    pmhmc_draws_comment(f, "pmhmc_version = %s", PMHMC_VERSION);
-    pmhmc_draws_comment(f, "config_file = %s", r->cfg.path);
-    const char *section = "";
-    for (size_t i = 0; i < pmhmc_config_key_count(); ++i) {
-        pmhmc_config_key_info k;
-        pmhmc_config_key_describe(i, &k);
-        if (strcmp(section, k.section) != 0)
-            pmhmc_draws_comment(f, "%s", section = k.section);
-        const struct pmhmc_config_value *v = &r->cfg.values[i];
-        pmhmc_draws_comment(f, "  %s = %s%s", k.name, v->text, v->origin == PMHMC_CONFIG_DEFAULT ? " (Default)" : "");
-    }
-    pmhmc_draws_comment(f, "backend_used = %s", pmhmc_backend_name(r->backend));
-    pmhmc_draws_comment(f, "precision_used = %s", r->precision == PMHMC_PRECISION_FLOAT ? "float" : "double");
-    pmhmc_draws_comment(f, "chain_id = %u", c->index + 1);
-    if (r->cfg.model.N == PMHMC_CONFIG_N_AUTO && c->model)
-        pmhmc_draws_comment(f, CKPT_AUTO_N_COMMENT "%zu %s (sd of log phat %.3g at the start, over %d fresh u; "
-                               "target there %g)",
-                            pmhmc_model_n_importance(c->model),
-                            r->cfg.sampler.warmup > 0 ? "until the end of warm-up" : "for the whole run",
-                            c->start_noise.sd_log_phat, NOISE_REPS, auto_target(r, r->cfg.sampler.warmup > 0));
-    fputs("# init = ", f);
-    for (size_t i = 0; i < pmhmc_model_dim(r->model); ++i)
-        fprintf(f, "%s%s=%.17g", i ? ", " : "", pmhmc_model_param_name(r->model, i), c->theta0[i]);
-    fputc('\n', f);
-    pmhmc_draws_columns(f, r->model, sample_algorithm(&r->cfg)->id);
-}
-
 static int prepare_summary(run_state *r)
 {
     size_t dim = pmhmc_model_dim(r->model), n_gen = pmhmc_model_n_generated(r->model);
@@ -672,297 +611,78 @@ static int prepare_summary(run_state *r)
     return CLI_EXIT_OK;
 }
 
-/* "12s", "3m05s", "1h02m"; "?" before there is a rate. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void chain_fail(chain_state *c, int code, const char *fmt, ...)
+/* --resume with model.N = auto: the N each chain's draws file says it runs
+ * with now (the one it samples with once warm-up has ended), into n[k]. */
+static int resume_n_importance(const run_state *r, size_t *n)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->message, sizeof c->message, fmt, ap);
-    va_end(ap);
-    c->rc = code;
-    atomic_store(&c->run->failed, 1);
+    for (size_t k = 0; k < r->n_chains; ++k) {
+        const chain_state *c = &r->chains[k];
+        n[k] = c->notes.n_sampling ? c->notes.n_sampling : c->notes.n_warmup;
+        if (n[k] < PMHMC_AUTO_N_MIN || n[k] > PMHMC_AUTO_N_MAX || (n[k] & (n[k] - 1)) != 0)
+            return cli_fail(CLI_EXIT_USAGE,
+                            "chain %u: --resume: %s does not say which N model.N = auto chose (a '# %s' line with a "
+                            "power of two from %d to %d)",
+                            c->index + 1, c->out.tmp, c->notes.n_sampling ? CKPT_NOISE_COMMENT : CKPT_AUTO_N_COMMENT,
+                            PMHMC_AUTO_N_MIN, PMHMC_AUTO_N_MAX);
+    }
+    return CLI_EXIT_OK;
 }
 
-/* After `done` transitions (and when leaving the loop): the checkpoint's
- * snapshot when one is due (cli/checkpoint_run.h). */
-static int chain_point(chain_state *c, size_t done, int leaving)
-{
-    ckpt_counters n = {c->summary.n_accepted, atomic_load(&c->accepted), atomic_load(&c->divergent),
-                       atomic_load(&c->max_depth)};
-    char msg[768];
-    if (ckpt_chain_point(c->run->ckpt, c->index, c->sampler, c->out.f, c->out.tmp, &n, done, leaving, msg,
-                         sizeof msg) == 0)
-        return 0;
-    chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: %s", c->index + 1, msg);
-    return -1;
-}
-
-/* The seeds of chain c's noise measurements, apart from its own streams
- * (so its draws are the same with or without them): at its start (model.N
- * = auto) and at the end of warm-up. */
-static uint64_t noise_seed(const chain_state *c, int at_start)
-{
-    return (c->run->cfg.sampler.seed ^ (0x9E3779B97F4A7C15ull * (c->index + 1u))) + (uint64_t)(at_start != 0);
-}
-
-/* model.N = auto: chain c's model for theta, the smallest N whose noise
- * there is at most model.noise_target (pmhmc_choose_n_importance), into
- * c->model (the old one freed) and *noise; at the end of warm-up the
- * sampler moves onto it. At the start the target is NOISE_WARN_SD when
- * that is larger: warm-up needs a chain that does not stick, not
- * precision, and where chains start the noise can fall slowly with N (on
- * the paper's GLMM from 1.1 at N = 16 to 0.9 at 128). */
-static int choose_n(chain_state *c, const double *theta, int at_start, pmhmc_noise *noise)
-{
-    const run_state *r = c->run;
-    pmhmc_model *chosen = NULL;
-    pmhmc_error err = {{0}};
-    const int for_warmup = at_start && r->cfg.sampler.warmup > 0; /* without warm-up, the start's N samples */
-    pmhmc_status st = pmhmc_choose_n_importance(r->backend, r->model, theta, auto_target(r, for_warmup),
-                                                for_warmup ? PMHMC_AUTO_N_WARMUP_MAX : PMHMC_AUTO_N_MAX, NOISE_REPS,
-                                                noise_seed(c, at_start), &chosen, noise, &err);
-    if (st == PMHMC_OK && !at_start && (st = pmhmc_sampler_set_model(c->sampler, chosen, &err)) != PMHMC_OK)
-        pmhmc_model_free(chosen);
-    if (st != PMHMC_OK) {
-        chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: choosing model.N %s: %s", c->index + 1,
-                   at_start ? "at its start" : "at the end of warm-up",
-                   err.message[0] ? err.message : pmhmc_status_str(st));
-        return -1;
-    }
-    pmhmc_model_free(c->model);
-    c->model = chosen;
-    return 0;
-}
-
-/* The estimator's noise where warm-up left the chain: the sd of log phat
- * over NOISE_REPS fresh u, into the draws header; with model.N = auto, at
- * the N the chain then chooses and samples with. Models whose estimate has
- * no u (quadrature, the Gaussian model) have none to measure. */
-static int measure_noise(chain_state *c, const double *theta)
-{
-    const run_state *r = c->run;
-    if (pmhmc_model_aux_size(r->model) == 0)
-        return 0;
-    pmhmc_noise noise;
-    pmhmc_error err = {{0}};
-    const int n_auto = r->cfg.model.N == PMHMC_CONFIG_N_AUTO;
-    if (n_auto && choose_n(c, theta, 0, &noise) != 0)
-        return -1;
-    pmhmc_status st = n_auto ? PMHMC_OK
-                             : pmhmc_log_phat_noise(r->backend, r->model, theta, NOISE_REPS, noise_seed(c, 0), &noise,
-                                                    &err);
-    if (st != PMHMC_OK) {
-        chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: measuring the estimator's noise after warm-up: %s", c->index + 1,
-                   err.message[0] ? err.message : pmhmc_status_str(st));
-        return -1;
-    }
-    c->notes.noise_sd = noise.sd_log_phat;
-    c->notes.n_sampling = pmhmc_model_n_importance(sample_chain_model(c));
-    if (pmhmc_draws_comment(c->out.f, CKPT_NOISE_COMMENT "%.3g over %d fresh u " CKPT_NOISE_N "%zu%s, model.proposal = %s)",
-                            noise.sd_log_phat, NOISE_REPS, c->notes.n_sampling,
-                            n_auto ? ", chosen by model.N = auto" : "", r->cfg.model.proposal) != 0) {
-        const int e = errno;
-        chain_fail(c, CLI_EXIT_RUNTIME, "%s: cannot write the noise after warm-up: %s", c->out.tmp, strerror(e));
-        return -1;
-    }
-    return 0;
-}
-
-/* A chain's thread: makes its sampler (with its share of the OpenMP
- * threads), writes its header, runs warm-up and sampling, writing saved
- * draws, and stops early when another chain has failed. */
-static void *run_chain_body(chain_state *c);
-
-/* The thread's entry: the body, then "finished" for the live line. */
-static void *run_chain(void *arg)
-{
-    chain_state *c = arg;
-    run_chain_body(c);
-    atomic_store(&c->finished, 1);
-    return NULL;
-}
-
-static void *run_chain_body(chain_state *c)
-{
-    run_state *r = c->run;
-    if (r->omp_threads > 0)
-        omp_set_num_threads(r->omp_threads);
-    pmhmc_error err = {{0}};
-    /* model.N = auto: the N chosen where the chain starts or, resumed, the
-     * one its draws file says it warms up or samples with. */
-    pmhmc_status st = PMHMC_OK;
-    if (r->cfg.model.N == PMHMC_CONFIG_N_AUTO && pmhmc_model_aux_size(r->model) > 0) {
-        if (r->resume_path) {
-            const size_t n = c->notes.n_sampling ? c->notes.n_sampling : c->notes.n_warmup;
-            if (n < PMHMC_AUTO_N_MIN || n > PMHMC_AUTO_N_MAX || (n & (n - 1)) != 0) {
-                chain_fail(c, CLI_EXIT_USAGE,
-                           "chain %u: --resume: %s does not say which N model.N = auto chose (a '# %s' line with a "
-                           "power of two from %d to %d)",
-                           c->index + 1, c->out.tmp, c->notes.n_sampling ? CKPT_NOISE_COMMENT : CKPT_AUTO_N_COMMENT,
-                           PMHMC_AUTO_N_MIN, PMHMC_AUTO_N_MAX);
-                return NULL;
-            }
-            st = pmhmc_model_with_n_importance(r->model, n, &c->model, &err);
-        } else if (choose_n(c, c->theta0, 1, &c->start_noise) != 0) {
-            return NULL;
-        }
-        if (st != PMHMC_OK) {
-            chain_fail(c, CLI_EXIT_USAGE, "chain %u: %s", c->index + 1, err.message);
-            return NULL;
-        }
-    }
-    st = make_sampler(c, &err);
-    if (st != PMHMC_OK) {
-        const char *why = err.message[0] ? err.message : pmhmc_status_str(st);
-        if (st == PMHMC_ERR_NUMERIC && r->cfg.sampler.init_jitter > 0.0)
-            chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: %s (its start includes sampler.init_jitter = %g)", c->index + 1,
-                       why, r->cfg.sampler.init_jitter);
-        else
-            chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: %s", c->index + 1, why);
-        return NULL;
-    }
-    if (r->resume_path)
-        st = ckpt_load_chain(r->ckpt, c->index, c->sampler, &err);
-    else
-        write_header(c);
-    if (st != PMHMC_OK) {
-        chain_fail(c, CLI_EXIT_USAGE, "chain %u: %s", c->index + 1, err.message);
-        return NULL;
-    }
-    size_t dim = pmhmc_model_dim(r->model);
-    size_t warmup = (size_t)r->cfg.sampler.warmup, total = warmup + (size_t)r->cfg.sampler.iterations;
-    double start = sample_now(), sampling_start = start;
-    c->start_time = start;
-    size_t first = pmhmc_sampler_iteration(c->sampler); /* > 0 when resumed */
-    atomic_store(&c->done, first);
-    for (size_t it = first; it < total; ++it) {
-        if (atomic_load_explicit(&r->failed, memory_order_relaxed)) {
-            c->cancelled = 1;
-            return NULL;
-        }
-        if (ckpt_stop_signal()) {
-            c->stopped = 1;
-            chain_point(c, it, 1);
-            return NULL;
-        }
-        if (it == warmup && it > 0)
-            sampling_start = sample_now();
-        pmhmc_draw draw;
-        c->collect.in_warmup = it < warmup;
-        st = pmhmc_sampler_step(c->sampler, &draw);
-        if (st != PMHMC_OK) {
-            chain_fail(c, CLI_EXIT_RUNTIME, "chain %u: sampling failed at iteration %zu: %s", c->index + 1, it + 1,
-                       pmhmc_status_str(st));
-            return NULL;
-        }
-        if (!draw.warmup) {
-            memcpy(c->values, draw.theta, dim * sizeof *c->values);
-            pmhmc_model_generated(r->model, draw.theta, c->values + dim);
-            if (pmhmc_draws_row(c->out.f, r->model, sample_algorithm(&r->cfg)->id, &draw, c->values + dim) != 0) {
-                const int e = errno;
-                chain_fail(c, CLI_EXIT_RUNTIME, "%s: cannot save draw %zu: %s", c->out.tmp, it + 1 - warmup,
-                           strerror(e));
-                return NULL;
-            }
-            /* The table at the end is of the draws as written (%.9g), as
-             * pmhmc summary on the files and a resumed run (which reads
-             * them back) see them, so the three agree to the digit. */
-            for (size_t j = 0; j < dim + pmhmc_model_n_generated(r->model); ++j) {
-                char buf[32];
-                snprintf(buf, sizeof buf, "%.9g", c->values[j]);
-                c->values[j] = strtod(buf, NULL);
-            }
-            cli_summary_add(&c->summary, c->values, draw.accepted);
-            if (r->draws) {
-                size_t n_iter = total - warmup, n_cols = dim + pmhmc_model_n_generated(r->model);
-                for (size_t j = 0; j < n_cols; ++j)
-                    r->draws[(j * r->n_chains + c->index) * n_iter + (it - warmup)] = c->values[j];
-            }
-        }
-        if (it + 1 == warmup && adaptation_engaged(&r->cfg)) {
-            pmhmc_sampler_inv_metric(c->sampler, c->values);
-            if (pmhmc_draws_adaptation(c->out.f, pmhmc_sampler_step_size(c->sampler), c->values, dim) != 0) {
-                const int e = errno;
-                chain_fail(c, CLI_EXIT_RUNTIME, "%s: cannot write the adaptation after warm-up: %s", c->out.tmp,
-                           strerror(e));
-                return NULL;
-            }
-        }
-        if (it + 1 == warmup && measure_noise(c, draw.theta) != 0)
-            return NULL;
-        atomic_fetch_add_explicit(&c->accepted, (size_t)(draw.accepted != 0), memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->divergent, (size_t)(draw.divergent != 0), memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->max_depth, (size_t)(draw.treedepth == (size_t)r->cfg.nuts.max_depth),
-                                  memory_order_relaxed);
-        if (sample_algorithm(&r->cfg)->has_cooldown) {
-            atomic_fetch_add_explicit(&c->cooldown, (size_t)(draw.surrogate_used == 0), memory_order_relaxed);
-            atomic_fetch_add_explicit(&c->fallbacks, (size_t)(draw.fallback != 0), memory_order_relaxed);
-        }
-        atomic_store_explicit(&c->done, it + 1, memory_order_relaxed);
-        sample_progress_line(c, it + 1, total, draw.warmup);
-        if (chain_point(c, it + 1, 0) != 0)
-            return NULL;
-    }
-    if (chain_point(c, total, 1) != 0) /* a finished chain in a checkpoint: its draws without the footer */
-        return NULL;
-    double end = sample_now();
-    if (warmup == total)
-        sampling_start = end;
-    c->times[0] = sampling_start - start;
-    c->times[1] = end - sampling_start;
-    pmhmc_draws_elapsed(c->out.f, c->times[0], c->times[1]);
-    /* Close (and check) the file on this thread; the rename waits for all. */
-    st = cli_out_close(&c->out, &err);
-    if (st == PMHMC_OK)
-        st = cli_collect_close(&c->collect, &err);
-    if (st != PMHMC_OK)
-        chain_fail(c, CLI_EXIT_RUNTIME, "%s", err.message);
-    return NULL;
-}
-
-/* Starts one thread per chain and waits for all; then reports the first
- * failed chain (in chain order, so the message does not depend on timing). */
+/* The library runs the chains (include/pmhmc/run.h) while sample_chain.c's
+ * callbacks write them; then the first failed chain (in chain order, so the
+ * message does not depend on timing) is reported. */
 static int run_chains(run_state *r)
 {
-    int rc = CLI_EXIT_OK;
-    for (size_t k = 0; k < r->n_chains; ++k) {
-        chain_state *c = &r->chains[k];
-        int e = pthread_create(&c->thread, NULL, run_chain, c);
-        if (e != 0) {
-            atomic_store(&r->failed, 1);
-            rc = cli_fail(CLI_EXIT_RUNTIME, "chain %u: cannot start a thread: %s", c->index + 1, strerror(e));
-            break;
+    const size_t dim = pmhmc_model_dim(r->model);
+    const int n_auto = r->cfg.model.N == PMHMC_CONFIG_N_AUTO && pmhmc_model_aux_size(r->model) > 0;
+    double *theta0 = malloc(r->n_chains * dim * sizeof *theta0);
+    void **users = malloc(r->n_chains * sizeof *users);
+    size_t *n_importance = calloc(r->n_chains, sizeof *n_importance);
+    int rc = theta0 && users && n_importance ? CLI_EXIT_OK : cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
+    if (rc == CLI_EXIT_OK && n_auto && r->resume_path)
+        rc = resume_n_importance(r, n_importance);
+    char start_note[96] = "";
+    if (r->cfg.sampler.init_jitter > 0.0)
+        snprintf(start_note, sizeof start_note, "its start includes sampler.init_jitter = %g", r->cfg.sampler.init_jitter);
+    pmhmc_error err = {{0}};
+    pmhmc_status st = PMHMC_OK;
+    if (rc == CLI_EXIT_OK) {
+        for (size_t k = 0; k < r->n_chains; ++k) {
+            memcpy(theta0 + k * dim, r->chains[k].theta0, dim * sizeof *theta0);
+            users[k] = &r->chains[k];
         }
-        c->started = 1;
+        pmhmc_run_config rc_cfg;
+        pmhmc_run_config_default(&rc_cfg);
+        sampler_config_of(r, 0, &rc_cfg.sampler);
+        rc_cfg.chains = r->n_chains;
+        rc_cfg.theta0 = theta0;
+        rc_cfg.auto_n = n_auto;
+        rc_cfg.noise_target = r->cfg.model.noise_target;
+        rc_cfg.n_importance = n_auto && r->resume_path ? n_importance : NULL;
+        rc_cfg.threads_per_chain = r->omp_threads;
+        rc_cfg.start_note = start_note;
+        rc_cfg.chain_user = users;
+        sample_run_callbacks(r, &rc_cfg.callbacks);
+        st = pmhmc_run(r->model, r->backend, &rc_cfg, r->results, &err);
+        if (r->live)
+            sample_live_line(r, 1);
     }
-    if (r->live && rc == CLI_EXIT_OK) { /* redraw until every chain is done */
-        const struct timespec pause = {0, 200000000};
-        for (;;) {
-            int all = 1;
-            for (size_t k = 0; k < r->n_chains; ++k)
-                all &= atomic_load(&r->chains[k].finished);
-            if (all)
-                break;
-            sample_live_line(r, 0);
-            nanosleep(&pause, NULL);
-        }
-        sample_live_line(r, 1);
-    }
-    for (size_t k = 0; k < r->n_chains; ++k)
-        if (r->chains[k].started)
-            pthread_join(r->chains[k].thread, NULL);
-    if (rc != CLI_EXIT_OK)
+    free(theta0);
+    free(users);
+    free(n_importance);
+    if (rc != CLI_EXIT_OK || st == PMHMC_OK)
         return rc;
     size_t n_failed = 0;
     const chain_state *first = NULL;
+    const pmhmc_run_chain_result *first_result = NULL;
     for (size_t k = 0; k < r->n_chains; ++k)
-        if (r->chains[k].rc != CLI_EXIT_OK && n_failed++ == 0)
+        if (r->results[k].status != PMHMC_OK && n_failed++ == 0) {
             first = &r->chains[k];
-    if (!first)
-        return CLI_EXIT_OK;
+            first_result = &r->results[k];
+        }
+    if (!first) /* the run itself failed (a thread that would not start) */
+        return cli_fail_status(CLI_EXIT_RUNTIME, st, &err);
+    const int code = first_result->from_callback && first->rc != CLI_EXIT_OK ? first->rc : CLI_EXIT_RUNTIME;
     /* A checkpoint already written still vouches for the draws files up to
      * where it was taken: they stay beside it (cli_sample keeps them). */
     char kept[1024] = "no draws were written";
@@ -974,9 +694,9 @@ static int run_chains(run_state *r)
         free(again);
     }
     if (n_failed > 1)
-        return cli_fail(first->rc, "%s (and %zu other chain%s failed; %s)", first->message, n_failed - 1,
+        return cli_fail(code, "%s (and %zu other chain%s failed; %s)", first_result->err.message, n_failed - 1,
                         n_failed > 2 ? "s" : "", kept);
-    return cli_fail(first->rc, "%s (%s)", first->message, kept);
+    return cli_fail(code, "%s (%s)", first_result->err.message, kept);
 }
 
 /* Renames every chain's file into place, only once every chain succeeded;

@@ -1,6 +1,8 @@
 /* The state of one `pmhmc sample` run, shared by the files of the sample
- * command: cmd_sample.c (config, chains, outputs), sample_progress.c (the
- * progress lines) and sample_results.c (the end-of-run table and report). */
+ * command: cmd_sample.c (config, chains, outputs), sample_chain.c (what
+ * each chain writes while the library runs it, include/pmhmc/run.h),
+ * sample_progress.c (the progress lines) and sample_results.c (the
+ * end-of-run table and report). */
 #ifndef PMHMC_CLI_SAMPLE_RUN_H
 #define PMHMC_CLI_SAMPLE_RUN_H
 
@@ -16,8 +18,9 @@
 #include "io/config.h"
 #include "pmhmc/pmhmc.h"
 
-#define NOISE_REPS 16        /* fresh u for the end-of-warm-up noise figure */
-#define NOISE_WARN_SD 1.5    /* above this sd of log phat, chains can stick */
+/* Above this sd of log phat, chains can stick: the warm-up target of
+ * model.N = auto (include/pmhmc/run.h) for the same reason. */
+#define NOISE_WARN_SD PMHMC_RUN_WARMUP_NOISE_TARGET
 
 /* Beyond this, the saved draws are not kept in memory for the diagnostics
  * (nor read back for the report). */
@@ -25,11 +28,11 @@
 
 typedef struct run_state run_state;
 
-/* One chain: its sampler, output file and summary, driven by its own thread. */
+/* One chain's outputs and summary; the library runs its sampler on its own
+ * thread and calls sample_chain.c's callbacks there. */
 typedef struct chain_state {
     run_state *run;
     uint32_t index;   /* 0-based: the Philox chain id; users see index + 1 */
-    pmhmc_sampler *sampler;
     cli_out out;
     char *path;       /* this chain's draws file */
     double *theta0;   /* [dim] its start */
@@ -38,20 +41,12 @@ typedef struct chain_state {
     cli_collect collect; /* hnn.collect */
     double times[2];  /* warm-up and sampling seconds */
     ckpt_estimator_notes notes; /* the N of warm-up (auto), the noise at its end and the N after it */
-    pmhmc_model *model;         /* model.N = auto: the chain's own, with the N it chose; NULL: the run's */
-    pmhmc_noise start_noise;    /* model.N = auto: the noise at the start, at the N chosen there */
-    int rc;           /* CLI_EXIT_OK, or the failure's exit code */
-    int cancelled;    /* stopped because another chain failed */
-    int stopped;      /* stopped by SIGINT/SIGTERM/SIGHUP (cli/checkpoint_run.h) */
-    char message[1024];
-    pthread_t thread;
-    int started;
+    int rc;           /* set by a callback that failed: the exit code (else a failure is CLI_EXIT_RUNTIME) */
     /* Progress, written by the chain's thread, read by the live line. */
     atomic_size_t done, accepted, divergent, max_depth; /* max_depth: PM-NUTS transitions that hit nuts.max_depth */
     /* HNN-PM-NUTS: transitions run as real PM-NUTS (cooldown), and trees that
      * left the surrogate; counted by this process (not kept in checkpoints) */
     atomic_size_t cooldown, fallbacks;
-    atomic_int finished;
     double start_time;
 } chain_state;
 
@@ -64,10 +59,10 @@ struct run_state {
     pmhmc_precision precision;
     size_t n_chains;
     chain_state *chains;
+    pmhmc_run_chain_result *results; /* [n_chains] how the library's run left each chain */
     int omp_threads;  /* per chain on the CPU backend; 0: leave alone */
     pthread_mutex_t print_lock;
     int lock_ready;
-    atomic_int failed; /* set by the first chain that fails; the others stop */
     cli_summary summary; /* pooled */
     const char *truth_path; /* --truth, or NULL */
     const char *resume_path; /* --resume, or NULL */
@@ -96,6 +91,9 @@ int sample_init_from_draws(const run_state *r, size_t k, double *theta);
 
 /* sampler.algorithm's entry in the library's registry. */
 const pmhmc_algorithm_info *sample_algorithm(const pmhmc_config *cfg);
+
+/* The callbacks of sample_chain.c, for pmhmc_run. */
+void sample_run_callbacks(run_state *r, pmhmc_run_callbacks *cb);
 
 /* Monotonic seconds. */
 double sample_now(void);

@@ -1,0 +1,348 @@
+/* The run loop (include/pmhmc/run.h): one thread per chain, each making its
+ * sampler, choosing its N (model.N = auto), stepping through warm-up and
+ * sampling, measuring the estimator's noise where warm-up ends, and telling
+ * the caller of each of these through the callbacks. */
+#include "pmhmc/run.h"
+
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+
+typedef struct run run;
+
+typedef struct run_chain {
+    run *run;
+    pmhmc_run_chain pub;
+    pmhmc_model *own_model;   /* model.N = auto: the chain's, with the N it chose */
+    double *theta0;           /* [dim] its start */
+    double *inv_metric;       /* [dim] at the end of warm-up */
+    pmhmc_run_chain_result *result;
+    pthread_t thread;
+    int thread_started;
+    atomic_int finished;
+} run_chain;
+
+struct run {
+    const pmhmc_model *model;
+    pmhmc_backend *backend;
+    const pmhmc_run_config *cfg;
+    atomic_int failed; /* set by the first chain that fails; the others stop */
+    run_chain *chains;
+};
+
+void pmhmc_run_config_default(pmhmc_run_config *config)
+{
+    memset(config, 0, sizeof *config);
+    pmhmc_sampler_config_default(&config->sampler);
+    config->chains = 1;
+    config->noise_target = 0.25;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void chain_fail(run_chain *c, pmhmc_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->result->err.message, sizeof c->result->err.message, fmt, ap);
+    va_end(ap);
+    c->result->status = st;
+    atomic_store(&c->run->failed, 1);
+}
+
+/* A callback's failure: its message as it wrote it. */
+static int callback_failed(run_chain *c, pmhmc_status st, const pmhmc_error *err)
+{
+    if (st == PMHMC_OK)
+        return 0;
+    c->result->status = st;
+    c->result->from_callback = 1;
+    snprintf(c->result->err.message, sizeof c->result->err.message, "%s",
+             err->message[0] ? err->message : pmhmc_status_str(st));
+    atomic_store(&c->run->failed, 1);
+    return -1;
+}
+
+static const char *why(pmhmc_status st, const pmhmc_error *err)
+{
+    return err->message[0] ? err->message : pmhmc_status_str(st);
+}
+
+/* The seeds of chain k's noise measurements, apart from its own streams (so
+ * its draws are the same with or without them): at its start (model.N =
+ * auto) and at the end of warm-up. */
+static uint64_t noise_seed(const run_chain *c, int at_start)
+{
+    return (c->run->cfg->sampler.seed ^ (0x9E3779B97F4A7C15ull * (c->pub.index + 1u))) + (uint64_t)(at_start != 0);
+}
+
+/* model.N = auto's target at the start (for warm-up, when there is one) or
+ * at the end of warm-up. */
+static double auto_target(const pmhmc_run_config *cfg, int for_warmup)
+{
+    return for_warmup ? fmax(cfg->noise_target, PMHMC_RUN_WARMUP_NOISE_TARGET) : cfg->noise_target;
+}
+
+/* model.N = auto: the chain's model for theta, the smallest N whose noise
+ * there is at most the target (pmhmc_choose_n_importance), into own_model
+ * (the old one freed) and *noise; at the end of warm-up the sampler moves
+ * onto it. At the start the target is at least
+ * PMHMC_RUN_WARMUP_NOISE_TARGET: where chains start the noise can fall
+ * slowly with N (on the paper's GLMM from 1.1 at N = 16 to 0.9 at 128). */
+static int choose_n(run_chain *c, const double *theta, int at_start, pmhmc_noise *noise)
+{
+    const run *r = c->run;
+    pmhmc_model *chosen = NULL;
+    pmhmc_error err = {{0}};
+    const int for_warmup = at_start && r->cfg->sampler.warmup > 0; /* without warm-up, the start's N samples */
+    pmhmc_status st = pmhmc_choose_n_importance(r->backend, r->model, theta, auto_target(r->cfg, for_warmup),
+                                                for_warmup ? PMHMC_AUTO_N_WARMUP_MAX : PMHMC_AUTO_N_MAX,
+                                                PMHMC_RUN_NOISE_REPS, noise_seed(c, at_start), &chosen, noise, &err);
+    if (st == PMHMC_OK && !at_start && (st = pmhmc_sampler_set_model(c->pub.sampler, chosen, &err)) != PMHMC_OK)
+        pmhmc_model_free(chosen);
+    if (st != PMHMC_OK) {
+        chain_fail(c, st, "chain %zu: choosing model.N %s: %s", c->pub.index + 1,
+                   at_start ? "at its start" : "at the end of warm-up", why(st, &err));
+        return -1;
+    }
+    pmhmc_model_free(c->own_model);
+    c->own_model = chosen;
+    c->pub.model = chosen;
+    return 0;
+}
+
+/* The estimator's N where the chain starts: the one given for a resume, or
+ * model.N = auto's choice. */
+static int start_n(run_chain *c, pmhmc_run_start *start)
+{
+    const run *r = c->run;
+    if (!r->cfg->auto_n || pmhmc_model_aux_size(r->model) == 0)
+        return 0;
+    start->target = auto_target(r->cfg, r->cfg->sampler.warmup > 0);
+    const size_t given = r->cfg->n_importance ? r->cfg->n_importance[c->pub.index] : 0;
+    if (given == 0) {
+        if (choose_n(c, c->theta0, 1, &start->noise) != 0)
+            return -1;
+    } else {
+        pmhmc_error err = {{0}};
+        pmhmc_status st = pmhmc_model_with_n_importance(r->model, given, &c->own_model, &err);
+        if (st != PMHMC_OK) {
+            chain_fail(c, st, "chain %zu: %s", c->pub.index + 1, why(st, &err));
+            return -1;
+        }
+        c->pub.model = c->own_model;
+    }
+    start->n_importance = pmhmc_model_n_importance(c->pub.model);
+    return 0;
+}
+
+/* After the last warm-up transition: what adaptation learned and the
+ * estimator's noise where the chain is, at the N it samples with (model.N
+ * = auto chooses that N here). */
+static int end_warmup(run_chain *c, const double *theta)
+{
+    const run *r = c->run;
+    const pmhmc_run_callbacks *cb = &r->cfg->callbacks;
+    pmhmc_run_warmup_end end = {0};
+    end.adapted = r->cfg->sampler.adapt.engaged;
+    end.step_size = pmhmc_sampler_step_size(c->pub.sampler);
+    pmhmc_sampler_inv_metric(c->pub.sampler, c->inv_metric);
+    end.inv_metric = c->inv_metric;
+    if (pmhmc_model_aux_size(r->model) > 0) {
+        if (r->cfg->auto_n) {
+            if (choose_n(c, theta, 0, &end.noise) != 0)
+                return -1;
+            end.n_chosen = 1;
+        } else {
+            pmhmc_error err = {{0}};
+            pmhmc_status st = pmhmc_log_phat_noise(r->backend, r->model, theta, PMHMC_RUN_NOISE_REPS,
+                                                   noise_seed(c, 0), &end.noise, &err);
+            if (st != PMHMC_OK) {
+                chain_fail(c, st, "chain %zu: measuring the estimator's noise after warm-up: %s", c->pub.index + 1,
+                           why(st, &err));
+                return -1;
+            }
+        }
+    }
+    end.n_importance = pmhmc_model_n_importance(c->pub.model);
+    pmhmc_error err = {{0}};
+    return cb->warmup_done ? callback_failed(c, cb->warmup_done(cb->ctx, &c->pub, &end, &err), &err) : 0;
+}
+
+static int point(run_chain *c, size_t done, int leaving)
+{
+    const pmhmc_run_callbacks *cb = &c->run->cfg->callbacks;
+    pmhmc_error err = {{0}};
+    return cb->point ? callback_failed(c, cb->point(cb->ctx, &c->pub, done, leaving, &err), &err) : 0;
+}
+
+static void run_chain_body(run_chain *c)
+{
+    const run *r = c->run;
+    const pmhmc_run_config *cfg = r->cfg;
+    const pmhmc_run_callbacks *cb = &cfg->callbacks;
+    if (cfg->threads_per_chain > 0)
+        omp_set_num_threads(cfg->threads_per_chain);
+    pmhmc_run_start start = {0};
+    if (start_n(c, &start) != 0)
+        return;
+    pmhmc_sampler_config sc = cfg->sampler;
+    sc.chain = (uint32_t)c->pub.index;
+    pmhmc_error err = {{0}};
+    pmhmc_status st = pmhmc_sampler_create(c->pub.model, r->backend, &sc, c->theta0, &c->pub.sampler, &err);
+    if (st != PMHMC_OK) {
+        if (st == PMHMC_ERR_NUMERIC && cfg->start_note && cfg->start_note[0])
+            chain_fail(c, st, "chain %zu: %s (%s)", c->pub.index + 1, why(st, &err), cfg->start_note);
+        else
+            chain_fail(c, st, "chain %zu: %s", c->pub.index + 1, why(st, &err));
+        return;
+    }
+    if (cb->started && callback_failed(c, cb->started(cb->ctx, &c->pub, &start, &err), &err) != 0)
+        return;
+    const size_t warmup = sc.warmup, total = warmup + sc.iterations;
+    const size_t first = pmhmc_sampler_iteration(c->pub.sampler); /* > 0 when a state was loaded */
+    const double t0 = now();
+    double sampling_start = t0;
+    for (size_t it = first; it < total; ++it) {
+        if (atomic_load_explicit(&c->run->failed, memory_order_relaxed)) {
+            c->result->cancelled = 1;
+            return;
+        }
+        if (cb->stop_requested && cb->stop_requested(cb->ctx)) {
+            c->result->stopped = 1;
+            point(c, it, 1);
+            return;
+        }
+        if (it == warmup && it > 0)
+            sampling_start = now();
+        pmhmc_draw draw;
+        if ((st = pmhmc_sampler_step(c->pub.sampler, &draw)) != PMHMC_OK) {
+            chain_fail(c, st, "chain %zu: sampling failed at iteration %zu: %s", c->pub.index + 1, it + 1,
+                       pmhmc_status_str(st));
+            return;
+        }
+        pmhmc_error cb_err = {{0}};
+        if (cb->transition && callback_failed(c, cb->transition(cb->ctx, &c->pub, it, &draw, &cb_err), &cb_err) != 0)
+            return;
+        if (it + 1 == warmup && end_warmup(c, draw.theta) != 0)
+            return;
+        if (point(c, it + 1, 0) != 0)
+            return;
+    }
+    if (point(c, total, 1) != 0)
+        return;
+    const double end = now();
+    if (warmup == total)
+        sampling_start = end;
+    if (cb->finished)
+        callback_failed(c, cb->finished(cb->ctx, &c->pub, sampling_start - t0, end - sampling_start, &err), &err);
+}
+
+static void *run_chain_thread(void *arg)
+{
+    run_chain *c = arg;
+    run_chain_body(c);
+    atomic_store(&c->finished, 1);
+    return NULL;
+}
+
+static pmhmc_status check_config(const pmhmc_model *model, pmhmc_backend *backend, const pmhmc_run_config *cfg,
+                                 const pmhmc_run_chain_result *results, pmhmc_error *err)
+{
+    if (!model || !backend || !cfg || !results)
+        return pmhmc_fail(err, PMHMC_ERR_ARG, "run: model, backend, config and results are required");
+    if (cfg->chains < 1 || cfg->chains > PMHMC_RUN_MAX_CHAINS)
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "run: %zu chains; from 1 to %d can run", cfg->chains,
+                          PMHMC_RUN_MAX_CHAINS);
+    if (cfg->auto_n && !(cfg->noise_target > 0.0))
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "run: model.N = auto needs a positive noise target");
+    return PMHMC_OK;
+}
+
+pmhmc_status pmhmc_run(const pmhmc_model *model, pmhmc_backend *backend, const pmhmc_run_config *cfg,
+                       pmhmc_run_chain_result *results, pmhmc_error *err)
+{
+    pmhmc_status st = check_config(model, backend, cfg, results, err);
+    if (st != PMHMC_OK)
+        return st;
+    const size_t K = cfg->chains, dim = pmhmc_model_dim(model);
+    run r = {.model = model, .backend = backend, .cfg = cfg};
+    atomic_init(&r.failed, 0);
+    r.chains = calloc(K, sizeof *r.chains);
+    double *block = calloc(2 * K * dim + 1, sizeof *block);
+    if (!r.chains || !block) {
+        free(r.chains);
+        free(block);
+        return pmhmc_fail(err, PMHMC_ERR_NOMEM, "run: no memory for %zu chains", K);
+    }
+    for (size_t k = 0; k < K; ++k) {
+        run_chain *c = &r.chains[k];
+        memset(&results[k], 0, sizeof results[k]);
+        c->run = &r;
+        c->result = &results[k];
+        c->pub.index = k;
+        c->pub.model = model;
+        c->pub.user = cfg->chain_user ? cfg->chain_user[k] : NULL;
+        c->theta0 = block + 2 * k * dim;
+        c->inv_metric = c->theta0 + dim;
+        if (cfg->theta0)
+            memcpy(c->theta0, cfg->theta0 + k * dim, dim * sizeof *c->theta0);
+        else
+            pmhmc_model_initial(model, cfg->sampler.seed, (uint32_t)k, c->theta0);
+        atomic_init(&c->finished, 0);
+    }
+    st = PMHMC_OK;
+    for (size_t k = 0; k < K; ++k) {
+        int e = pthread_create(&r.chains[k].thread, NULL, run_chain_thread, &r.chains[k]);
+        if (e != 0) {
+            atomic_store(&r.failed, 1);
+            st = pmhmc_fail(err, PMHMC_ERR_NOMEM, "chain %zu: cannot start a thread: %s", k + 1, strerror(e));
+            break;
+        }
+        r.chains[k].thread_started = 1;
+    }
+    if (cfg->callbacks.tick && st == PMHMC_OK) {
+        const struct timespec pause = {0, 200000000};
+        for (;;) {
+            int all = 1;
+            for (size_t k = 0; k < K; ++k)
+                all &= atomic_load(&r.chains[k].finished);
+            if (all)
+                break;
+            cfg->callbacks.tick(cfg->callbacks.ctx);
+            nanosleep(&pause, NULL);
+        }
+    }
+    for (size_t k = 0; k < K; ++k)
+        if (r.chains[k].thread_started)
+            pthread_join(r.chains[k].thread, NULL);
+    for (size_t k = 0; k < K && st == PMHMC_OK; ++k)
+        if (results[k].status != PMHMC_OK) {
+            st = results[k].status;
+            if (err)
+                snprintf(err->message, sizeof err->message, "%s", results[k].err.message);
+        }
+    for (size_t k = 0; k < K; ++k) {
+        pmhmc_sampler_free(r.chains[k].pub.sampler);
+        pmhmc_model_free(r.chains[k].own_model);
+    }
+    free(r.chains);
+    free(block);
+    return st;
+}
