@@ -155,8 +155,8 @@ const BadConfig BAD_CONFIGS[] = {
     {"OverrideWithoutEquals", "", {"sampler.steps"}, {"bad.ini", "sampler.steps", "section.key=value"}},
     {"OverrideWithoutSection", "", {"steps=3"}, {"bad.ini", "steps=3", "section.key=value"}},
     {"OverrideUnknownKey", "", {"sampler.bogus=1"}, {"bad.ini", "bogus", "[sampler]"}},
-    {"OverrideOutOfRange", "", {"sampler.chains=65"}, {"bad.ini", "sampler.chains", "[1, 64]"}},
-    {"ZeroChains", "[sampler]\nchains = 0\n", {}, {"bad.ini:6", "sampler.chains", "[1, 64]"}},
+    {"OverrideOutOfRange", "", {"sampler.chains=4097"}, {"bad.ini", "sampler.chains", "[1, 4096]"}},
+    {"ZeroChains", "[sampler]\nchains = 0\n", {}, {"bad.ini:6", "sampler.chains", "[1, 4096]"}},
     {"NegativeJitter", "[sampler]\ninit_jitter = -0.5\n", {}, {"bad.ini:6", "sampler.init_jitter", ">= 0"}},
     {"DeltaNotAFraction", "[adapt]\ndelta = 1.5\n", {}, {"bad.ini:6", "adapt.delta", "between 0 and 1"}},
     {"BadUturn", "[nuts]\nuturn = u\n", {}, {"bad.ini:6", "nuts.uturn", "extended, theta"}},
@@ -984,6 +984,38 @@ TEST_F(CliChains, ChainKDoesNotDependOnTheNumberOfChains)
     EXPECT_EQ(two[0], four[0]);
     EXPECT_EQ(two[1], four[1]);
     EXPECT_EQ(one[0], four[0]);
+}
+
+// More chains than the run has workers (64 at most; on the CPU backend,
+// beyond 64 chains, one per core): chain k's file is what a run of fewer
+// chains writes for it, and the end of the run summarises the figures per
+// chain instead of listing them.
+TEST_F(CliChains, MoreChainsThanWorkersDrawWhatFewerChainsDraw)
+{
+    Result r;
+    auto many = chains(70, "OMP_NUM_THREADS=2", {"output.report=false"}, &r);
+    auto few = chains(3, "OMP_NUM_THREADS=1", {"output.report=false"});
+    for (auto *set : {&many, &few})
+        for (auto &lines : *set)
+            lines.erase(std::remove_if(lines.begin(), lines.end(),
+                                       [](const std::string &l) { return l.rfind("#   chains = ", 0) == 0; }),
+                        lines.end());
+    EXPECT_EQ(many[2], few[2]);
+    EXPECT_NE(many[69], many[2]);
+    EXPECT_TRUE(contains(r.out, "(70 chains x 20, each after 10 warm-up)")) << r.out;
+    EXPECT_TRUE(contains(r.out, "acceptance rate over 70 chains: least ")) << r.out;
+    EXPECT_FALSE(contains(r.out, "chain 70: acceptance rate")) << r.out;
+}
+
+// A run that would need more open files than the process may have is
+// refused before anything is opened.
+TEST_F(CliChains, ChainsBeyondTheOpenFileLimitAreRefusedBeforeRunning)
+{
+    Result r = run({"sample", "run.ini", "sampler.chains=300"}, "ulimit -n 128 &&");
+    EXPECT_EQ(r.rc, 1) << r.err;
+    EXPECT_TRUE(contains(r.err, "sampler.chains")) << r.err;
+    EXPECT_TRUE(contains(r.err, "at most 128 (ulimit -Hn)")) << r.err;
+    EXPECT_FALSE(fs::exists(dir_ / "out")) << "nothing may be written";
 }
 
 TEST_F(CliChains, FailingChainsLeaveNoOutput)

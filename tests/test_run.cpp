@@ -174,6 +174,36 @@ TEST_F(RunFixture, ChainsDrawWhatTheirSamplersDrawAloneWhateverTheNumberOfChains
     EXPECT_NE(seen3[0].rows, seen3[1].rows); // the chains are not one chain three times
 }
 
+// More chains than workers: each worker runs one chain at a time, and which
+// worker runs which chain changes nothing.
+TEST_F(RunFixture, ManyChainsOnFewWorkersDrawWhatEachDrawsAlone)
+{
+    const size_t K = 40;
+    std::vector<Seen> pooled, serial;
+    std::vector<void *> users_pooled, users_serial;
+    pmhmc_run_config cp = config(K, pooled, users_pooled);
+    cp.sampler.warmup = 10;
+    cp.sampler.iterations = 10;
+    cp.workers = 3;
+    pmhmc_run_config cs = config(K, serial, users_serial);
+    cs.sampler = cp.sampler;
+    cs.workers = 1;
+    EXPECT_EQ(pmhmc_run_workers(&cp), 3u);
+    std::vector<pmhmc_run_chain_result> results(K);
+    pmhmc_error err{};
+    ASSERT_EQ(pmhmc_run(model.get(), backend.get(), &cp, results.data(), &err), PMHMC_OK) << err.message;
+    ASSERT_EQ(pmhmc_run(model.get(), backend.get(), &cs, results.data(), &err), PMHMC_OK) << err.message;
+    for (size_t k = 0; k < K; ++k) {
+        ASSERT_EQ(pooled[k].rows.size(), 10 * (dim + 1)) << k;
+        EXPECT_EQ(std::memcmp(pooled[k].rows.data(), serial[k].rows.data(), pooled[k].rows.size() * sizeof(double)), 0)
+            << "chain " << k;
+        EXPECT_EQ(pooled[k].finishes, 1u);
+    }
+    const std::vector<double> expected = alone(model.get(), backend.get(), cp.sampler, (uint32_t)(K - 3));
+    ASSERT_EQ(expected.size(), pooled[K - 3].rows.size());
+    EXPECT_EQ(std::memcmp(pooled[K - 3].rows.data(), expected.data(), expected.size() * sizeof(double)), 0);
+}
+
 TEST_F(RunFixture, CallbacksHearOfEveryStepOnce)
 {
     std::vector<Seen> seen;
@@ -310,6 +340,9 @@ TEST_F(RunFixture, RefusesWhatCannotRun)
     c.chains = PMHMC_RUN_MAX_CHAINS + 1;
     EXPECT_EQ(pmhmc_run(model.get(), backend.get(), &c, results.data(), &err), PMHMC_ERR_CONFIG);
     c.chains = 1;
+    c.workers = PMHMC_RUN_MAX_WORKERS + 1;
+    EXPECT_EQ(pmhmc_run(model.get(), backend.get(), &c, results.data(), &err), PMHMC_ERR_CONFIG);
+    c.workers = 0;
     EXPECT_EQ(pmhmc_run(model.get(), backend.get(), &c, nullptr, &err), PMHMC_ERR_ARG);
     EXPECT_EQ(pmhmc_run(nullptr, backend.get(), &c, results.data(), &err), PMHMC_ERR_ARG);
     c.auto_n = 1;

@@ -1,5 +1,6 @@
-/* A run: K chains of one model on one backend, each on its own thread,
- * through warm-up and the saved iterations (DESIGN §6). The library owns the
+/* A run: K chains of one model on one backend, on a pool of worker threads
+ * (each runs one chain at a time, start to end, then takes the next that has
+ * not started), through warm-up and the saved iterations (DESIGN §6). The library owns the
  * loop: the chains' samplers, model.N = auto (each chain's N where it starts
  * and where warm-up ends), the estimator's noise at the end of warm-up,
  * stopping every chain when one fails or when the caller asks, and the
@@ -9,12 +10,14 @@
  * its own writing there (`pmhmc sample` writes CmdStan files and a
  * checkpoint; a Python binding keeps arrays; an MPI driver sends them on).
  *
- * Threads: each chain's callbacks run on that chain's thread, in order;
+ * Threads: each chain's callbacks run on the worker running it, in order;
  * different chains' callbacks run concurrently, so a callback touches only
  * its own chain's state or locks what it shares. `tick` and
  * `stop_requested` are the exceptions: tick runs on the thread that called
  * pmhmc_run, stop_requested on any. Chain k's draws are the same whatever
- * K and whatever the threads do (pmhmc_sampler's streams are per chain).
+ * K, however many workers and whatever the threads do (pmhmc_sampler's
+ * streams are per chain). At most `workers` chains hold a sampler (and its
+ * backend memory) at once: a chain's is freed when it ends.
  *
  * Ownership: the model, backend and config (with its arrays) are borrowed
  * for the call; results is the caller's, one entry per chain. */
@@ -32,7 +35,8 @@
 extern "C" {
 #endif
 
-#define PMHMC_RUN_MAX_CHAINS 64    /* one thread each */
+#define PMHMC_RUN_MAX_CHAINS 4096
+#define PMHMC_RUN_MAX_WORKERS 64   /* threads, each running one chain at a time */
 #define PMHMC_RUN_NOISE_REPS 16    /* fresh u per noise measurement */
 /* model.N = auto's target for warm-up's N is at least this sd of log phat:
  * warm-up needs a chain that moves, not precision. */
@@ -95,6 +99,8 @@ typedef struct pmhmc_run_callbacks {
 typedef struct pmhmc_run_config {
     pmhmc_sampler_config sampler; /* every chain's (config.chain is set per chain) */
     size_t chains;                /* 1 to PMHMC_RUN_MAX_CHAINS */
+    size_t workers;               /* threads; 0: min(chains, PMHMC_RUN_MAX_WORKERS) (every chain at once
+                                     up to that); at most PMHMC_RUN_MAX_WORKERS */
     const double *theta0;         /* [chains x dim] the starts, or NULL: pmhmc_model_initial's */
     /* model.N = auto: the model passed in has the most N a chain may take;
      * each chain takes the smallest power of two whose noise is at most
@@ -115,11 +121,13 @@ typedef struct pmhmc_run_chain_result {
     pmhmc_status status;  /* PMHMC_OK: finished or stopped */
     pmhmc_error err;      /* the failure, "chain k: ..." unless a callback wrote it */
     int from_callback;    /* the failure was a callback's */
-    int cancelled;        /* stopped because another chain failed */
+    int cancelled;        /* stopped (or never started) because another chain failed */
     int stopped;          /* stopped by stop_requested */
 } pmhmc_run_chain_result;
 
 /* The sampler's defaults, one chain, model.N fixed, noise_target 0.25. */
+/* The workers a config runs with (its `workers`, or the default). */
+size_t pmhmc_run_workers(const pmhmc_run_config *config);
 void pmhmc_run_config_default(pmhmc_run_config *config);
 
 /* Runs every chain until it finishes, fails, is cancelled or is stopped.

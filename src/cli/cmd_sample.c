@@ -1,17 +1,20 @@
-/* pmhmc sample: run sampler.chains chains from an INI config, one POSIX
- * thread and one sampler each over one shared backend and model, write each
- * chain's draws as a CmdStan-style CSV (all files or none), then print a
- * posterior summary pooled over the chains. */
+/* pmhmc sample: run sampler.chains chains from an INI config through the
+ * library's run loop (include/pmhmc/run.h), one sampler each over one
+ * shared backend and model, write each chain's draws as a CmdStan-style CSV
+ * (all files or none), then print a posterior summary pooled over the
+ * chains. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -27,9 +30,10 @@ static const char HELP[] =
     "usage: pmhmc sample CONFIG.ini [section.key=value ...] [--truth TRUTH.csv] [--print-config]\n"
     "                    [--quiet] [--resume CHECKPOINT]\n"
     "\n"
-    "Runs sampler.chains chains (4 by default) in parallel, one thread each, with\n"
-    "the settings in CONFIG.ini, and writes each chain's saved draws in CmdStan's\n"
-    "CSV layout: with K > 1 chains, output.file out.csv becomes out_1.csv .. out_K.csv\n"
+    "Runs sampler.chains chains (4 by default, at most 4096) in parallel (one\n"
+    "thread each up to 64; beyond that a pool of workers, one per core on the CPU\n"
+    "backend, each running one chain at a time), with the settings in CONFIG.ini,\n"
+    "and writes each chain's saved draws in CmdStan's CSV layout: with K > 1 chains, output.file out.csv becomes out_1.csv .. out_K.csv\n"
     "(the suffix goes before the extension); with one chain it is out.csv itself.\n"
     "Each file has a '#' header echoing every setting, its chain_id (1..K) and its\n"
     "initial values, the columns lp__,accept_stat__,stepsize__,int_time__,energy__,\n"
@@ -338,10 +342,16 @@ static int prepare_chains(run_state *r)
     r->draws_bytes = (double)r->n_chains * (double)n_iter * (double)(dim + n_gen) * (double)sizeof(double);
     if (r->draws_bytes <= DRAWS_MEMORY_LIMIT)
         r->draws = malloc(r->n_chains * n_iter * (dim + n_gen) * sizeof *r->draws); /* NULL: the fallback too */
-    /* The CPU backend's OpenMP threads are divided among the chains so K
-     * chains do not oversubscribe the cores; the draws do not depend on it. */
+    /* Every chain at once up to PMHMC_RUN_MAX_WORKERS threads. On the CPU
+     * backend the OpenMP threads are divided among them, so K chains do not
+     * oversubscribe the cores, and beyond that many chains one worker per
+     * core runs them in turn; the draws depend on neither. */
+    r->workers = r->n_chains < PMHMC_RUN_MAX_WORKERS ? r->n_chains : PMHMC_RUN_MAX_WORKERS;
     if (pmhmc_backend_get_kind(r->backend) == PMHMC_BACKEND_CPU) {
-        int per = omp_get_max_threads() / (int)r->n_chains;
+        const int cores = omp_get_max_threads();
+        if (r->n_chains > PMHMC_RUN_MAX_WORKERS)
+            r->workers = cores < 1 ? 1 : cores > PMHMC_RUN_MAX_WORKERS ? PMHMC_RUN_MAX_WORKERS : (size_t)cores;
+        int per = cores / (int)r->workers;
         r->omp_threads = per > 1 ? per : 1;
     }
     if (pthread_mutex_init(&r->print_lock, NULL) != 0)
@@ -354,8 +364,9 @@ static int prepare_chains(run_state *r)
 
 static void sampler_config_of(const run_state *r, uint32_t k, pmhmc_sampler_config *out);
 
-/* On the CPU backend every chain's workspace is host memory (u, p and the
- * NUTS tree's vectors, T x N doubles each): a run that cannot fit is
+/* On the CPU backend every running chain's workspace is host memory (u, p
+ * and the NUTS tree's vectors, T x N doubles each; a chain's is freed when
+ * it ends, so the workers' count): a run that cannot fit is
  * refused before anything is allocated, with the figure, instead of
  * failing (or being killed) once memory runs out. Three quarters of the
  * machine's memory is the limit. */
@@ -370,19 +381,19 @@ static int check_memory(const run_state *r)
     pmhmc_sampler_config sc;
     sampler_config_of(r, 0, &sc);
     const double per_chain = (double)pmhmc_sampler_workspace_bytes(r->model, r->backend, &sc);
-    const double need = per_chain * (double)r->n_chains + (r->draws ? r->draws_bytes : 0.0);
+    const double need = per_chain * (double)r->workers + (r->draws ? r->draws_bytes : 0.0);
     if (need <= 0.75 * machine)
         return CLI_EXIT_OK;
     pmhmc_error keyed = {{0}};
     return fail_config(pmhmc_config_key_error(&r->cfg, "model.N", &keyed,
                                               "the run would need %.3g GB of memory (%.3g GB per chain for %zu "
-                                              "groups x N importance draws%s, times %zu chain%s); this machine has "
+                                              "groups x N importance draws%s, times %zu chain%s at once); this machine has "
                                               "%.3g GB. Lower model.N or sampler.chains. Nothing was run",
                                               need / 1e9, per_chain / 1e9, pmhmc_dataset_n_groups(r->data),
                                               r->cfg.model.N == PMHMC_CONFIG_N_AUTO ? " at N = 1024, the most auto "
                                                                                       "may choose"
                                                                                     : "",
-                                              r->n_chains, r->n_chains > 1 ? "s" : "", machine / 1e9),
+                                              r->workers, r->workers > 1 ? "s" : "", machine / 1e9),
                        &keyed);
 }
 
@@ -432,6 +443,34 @@ static int check_paths(const run_state *r)
     free(report);
     free(lock);
     return rc;
+}
+
+/* Every chain's draws file (and hnn.collect file) stays open through the
+ * run: thousands of chains need more than the usual soft limit of 1024 open
+ * files. Raised up to the hard limit; a run that would need more is refused
+ * before anything is opened. */
+static int open_file_limit(const run_state *r)
+{
+    const int collect = r->cfg.hnn.collect && r->cfg.hnn.collect[0];
+    const rlim_t need = (rlim_t)(r->n_chains * (size_t)(1 + collect) + 64); /* + data, config, checkpoint, std */
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= need)
+        return CLI_EXIT_OK;
+    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < need) {
+        pmhmc_error keyed = {{0}};
+        return fail_config(pmhmc_config_key_error(&r->cfg, "sampler.chains", &keyed,
+                                                  "%zu chains keep %zu files open while they run (and a few more); "
+                                                  "this process may open at most %llu (ulimit -Hn). Run fewer "
+                                                  "chains. Nothing was run",
+                                                  r->n_chains, r->n_chains * (size_t)(1 + collect),
+                                                  (unsigned long long)lim.rlim_max),
+                           &keyed);
+    }
+    lim.rlim_cur = need;
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return cli_fail(CLI_EXIT_RUNTIME, "cannot raise the open-file limit to %llu for %zu chains: %s",
+                        (unsigned long long)need, r->n_chains, strerror(errno));
+    return CLI_EXIT_OK;
 }
 
 /* Every chain's temporary file is created before any chain starts, so an
@@ -659,6 +698,7 @@ static int run_chains(run_state *r)
         rc_cfg.auto_n = n_auto;
         rc_cfg.noise_target = r->cfg.model.noise_target;
         rc_cfg.n_importance = n_auto && r->resume_path ? n_importance : NULL;
+        rc_cfg.workers = r->workers;
         rc_cfg.threads_per_chain = r->omp_threads;
         rc_cfg.start_note = start_note;
         rc_cfg.chain_user = users;
@@ -754,6 +794,8 @@ int cli_sample(int argc, char **argv)
         rc = ckpt_run_create(&r.cfg, pmhmc_backend_name(r.backend),
                              r.precision == PMHMC_PRECISION_FLOAT ? "float" : "double", r.n_chains, r.resume_path,
                              &r.ckpt);
+    if (rc == CLI_EXIT_OK)
+        rc = open_file_limit(&r);
     if (rc == CLI_EXIT_OK)
         rc = r.resume_path ? resume_outputs(&r) : open_outputs(&r);
     if (rc == CLI_EXIT_OK)

@@ -9,6 +9,44 @@
 #include "cli/report_write.h"
 #include "cli/sample_run.h"
 
+/* Beyond this many chains, figures per chain are summarised (least, median,
+ * most) instead of listed. */
+#define CHAIN_LINES_MAX 16
+
+static int by_value(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* "least L (chain i), median M, most H (chain j) over n chains" of values
+ * [K] (NaN: a chain without the figure). */
+static void print_spread(const char *what, const double *values, size_t K)
+{
+    double *sorted = malloc(K * sizeof *sorted);
+    size_t n = 0, lo = 0, hi = 0;
+    for (size_t k = 0; k < K; ++k) {
+        if (isnan(values[k]))
+            continue;
+        if (n == 0 || values[k] < values[lo])
+            lo = k;
+        if (n == 0 || values[k] > values[hi])
+            hi = k;
+        if (sorted)
+            sorted[n] = values[k];
+        n++;
+    }
+    if (n == 0 || !sorted) {
+        free(sorted);
+        return;
+    }
+    qsort(sorted, n, sizeof *sorted, by_value);
+    const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    printf("%s over %zu chains: least %.4g (chain %zu), median %.4g, most %.4g (chain %zu)", what, n, values[lo],
+           lo + 1, median, values[hi], hi + 1);
+    free(sorted);
+}
+
 /* The end-of-warm-up noise of each chain that measured it in this process,
  * and what to do when it is high enough for chains to stick. */
 static void print_noise(const run_state *r)
@@ -16,17 +54,28 @@ static void print_noise(const run_state *r)
     double worst = -1.0;
     size_t measured = 0;
     const int n_auto = r->cfg.model.N == PMHMC_CONFIG_N_AUTO;
+    const int listed = r->n_chains <= CHAIN_LINES_MAX;
+    double *sd = listed ? NULL : malloc(r->n_chains * sizeof *sd);
     for (size_t k = 0; k < r->n_chains; ++k) {
         const ckpt_estimator_notes *e = &r->chains[k].notes;
+        if (sd)
+            sd[k] = e->noise_sd;
         if (isnan(e->noise_sd))
             continue;
+        worst = fmax(worst, e->noise_sd);
+        if (!listed) {
+            measured++;
+            continue;
+        }
         printf("%s%.2g", measured++ ? ", " : "sd of log phat at the end of warm-up: ", e->noise_sd);
         if (n_auto)
             printf(" at N = %zu", e->n_sampling);
         if (r->n_chains > 1)
             printf(" (chain %zu)", k + 1);
-        worst = fmax(worst, e->noise_sd);
     }
+    if (sd && measured)
+        print_spread("sd of log phat at the end of warm-up", sd, r->n_chains);
+    free(sd);
     if (!measured)
         return;
     if (n_auto)
@@ -60,12 +109,22 @@ void sample_print_results(run_state *r, double wall)
         printf("\n%zu saved draws (%zu chains x %llu, each after %llu warm-up); written to %s .. %s\n",
                r->summary.n_draws, K, (unsigned long long)r->cfg.sampler.iterations,
                (unsigned long long)r->cfg.sampler.warmup, chains[0].path, chains[K - 1].path);
-    if (K > 1)
+    if (K > 1 && K <= CHAIN_LINES_MAX)
         for (size_t k = 0; k < K; ++k)
             printf("chain %zu: acceptance rate %.4f (%zu of %zu saved transitions)\n", k + 1,
                    chains[k].summary.n_draws ? (double)chains[k].summary.n_accepted / (double)chains[k].summary.n_draws
                                              : NAN,
                    chains[k].summary.n_accepted, chains[k].summary.n_draws);
+    double *rates = K > CHAIN_LINES_MAX ? malloc(K * sizeof *rates) : NULL;
+    for (size_t k = 0; rates && k < K; ++k)
+        rates[k] = chains[k].summary.n_draws
+                       ? (double)chains[k].summary.n_accepted / (double)chains[k].summary.n_draws
+                       : NAN;
+    if (rates) {
+        print_spread("acceptance rate", rates, K);
+        printf("\n");
+    }
+    free(rates);
     print_noise(r);
     if (sample_algorithm(&r->cfg)->has_cooldown) {
         size_t cooldown = 0, fallbacks = 0, done = 0;

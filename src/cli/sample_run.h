@@ -60,7 +60,8 @@ struct run_state {
     size_t n_chains;
     chain_state *chains;
     pmhmc_run_chain_result *results; /* [n_chains] how the library's run left each chain */
-    int omp_threads;  /* per chain on the CPU backend; 0: leave alone */
+    size_t workers;   /* the run's threads, each running one chain at a time */
+    int omp_threads;  /* per worker on the CPU backend; 0: leave alone */
     pthread_mutex_t print_lock;
     int lock_ready;
     cli_summary summary; /* pooled */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "pmhmc/run.h"
 #include "pmhmc/sampler.h"
 
 /* KEY_INT_OR_AUTO: KEY_INT, or "auto" (stored as 0, below every such
@@ -117,8 +118,10 @@ static const key_spec KEYS[] = {
                  "mass matrix of theta: one value m (M = m I) or one per parameter (diagonal M)"),
     INT_KEY("sampler", "seed", "1", 0, UINT64_MAX, sampler.seed,
             "random seed; the same seed and config give the same draws"),
-    INT_KEY("sampler", "chains", "4", 1, 64, sampler.chains,
-            "number of chains, run in parallel (one thread each); output.file out.csv becomes out_1.csv .. out_K.csv when K > 1"),
+    INT_KEY("sampler", "chains", "4", 1, PMHMC_RUN_MAX_CHAINS, sampler.chains,
+            "number of chains, run in parallel (one thread each up to 64; beyond that, one per core on the CPU "
+            "backend, 64 on the GPU, each running one chain at a time); output.file out.csv becomes out_1.csv .. "
+            "out_K.csv when K > 1"),
     POSITIVE_KEY("sampler", "init_jitter", KEY_NONNEGATIVE, "1", sampler.init_jitter,
                  "chain k starts at the model's initial values plus init_jitter * N(0, 1) per parameter, drawn from chain k's stream; 0: the documented start"),
     PATH_KEY("sampler", "init", "", sampler.init,

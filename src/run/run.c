@@ -1,4 +1,5 @@
-/* The run loop (include/pmhmc/run.h): one thread per chain, each making its
+/* The run loop (include/pmhmc/run.h): a pool of workers, each taking the
+ * next chain that has not started and running it to its end: making its
  * sampler, choosing its N (model.N = auto), stepping through warm-up and
  * sampling, measuring the estimator's noise where warm-up ends, and telling
  * the caller of each of these through the callbacks. */
@@ -25,9 +26,6 @@ typedef struct run_chain {
     double *theta0;           /* [dim] its start */
     double *inv_metric;       /* [dim] at the end of warm-up */
     pmhmc_run_chain_result *result;
-    pthread_t thread;
-    int thread_started;
-    atomic_int finished;
 } run_chain;
 
 struct run {
@@ -35,6 +33,8 @@ struct run {
     pmhmc_backend *backend;
     const pmhmc_run_config *cfg;
     atomic_int failed; /* set by the first chain that fails; the others stop */
+    atomic_size_t next; /* the next chain a worker takes */
+    atomic_size_t done; /* chains that have ended, one way or another */
     run_chain *chains;
 };
 
@@ -197,8 +197,10 @@ static void run_chain_body(run_chain *c)
     const run *r = c->run;
     const pmhmc_run_config *cfg = r->cfg;
     const pmhmc_run_callbacks *cb = &cfg->callbacks;
-    if (cfg->threads_per_chain > 0)
-        omp_set_num_threads(cfg->threads_per_chain);
+    if (atomic_load(&c->run->failed)) {
+        c->result->cancelled = 1;
+        return;
+    }
     pmhmc_run_start start = {0};
     if (start_n(c, &start) != 0)
         return;
@@ -254,12 +256,31 @@ static void run_chain_body(run_chain *c)
         callback_failed(c, cb->finished(cb->ctx, &c->pub, sampling_start - t0, end - sampling_start, &err), &err);
 }
 
-static void *run_chain_thread(void *arg)
+/* A worker: chains in order of index, each start to end; its sampler and
+ * model are freed as it ends, so only the running chains hold memory. */
+static void *worker(void *arg)
 {
-    run_chain *c = arg;
-    run_chain_body(c);
-    atomic_store(&c->finished, 1);
-    return NULL;
+    run *r = arg;
+    if (r->cfg->threads_per_chain > 0)
+        omp_set_num_threads(r->cfg->threads_per_chain);
+    for (;;) {
+        const size_t k = atomic_fetch_add(&r->next, 1);
+        if (k >= r->cfg->chains)
+            return NULL;
+        run_chain *c = &r->chains[k];
+        run_chain_body(c);
+        pmhmc_sampler_free(c->pub.sampler);
+        c->pub.sampler = NULL;
+        pmhmc_model_free(c->own_model);
+        c->own_model = NULL;
+        atomic_fetch_add(&r->done, 1);
+    }
+}
+
+size_t pmhmc_run_workers(const pmhmc_run_config *cfg)
+{
+    const size_t w = cfg->workers ? cfg->workers : PMHMC_RUN_MAX_WORKERS;
+    return w < cfg->chains ? w : cfg->chains;
 }
 
 static pmhmc_status check_config(const pmhmc_model *model, pmhmc_backend *backend, const pmhmc_run_config *cfg,
@@ -270,6 +291,9 @@ static pmhmc_status check_config(const pmhmc_model *model, pmhmc_backend *backen
     if (cfg->chains < 1 || cfg->chains > PMHMC_RUN_MAX_CHAINS)
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "run: %zu chains; from 1 to %d can run", cfg->chains,
                           PMHMC_RUN_MAX_CHAINS);
+    if (cfg->workers > PMHMC_RUN_MAX_WORKERS)
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "run: %zu workers; at most %d", cfg->workers,
+                          PMHMC_RUN_MAX_WORKERS);
     if (cfg->auto_n && !(cfg->noise_target > 0.0))
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "run: model.N = auto needs a positive noise target");
     return PMHMC_OK;
@@ -281,13 +305,17 @@ pmhmc_status pmhmc_run(const pmhmc_model *model, pmhmc_backend *backend, const p
     pmhmc_status st = check_config(model, backend, cfg, results, err);
     if (st != PMHMC_OK)
         return st;
-    const size_t K = cfg->chains, dim = pmhmc_model_dim(model);
+    const size_t K = cfg->chains, W = pmhmc_run_workers(cfg), dim = pmhmc_model_dim(model);
     run r = {.model = model, .backend = backend, .cfg = cfg};
     atomic_init(&r.failed, 0);
+    atomic_init(&r.next, 0);
+    atomic_init(&r.done, 0);
     r.chains = calloc(K, sizeof *r.chains);
+    pthread_t *threads = calloc(W, sizeof *threads);
     double *block = calloc(2 * K * dim + 1, sizeof *block);
-    if (!r.chains || !block) {
+    if (!r.chains || !threads || !block) {
         free(r.chains);
+        free(threads);
         free(block);
         return pmhmc_fail(err, PMHMC_ERR_NOMEM, "run: no memory for %zu chains", K);
     }
@@ -305,44 +333,35 @@ pmhmc_status pmhmc_run(const pmhmc_model *model, pmhmc_backend *backend, const p
             memcpy(c->theta0, cfg->theta0 + k * dim, dim * sizeof *c->theta0);
         else
             pmhmc_model_initial(model, cfg->sampler.seed, (uint32_t)k, c->theta0);
-        atomic_init(&c->finished, 0);
     }
     st = PMHMC_OK;
-    for (size_t k = 0; k < K; ++k) {
-        int e = pthread_create(&r.chains[k].thread, NULL, run_chain_thread, &r.chains[k]);
+    size_t started = 0;
+    for (; started < W; ++started) {
+        int e = pthread_create(&threads[started], NULL, worker, &r);
         if (e != 0) {
             atomic_store(&r.failed, 1);
-            st = pmhmc_fail(err, PMHMC_ERR_NOMEM, "chain %zu: cannot start a thread: %s", k + 1, strerror(e));
+            st = pmhmc_fail(err, PMHMC_ERR_NOMEM, "run: cannot start worker thread %zu: %s", started + 1,
+                            strerror(e));
             break;
         }
-        r.chains[k].thread_started = 1;
     }
     if (cfg->callbacks.tick && st == PMHMC_OK) {
         const struct timespec pause = {0, 200000000};
-        for (;;) {
-            int all = 1;
-            for (size_t k = 0; k < K; ++k)
-                all &= atomic_load(&r.chains[k].finished);
-            if (all)
-                break;
+        while (atomic_load(&r.done) < K) {
             cfg->callbacks.tick(cfg->callbacks.ctx);
             nanosleep(&pause, NULL);
         }
     }
-    for (size_t k = 0; k < K; ++k)
-        if (r.chains[k].thread_started)
-            pthread_join(r.chains[k].thread, NULL);
+    for (size_t w = 0; w < started; ++w)
+        pthread_join(threads[w], NULL);
     for (size_t k = 0; k < K && st == PMHMC_OK; ++k)
         if (results[k].status != PMHMC_OK) {
             st = results[k].status;
             if (err)
                 snprintf(err->message, sizeof err->message, "%s", results[k].err.message);
         }
-    for (size_t k = 0; k < K; ++k) {
-        pmhmc_sampler_free(r.chains[k].pub.sampler);
-        pmhmc_model_free(r.chains[k].own_model);
-    }
     free(r.chains);
+    free(threads);
     free(block);
     return st;
 }
