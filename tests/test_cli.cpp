@@ -1018,6 +1018,65 @@ TEST_F(CliChains, ChainsBeyondTheOpenFileLimitAreRefusedBeforeRunning)
     EXPECT_FALSE(fs::exists(dir_ / "out")) << "nothing may be written";
 }
 
+// sampler.superchains = 2 of 6 chains: the chains of a superchain share its
+// first chain's start, the two superchains' starts differ; the table at the
+// end and pmhmc summary --superchains give nR_hat, the nested R-hat of the
+// files' draws (pmhmc_rhat_nested on them, read back here).
+TEST_F(CliChains, SuperchainsShareAStartAndGetNestedRhat)
+{
+    Result r;
+    auto files = chains(6, "OMP_NUM_THREADS=1", {"sampler.superchains=2"}, &r);
+    std::vector<std::string> inits;
+    for (const auto &lines : files)
+        inits.push_back(*std::find_if(lines.begin(), lines.end(),
+                                      [](const std::string &l) { return l.rfind("# init = ", 0) == 0; }));
+    EXPECT_EQ(inits[0], inits[1]);
+    EXPECT_EQ(inits[0], inits[2]);
+    EXPECT_EQ(inits[3], inits[5]);
+    EXPECT_NE(inits[0], inits[3]);
+    EXPECT_NE(rows_of(read_text(dir_ / "out/draws_1.csv")), rows_of(read_text(dir_ / "out/draws_2.csv")));
+    EXPECT_TRUE(contains(r.out, "(2 superchains of 3, each started from one point)")) << r.out;
+    EXPECT_TRUE(contains(r.out, "nR_hat")) << r.out;
+
+    // mu's draws, chain after chain, as the files hold them
+    std::vector<double> mu;
+    size_t col = SIZE_MAX;
+    for (size_t k = 1; k <= 6; ++k) {
+        auto rows = rows_of(read_text(dir_ / "out" / ("draws_" + std::to_string(k) + ".csv")));
+        std::vector<std::string> names;
+        std::stringstream hs(rows[0]);
+        for (std::string cell; std::getline(hs, cell, ',');)
+            names.push_back(cell);
+        col = std::find(names.begin(), names.end(), "mu1") - names.begin();
+        ASSERT_LT(col, names.size());
+        for (size_t i = 1; i < rows.size(); ++i) {
+            std::stringstream ss(rows[i]);
+            std::string cell;
+            for (size_t j = 0; j <= col; ++j)
+                std::getline(ss, cell, ',');
+            mu.push_back(std::stod(cell));
+        }
+    }
+    const double expected = pmhmc_rhat_nested(mu.data(), 6, 20, 2);
+    ASSERT_TRUE(std::isfinite(expected));
+    Result s = run({"summary", "--csv", "--superchains", "2", "out/draws_1.csv", "out/draws_2.csv", "out/draws_3.csv",
+                    "out/draws_4.csv", "out/draws_5.csv", "out/draws_6.csv"});
+    ASSERT_EQ(s.rc, 0) << s.err;
+    auto lines = lines_of(s.out);
+    EXPECT_EQ(lines[0].substr(lines[0].rfind(',') + 1), "nR_hat");
+    auto mu_line = std::find_if(lines.begin(), lines.end(), [](const std::string &l) { return l.rfind("\"mu1\",", 0) == 0; });
+    ASSERT_NE(mu_line, lines.end()) << s.out;
+    EXPECT_NEAR(std::stod(mu_line->substr(mu_line->rfind(',') + 1)), expected, 1e-8 * expected);
+
+    Result odd = run({"summary", "--superchains", "4", "out/draws_1.csv", "out/draws_2.csv", "out/draws_3.csv",
+                      "out/draws_4.csv", "out/draws_5.csv", "out/draws_6.csv"});
+    EXPECT_EQ(odd.rc, 1);
+    EXPECT_TRUE(contains(odd.err, "cannot form 4 superchains")) << odd.err;
+    Result bad = run({"sample", "run.ini", "sampler.chains=6", "sampler.superchains=4"});
+    EXPECT_EQ(bad.rc, 1);
+    EXPECT_TRUE(contains(bad.err, "sampler.superchains")) << bad.err;
+}
+
 TEST_F(CliChains, FailingChainsLeaveNoOutput)
 {
     // Every chain's start is moved to ~1e200, where the log density is not

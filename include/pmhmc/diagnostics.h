@@ -37,6 +37,17 @@ extern "C" {
 /* max(bulk, folded) rank-normalized split R-hat. */
 double pmhmc_rhat_rank(const double *draws, size_t n_chains, size_t n_draws);
 
+/* Nested R-hat (Margossian et al. 2024) for many short chains started in
+ * groups: the n_chains chains form n_superchains superchains of equal size,
+ * superchain s being chains [s M, (s + 1) M) with M = n_chains /
+ * n_superchains, each superchain's chains started from one point.
+ * sqrt(1 + B / W) of the between-superchain variance B and the mean
+ * within-superchain variance W (between its chains plus within them). At
+ * least 1; NaN with fewer than 2 superchains, n_chains not a multiple of
+ * n_superchains, a non-finite draw, or W = 0. A single pass in double, no
+ * rank normalization and no split (as the paper and the posterior
+ * package), fast for thousands of chains. */
+double pmhmc_rhat_nested(const double *draws, size_t n_chains, size_t n_draws, size_t n_superchains);
 /* Bulk ESS: ESS of the rank-normalized split chains. */
 double pmhmc_ess_bulk(const double *draws, size_t n_chains, size_t n_draws);
 

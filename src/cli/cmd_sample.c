@@ -185,6 +185,13 @@ static int load_config(run_state *r, int argc, char **argv)
         return fail_config(pmhmc_config_key_error(cfg, "hnn.collect", &err,
                                                   "cannot be combined with output.checkpoint or --resume"),
                            &err);
+    const uint64_t S = cfg->sampler.superchains, K = cfg->sampler.chains;
+    if (S != 0 && (S < 2 || S > K || K % S != 0))
+        return fail_config(pmhmc_config_key_error(cfg, "sampler.superchains", &err,
+                                                  "%llu superchains cannot be made of sampler.chains = %llu chains: "
+                                                  "0, or a number from 2 up that divides sampler.chains",
+                                                  (unsigned long long)S, (unsigned long long)K),
+                           &err);
     return CLI_EXIT_OK;
 }
 
@@ -333,7 +340,9 @@ static int prepare_chains(run_state *r)
         c->values = malloc((dim + n_gen) * sizeof *c->values);
         if (!c->path || !c->theta0 || !c->values || cli_summary_init(&c->summary, dim + n_gen, r->names) != 0)
             return cli_fail_status(CLI_EXIT_RUNTIME, PMHMC_ERR_NOMEM, NULL);
-        int rc = chain_start(r, c->index, c->theta0, c->values);
+        /* superchains: every chain starts where its superchain's first does */
+        const size_t M = r->cfg.sampler.superchains ? r->n_chains / (size_t)r->cfg.sampler.superchains : 1;
+        int rc = chain_start(r, (uint32_t)(k - k % M), c->theta0, c->values);
         if (rc != CLI_EXIT_OK)
             return rc;
     }

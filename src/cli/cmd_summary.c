@@ -13,7 +13,7 @@
 #include "pmhmc/diagnostics.h"
 
 static const char HELP[] =
-    "usage: pmhmc summary FILE... [--csv]\n"
+    "usage: pmhmc summary FILE... [--csv] [--superchains S]\n"
     "\n"
     "Summarizes draws files in CmdStan's CSV layout, one file per chain (lines starting\n"
     "with # are comments; every file must have the same columns and the same number of\n"
@@ -27,7 +27,12 @@ static const char HELP[] =
     "Warns when a parameter's R_hat exceeds 1.01 or its ESS_bulk or ESS_tail is below\n"
     "100 per chain.\n"
     "\n"
-    "  --csv   write the table as CSV on stdout (warnings go to stderr)\n";
+    "  --csv            write the table as CSV on stdout (warnings go to stderr)\n"
+    "  --superchains S  the files (in the order given) are S superchains of equal\n"
+    "                   size, the chains of each started from one point (pmhmc\n"
+    "                   sample's sampler.superchains): adds nR_hat, the nested R-hat\n"
+    "                   of Margossian et al. (2024) for many short chains, and warns\n"
+    "                   above 1.01. S from 2 to the number of files, dividing it.\n";
 
 static int is_sampler_column(const char *name)
 {
@@ -39,11 +44,22 @@ typedef struct row {
     const char *name;
     pmhmc_summary_stats s;
     double ess_per_s;
+    double rhat_nested; /* NaN without superchains */
 } row;
 
-enum { N_STATS = 11 };
-static const char *const HEADERS[N_STATS] = {"Mean",     "MCSE",     "StdDev",     "MAD",  "5%", "50%",
-                                             "95%",      "ESS_bulk", "ESS_tail",   "ESS_bulk/s", "R_hat"};
+enum { N_STATS = 12, COL_RATE = 9, COL_NESTED = 11 };
+static const char *const HEADERS[N_STATS] = {"Mean",     "MCSE",     "StdDev",     "MAD",   "5%",    "50%",
+                                             "95%",      "ESS_bulk", "ESS_tail",   "ESS_bulk/s", "R_hat", "nR_hat"};
+
+/* Which optional columns the table has. */
+typedef struct shown_columns {
+    int rate, nested;
+} shown_columns;
+
+static int shown(int k, shown_columns on)
+{
+    return (k != COL_RATE || on.rate) && (k != COL_NESTED || on.nested);
+}
 
 static void format_row(const row *r, char cells[N_STATS][32])
 {
@@ -59,6 +75,7 @@ static void format_row(const row *r, char cells[N_STATS][32])
     cli_fmt_ess(cells[8], 32, s->ess_tail);
     cli_fmt_ess(cells[9], 32, r->ess_per_s);
     cli_fmt_rhat(cells[10], 32, s->rhat);
+    cli_fmt_rhat(cells[11], 32, r->rhat_nested);
 }
 
 static void print_times(const table *t, int warmup)
@@ -73,7 +90,7 @@ static void print_times(const table *t, int warmup)
     printf(") seconds, %.2g seconds total\n", total);
 }
 
-static void print_table(const table *t, const row *rows, size_t n_rows, int show_rate)
+static void print_table(const table *t, const row *rows, size_t n_rows, shown_columns on, size_t superchains)
 {
     size_t name_w = 0;
     size_t w[N_STATS];
@@ -93,21 +110,25 @@ static void print_table(const table *t, const row *rows, size_t n_rows, int show
     }
     size_t draws = t->chains[0].n_rows;
     printf("Inference for pmhmc draws\n");
-    printf("%zu chain%s: each with %zu draws; %zu draws in all.\n\n", t->n_chains, t->n_chains == 1 ? "" : "s", draws,
+    printf("%zu chain%s: each with %zu draws; %zu draws in all.\n", t->n_chains, t->n_chains == 1 ? "" : "s", draws,
            draws * t->n_chains);
+    if (on.nested)
+        printf("%zu superchains of %zu chains each (files in the order given).\n", superchains,
+               t->n_chains / superchains);
+    printf("\n");
     int all_warmup = 1;
     for (size_t c = 0; c < t->n_chains; ++c)
         all_warmup &= t->chains[c].has_warmup;
     if (all_warmup)
         print_times(t, 1);
-    if (show_rate)
+    if (on.rate)
         print_times(t, 0);
-    if (all_warmup || show_rate)
+    if (all_warmup || on.rate)
         printf("\n");
 
     printf("%-*s", (int)name_w, "");
     for (int k = 0; k < N_STATS; ++k)
-        if (k != 9 || show_rate)
+        if (shown(k, on))
             printf("  %*s", (int)w[k], HEADERS[k]);
     printf("\n\n");
     for (size_t i = 0; i < n_rows; ++i) {
@@ -115,7 +136,7 @@ static void print_table(const table *t, const row *rows, size_t n_rows, int show
             printf("\n");
         printf("%-*s", (int)name_w, rows[i].name);
         for (int k = 0; k < N_STATS; ++k)
-            if (k != 9 || show_rate)
+            if (shown(k, on))
                 printf("  %*s", (int)w[k], cells[i][k]);
         printf("\n");
     }
@@ -124,22 +145,26 @@ static void print_table(const table *t, const row *rows, size_t n_rows, int show
            "For each parameter, ESS_bulk and ESS_tail measure the effective sample size for the entire sample\n"
            "(bulk) and for the .05 and .95 tails (tail), and R_hat measures the potential scale reduction on\n"
            "split chains. At convergence R_hat will be very close to 1.00.\n");
+    if (on.nested)
+        printf("nR_hat is nested R_hat (Margossian et al. 2024): whether superchains started apart have forgotten\n"
+               "their starts; with many short chains it stays near 1.00 where R_hat cannot.\n");
 }
 
-static void print_csv(const row *rows, size_t n_rows, int show_rate)
+static void print_csv(const row *rows, size_t n_rows, shown_columns on)
 {
     printf("name");
     for (int k = 0; k < N_STATS; ++k)
-        if (k != 9 || show_rate)
+        if (shown(k, on))
             printf(",%s", HEADERS[k]);
     printf("\n");
     for (size_t i = 0; i < n_rows; ++i) {
         const pmhmc_summary_stats *s = &rows[i].s;
-        const double v[N_STATS] = {s->mean, s->mcse_mean, s->sd,       s->mad,             s->q5,  s->q50,
-                                   s->q95,  s->ess_bulk,  s->ess_tail, rows[i].ess_per_s, s->rhat};
+        const double v[N_STATS] = {s->mean,     s->mcse_mean, s->sd,   s->mad,
+                                   s->q5,       s->q50,       s->q95,  s->ess_bulk,
+                                   s->ess_tail, rows[i].ess_per_s, s->rhat, rows[i].rhat_nested};
         printf("\"%s\"", rows[i].name);
         for (int k = 0; k < N_STATS; ++k)
-            if (k != 9 || show_rate)
+            if (shown(k, on))
                 printf(",%.9g", v[k]);
         printf("\n");
     }
@@ -163,6 +188,12 @@ static int rhat_fails(const row *r, size_t n_chains)
 {
     (void)n_chains;
     return r->s.rhat > 1.01;
+}
+
+static int rhat_nested_fails(const row *r, size_t n_chains)
+{
+    (void)n_chains;
+    return r->rhat_nested > 1.01;
 }
 
 static int ess_fails(const row *r, size_t n_chains)
@@ -241,11 +272,19 @@ int cli_summarize(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     int csv = 0;
-    size_t n_files = 0;
+    size_t n_files = 0, superchains = 0;
     for (int i = 1; i < argc; ++i) {
-        if (strcmp(argv[i], "--csv") == 0)
+        if (strcmp(argv[i], "--csv") == 0) {
             csv = 1;
-        else if (argv[i][0] == '-' && argv[i][1] != '\0')
+        } else if (strcmp(argv[i], "--superchains") == 0) {
+            char *end = NULL;
+            const char *v = i + 1 < argc ? argv[++i] : "";
+            const unsigned long long S = strtoull(v, &end, 10);
+            if (!*v || *end || v[0] == '-' || S < 2 || S > 1000000)
+                return cli_fail(CLI_EXIT_USAGE, "summary: --superchains needs a whole number of at least 2, not '%s'",
+                                v);
+            superchains = (size_t)S;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0')
             return cli_fail(CLI_EXIT_USAGE, "summary: unknown option '%s' (see pmhmc summary --help)", argv[i]);
         else
             ++n_files;
@@ -257,9 +296,18 @@ int cli_summarize(int argc, char **argv)
     if (!paths)
         return cli_fail(CLI_EXIT_RUNTIME, "summary: out of memory");
     n_files = 0;
-    for (int i = 1; i < argc; ++i)
-        if (strcmp(argv[i], "--csv") != 0)
+    for (int i = 1; i < argc; ++i) {
+        if (strcmp(argv[i], "--superchains") == 0)
+            ++i;
+        else if (strcmp(argv[i], "--csv") != 0)
             paths[n_files++] = argv[i];
+    }
+    if (superchains && (superchains > n_files || n_files % superchains != 0)) {
+        free(paths);
+        return cli_fail(CLI_EXIT_USAGE,
+                        "summary: --superchains %zu: the %zu files cannot form %zu superchains of equal size", superchains,
+                        n_files, superchains);
+    }
     table t;
     int rc = cli_draws_read("summary", n_files, paths, &t);
     free(paths);
@@ -308,20 +356,25 @@ int cli_summarize(int argc, char **argv)
                 r->s.sd = r->s.mad = 0.0;
             }
             r->ess_per_s = show_rate ? r->s.ess_bulk / sampling_total : NAN;
+            r->rhat_nested = superchains ? pmhmc_rhat_nested(x, K, n, superchains) : NAN;
         }
     }
     free(x);
     if (rc == 0) {
+        const shown_columns on = {show_rate, superchains > 0};
         if (csv)
-            print_csv(rows, n_rows, show_rate);
+            print_csv(rows, n_rows, on);
         else
-            print_table(&t, rows, n_rows, show_rate);
+            print_table(&t, rows, n_rows, on, superchains);
         FILE *w = csv ? stderr : stdout;
         if (!csv)
             fputc('\n', w);
         warn_list(w, rows, n_rows, rhat_fails, K, "Warning: R_hat greater than 1.01 for: ",
                   "The chains have not mixed: estimates from them are unreliable. Run longer chains, more of them,\n"
                   "or reparameterize the model.");
+        if (superchains)
+            warn_list(w, rows, n_rows, rhat_nested_fails, K, "Warning: nR_hat greater than 1.01 for: ",
+                      "The superchains still remember where they started: run longer warm-up, or more chains.");
         char head[128];
         snprintf(head, sizeof head, "Warning: ESS_bulk or ESS_tail below 100 per chain (%zu in all) for: ", 100 * K);
         warn_list(w, rows, n_rows, ess_fails, K, head,

@@ -161,10 +161,13 @@ void sample_print_results(run_state *r, double wall)
             printf(" (%zu non-finite evaluations left out)", skipped);
         printf("\n");
     }
-    if (K > 1)
+    if (K > 1 && r->cfg.sampler.superchains)
+        printf("pooled over the %zu chains (%llu superchains of %llu, each started from one point):\n", K,
+               (unsigned long long)r->cfg.sampler.superchains, (unsigned long long)(K / r->cfg.sampler.superchains));
+    else if (K > 1)
         printf("pooled over the %zu chains:\n", K);
     if (!r->draws || cli_summary_print_diagnostics(&r->summary, r->draws, K, (size_t)r->cfg.sampler.iterations,
-                                                   stdout) != 0) {
+                                                   (size_t)r->cfg.sampler.superchains, stdout) != 0) {
         printf("(mean and sd only: keeping the draws for the diagnostics %s %.3g GB of memory; run pmhmc summary "
                "on the files)\n",
                r->draws_bytes > DRAWS_MEMORY_LIMIT ? "would take" : "failed to get", r->draws_bytes / 1e9);

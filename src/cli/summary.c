@@ -85,11 +85,13 @@ void cli_summary_print(const cli_summary *s, FILE *f)
             s->n_draws ? (double)s->n_accepted / (double)s->n_draws : NAN, s->n_accepted, s->n_draws);
 }
 
-enum { N_DIAG = 11 }; /* 9 statistics, then truth and (mean-truth)/sd */
-static const char *const DIAG_HEADERS[N_DIAG] = {"Mean",     "MCSE",     "StdDev", "5%",    "50%",            "95%",
-                                                 "ESS_bulk", "ESS_tail", "R_hat",  "truth", "(mean-truth)/sd"};
+/* 9 statistics, nested R-hat (with superchains), then truth and
+ * (mean-truth)/sd (with --truth). */
+enum { N_DIAG = 12, DIAG_NESTED = 9, DIAG_TRUTH = 10 };
+static const char *const DIAG_HEADERS[N_DIAG] = {"Mean",     "MCSE",     "StdDev", "5%",     "50%",   "95%",
+                                                 "ESS_bulk", "ESS_tail", "R_hat",  "nR_hat", "truth", "(mean-truth)/sd"};
 
-static void format_stats(const pmhmc_summary_stats *st, double truth, char cells[N_DIAG][32])
+static void format_stats(const pmhmc_summary_stats *st, double nested, double truth, char cells[N_DIAG][32])
 {
     cli_fmt_sig(cells[0], 32, st->mean);
     cli_fmt_mcse(cells[1], 32, st->mcse_mean);
@@ -100,18 +102,21 @@ static void format_stats(const pmhmc_summary_stats *st, double truth, char cells
     cli_fmt_ess(cells[6], 32, st->ess_bulk);
     cli_fmt_ess(cells[7], 32, st->ess_tail);
     cli_fmt_rhat(cells[8], 32, st->rhat);
-    snprintf(cells[9], 32, "%.6g", truth);
-    snprintf(cells[10], 32, "%.2f", (st->mean - truth) / st->sd);
+    cli_fmt_rhat(cells[9], 32, nested);
+    snprintf(cells[10], 32, "%.6g", truth);
+    snprintf(cells[11], 32, "%.2f", (st->mean - truth) / st->sd);
 }
 
 int cli_summary_print_diagnostics(const cli_summary *s, const double *draws, size_t n_chains, size_t n_draws,
-                                  FILE *f)
+                                  size_t n_superchains, FILE *f)
 {
     size_t n = n_chains * n_draws, n_cols = s->n_cols;
     pmhmc_summary_stats *stats = calloc(n_cols ? n_cols : 1, sizeof *stats);
+    double *nested = calloc(n_cols ? n_cols : 1, sizeof *nested);
     char(*cells)[N_DIAG][32] = calloc(n_cols ? n_cols : 1, sizeof *cells);
-    if (!stats || !cells) {
+    if (!stats || !cells || !nested) {
         free(stats);
+        free(nested);
         free(cells);
         return -1;
     }
@@ -119,9 +124,11 @@ int cli_summary_print_diagnostics(const cli_summary *s, const double *draws, siz
         const double *x = draws + j * n;
         if (pmhmc_summarize(x, n_chains, n_draws, &stats[j]) != PMHMC_OK) {
             free(stats);
+            free(nested);
             free(cells);
             return -1;
         }
+        nested[j] = n_superchains ? pmhmc_rhat_nested(x, n_chains, n_draws, n_superchains) : NAN;
         int constant = 1;
         for (size_t i = 1; i < n && constant; ++i)
             constant = x[i] == x[0];
@@ -131,12 +138,14 @@ int cli_summary_print_diagnostics(const cli_summary *s, const double *draws, siz
             stats[j].sd = 0.0;
         }
     }
-    int n_shown = s->truth ? N_DIAG : N_DIAG - 2;
+    int show[N_DIAG];
+    for (int k = 0; k < N_DIAG; ++k)
+        show[k] = (k != DIAG_NESTED || n_superchains) && (k < DIAG_TRUTH || s->truth);
     size_t w[N_DIAG], name_w = 9;
     for (int k = 0; k < N_DIAG; ++k)
         w[k] = strlen(DIAG_HEADERS[k]);
     for (size_t j = 0; j < n_cols; ++j) {
-        format_stats(&stats[j], s->truth ? s->truth[j] : NAN, cells[j]);
+        format_stats(&stats[j], nested[j], s->truth ? s->truth[j] : NAN, cells[j]);
         size_t len = strlen(s->names[j]);
         name_w = len > name_w ? len : name_w;
         for (int k = 0; k < N_DIAG; ++k) {
@@ -145,13 +154,15 @@ int cli_summary_print_diagnostics(const cli_summary *s, const double *draws, siz
         }
     }
     fprintf(f, "%-*s", (int)name_w, "parameter");
-    for (int k = 0; k < n_shown; ++k)
-        fprintf(f, "  %*s", (int)w[k], DIAG_HEADERS[k]);
+    for (int k = 0; k < N_DIAG; ++k)
+        if (show[k])
+            fprintf(f, "  %*s", (int)w[k], DIAG_HEADERS[k]);
     fputc('\n', f);
     for (size_t j = 0; j < n_cols; ++j) {
         fprintf(f, "%-*s", (int)name_w, s->names[j]);
-        for (int k = 0; k < n_shown; ++k)
-            fprintf(f, "  %*s", (int)w[k], cells[j][k]);
+        for (int k = 0; k < N_DIAG; ++k)
+            if (show[k])
+                fprintf(f, "  %*s", (int)w[k], cells[j][k]);
         fputc('\n', f);
     }
     fprintf(f, "acceptance rate: %.4f (%zu of %zu saved transitions)\n",
@@ -163,6 +174,13 @@ int cli_summary_print_diagnostics(const cli_summary *s, const double *draws, siz
     if (bad)
         fprintf(f, "\nThe chains have not mixed: estimates from them are unreliable. Run longer chains, more of "
                    "them,\nor reparameterize the model.\n");
+    bad = 0;
+    for (size_t j = 0; j < n_cols; ++j)
+        if (nested[j] > 1.01)
+            fprintf(f, "%s%s", bad++ ? ", " : "Warning: nR_hat greater than 1.01 for: ", s->names[j]);
+    if (bad)
+        fprintf(f, "\nThe superchains still remember where they started: run longer warm-up, or more chains.\n");
+    free(nested);
     free(stats);
     free(cells);
     return 0;

@@ -32,13 +32,14 @@ void cli_summary_merge(cli_summary *s, const cli_summary *from);
 void cli_summary_print(const cli_summary *s, FILE *f);
 
 /* The table `pmhmc summary` prints, for s's columns: Mean, MCSE, StdDev, 5%,
- * 50%, 95%, ESS_bulk, ESS_tail, R_hat (pmhmc_summarize), the truth columns
- * when s has them, the pooled acceptance rate, and a warning naming the
+ * 50%, 95%, ESS_bulk, ESS_tail, R_hat (pmhmc_summarize), nR_hat with
+ * n_superchains (0: none; pmhmc_rhat_nested), the truth columns when s has
+ * them, the pooled acceptance rate, and a warning naming the
  * columns whose R_hat exceeds 1.01. draws holds every saved draw, column
  * after column, chain after chain within a column:
  * draws[(j * n_chains + c) * n_draws + i]. Call from one thread (FFTW's
  * planner). Returns 0, or -1 when out of memory (nothing printed). */
 int cli_summary_print_diagnostics(const cli_summary *s, const double *draws, size_t n_chains, size_t n_draws,
-                                  FILE *f);
+                                  size_t n_superchains, FILE *f);
 
 #endif

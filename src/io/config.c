@@ -122,6 +122,10 @@ static const key_spec KEYS[] = {
             "number of chains, run in parallel (one thread each up to 64; beyond that, one per core on the CPU "
             "backend, 64 on the GPU, each running one chain at a time); output.file out.csv becomes out_1.csv .. "
             "out_K.csv when K > 1"),
+    INT_KEY("sampler", "superchains", "0", 0, PMHMC_RUN_MAX_CHAINS, sampler.superchains,
+            "0: every chain starts from its own point; S: the chains form S superchains of sampler.chains / S "
+            "consecutive chains, all the chains of one starting where its first chain would (for nested R-hat, "
+            "nR_hat in the table at the end; S must divide sampler.chains, from 2 up)"),
     POSITIVE_KEY("sampler", "init_jitter", KEY_NONNEGATIVE, "1", sampler.init_jitter,
                  "chain k starts at the model's initial values plus init_jitter * N(0, 1) per parameter, drawn from chain k's stream; 0: the documented start"),
     PATH_KEY("sampler", "init", "", sampler.init,

@@ -58,6 +58,7 @@ typedef struct pmhmc_config {
         pmhmc_config_list mass; /* 1 value (M = m I) or dim values (diagonal) */
         uint64_t seed;
         uint64_t chains;       /* K, run in parallel */
+        uint64_t superchains;  /* 0: every chain its own start; S: S groups of K / S chains sharing one */
         double init_jitter;    /* >= 0 */
         char *init;            /* draws file(s) whose last draw starts each chain; NULL: the model's start */
         const char *backend;   /* cpu | auto | cuda */
