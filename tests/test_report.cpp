@@ -250,6 +250,40 @@ TEST_F(Report, ManyColumnsKeepThePageSmall)
     EXPECT_FALSE(contains(html, "<title>p100</title>"));
 }
 
+// Many chains: per-chain traces, swatches and energy plots for 8 of them,
+// spread evenly from the first to the last, the page saying which; every
+// chain still counts in the table and the pooled histogram. 50 chains of 30
+// draws give a page far smaller than 50 traces would.
+TEST_F(Report, ManyChainsTraceAnEvenSampleOfThem)
+{
+    std::vector<std::string> args = {"report"};
+    for (int c = 1; c <= 50; ++c) {
+        std::ostringstream s;
+        s << "lp__,accept_stat__,energy__,x\n";
+        for (int i = 0; i < 30; ++i)
+            s << -i << ',' << 0.8 << ',' << std::sin(0.3 * i * c) << ',' << std::cos(0.7 * i + c) << '\n';
+        const std::string name = "c" + std::to_string(c) + ".csv";
+        write_text(dir_ / name, s.str());
+        args.push_back(name);
+    }
+    args.insert(args.end(), {"-o", "many.html"});
+    Result r = run(args);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    const std::string html = read_text(dir_ / "many.html");
+    EXPECT_EQ(pmhmc_xml_check::xml_problem(html), "");
+    EXPECT_TRUE(contains(html, "Per-chain plots show 8 of the 50 chains, spread evenly (chains 1, 8, 15, 22, 29, 36, "
+                               "43, 50)"))
+        << html.substr(0, 3000);
+    EXPECT_TRUE(contains(html, " and 42 more."));
+    auto traces = svgs(html, "trace");
+    ASSERT_EQ(traces.size(), 1u);
+    EXPECT_EQ(polyline_points(traces[0]), std::vector<size_t>(8, 30));
+    EXPECT_EQ(svgs(html, "energy").size(), 8u);
+    EXPECT_TRUE(contains(html, "E-BFMI over all 50 chains: least "));
+    EXPECT_TRUE(contains(html, "50 chains, each with 30 draws; 1500 draws in all."));
+    EXPECT_EQ(count_of(html, "class=\"swatch\""), 2u * 8u); // parameters' and sampler's legends
+}
+
 TEST_F(Report, SampledRun)
 {
     ASSERT_EQ(run({"simulate", "--model", "normal_re", "--T", "10", "--n", "3", "--out", "sim"}).rc, 0);

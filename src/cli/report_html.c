@@ -74,38 +74,61 @@ static void summary_table(FILE *f, const table *t, const pmhmc_summary_stats *st
             min_ess);
 }
 
-void report_legend(FILE *f, size_t K)
+void report_chains_pick(report_chains *pick, size_t K)
+{
+    pick->total = K;
+    pick->n = K < REPORT_MAX_TRACED ? K : REPORT_MAX_TRACED;
+    for (size_t i = 0; i < pick->n; ++i)
+        pick->index[i] = pick->n == K ? i : (i * (K - 1) + (pick->n - 1) / 2) / (pick->n - 1);
+}
+
+void report_chains_gather(const report_chains *pick, const double *x, size_t n, double *out)
+{
+    for (size_t i = 0; i < pick->n; ++i)
+        memcpy(out + i * n, x + pick->index[i] * n, n * sizeof *out);
+}
+
+void report_chains_note(FILE *f, const report_chains *pick)
+{
+    if (pick->n == pick->total)
+        return;
+    fprintf(f, "<p class=\"note\">Per-chain plots show %zu of the %zu chains, spread evenly (chains", pick->n,
+            pick->total);
+    for (size_t i = 0; i < pick->n; ++i)
+        fprintf(f, "%s %zu", i ? "," : "", pick->index[i] + 1);
+    fputs("), to keep the page small; the table and the pooled histograms use every chain.</p>\n", f);
+}
+
+void report_legend(FILE *f, const report_chains *pick)
 {
     fputs("<p class=\"legend\">", f);
-    for (size_t c = 0; c < K; ++c)
+    for (size_t c = 0; c < pick->n; ++c)
         fprintf(f, "<span><span class=\"swatch\" style=\"background:%s\"></span>chain %zu</span>", report_chain_colour(c),
-                c + 1);
+                pick->index[c] + 1);
     fputs("</p>\n", f);
 }
 
 /* accept_stat__ traces and, per chain, the energy__ distribution beside the
  * distribution of its first differences, with E-BFMI. */
-static int sampler_section(FILE *f, const table *t, double *x)
+static int sampler_section(FILE *f, const table *t, const report_chains *pick, double *x, double *shown)
 {
-    size_t K = t->n_chains, n = t->chains[0].n_rows;
+    size_t K = t->n_chains, n = t->chains[0].n_rows, m = pick->n;
     long ja = find_column(t, "accept_stat__"), je = find_column(t, "energy__");
     fputs("<h2>Sampler diagnostics</h2>\n", f);
     if (ja < 0 && je < 0) {
         fputs("<p>The files have no accept_stat__ or energy__ column.</p>\n", f);
         return 0;
     }
-    report_legend(f, K);
+    report_legend(f, pick);
     fputs("<div class=\"param\">\n", f);
     if (ja >= 0) {
         column(t, (size_t)ja, x);
-        report_svg_trace(f, "diag", "accept_stat__ (trace, per chain)", x, K, n, NAN);
-        report_series *s = malloc(K * sizeof *s);
-        if (!s)
-            return -1;
-        for (size_t c = 0; c < K; ++c)
-            s[c] = (report_series){x + c * n, n, report_chain_colour(c), NULL};
-        report_svg_hist(f, "diag", "accept_stat__ (histogram, per chain)", s, K, NAN);
-        free(s);
+        report_chains_gather(pick, x, n, shown);
+        report_svg_trace(f, "diag", "accept_stat__ (trace, per chain)", shown, m, n, NAN);
+        report_series s[REPORT_MAX_TRACED];
+        for (size_t c = 0; c < m; ++c)
+            s[c] = (report_series){shown + c * n, n, report_chain_colour(c), NULL};
+        report_svg_hist(f, "diag", "accept_stat__ (histogram, per chain)", s, m, NAN);
     }
     fputs("</div>\n", f);
     if (je < 0)
@@ -121,6 +144,9 @@ static int sampler_section(FILE *f, const table *t, double *x)
           "first differences (as ArviZ&#8217;s plot_energy). When the differences are much narrower than the energy "
           "itself (E-BFMI below 0.3) the momentum resampling explores the energy levels slowly.</p>\n<div class=\"param\">\n",
           f);
+    size_t low = 0, finite = 0, next_pick = 0;
+    double least = INFINITY;
+    size_t least_chain = 0;
     for (size_t c = 0; c < K; ++c) {
         const double *e = x + c * n;
         double mean = 0.0;
@@ -137,13 +163,27 @@ static int sampler_section(FILE *f, const table *t, double *x)
             }
         }
         double bfmi = den > 0.0 && n > 1 ? num / den : NAN;
-        char label[128];
-        snprintf(label, sizeof label, "energy, chain %zu: E-BFMI %.2f", c + 1, bfmi);
-        report_series s[2] = {{centred, n, "#4c72b0", "energy - mean"},
-                              {diff, n > 1 ? n - 1 : 0, "#dd8452", "first difference"}};
-        report_svg_hist(f, "energy", label, s, 2, NAN);
+        if (isfinite(bfmi)) {
+            finite++;
+            low += bfmi < 0.3;
+            if (bfmi < least) {
+                least = bfmi;
+                least_chain = c;
+            }
+        }
+        if (next_pick < pick->n && pick->index[next_pick] == c) {
+            next_pick++;
+            char label[128];
+            snprintf(label, sizeof label, "energy, chain %zu: E-BFMI %.2f", c + 1, bfmi);
+            report_series s[2] = {{centred, n, "#4c72b0", "energy - mean"},
+                                  {diff, n > 1 ? n - 1 : 0, "#dd8452", "first difference"}};
+            report_svg_hist(f, "energy", label, s, 2, NAN);
+        }
     }
     fputs("</div>\n", f);
+    if (pick->n < K && finite)
+        fprintf(f, "<p class=\"note\">E-BFMI over all %zu chains: least %.2f (chain %zu); below 0.3 in %zu.</p>\n", K,
+                least, least_chain + 1, low);
     free(centred);
     free(diff);
     return 0;
@@ -153,21 +193,28 @@ int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats,
                       const char *truth_path)
 {
     size_t K = t->n_chains, n = t->chains[0].n_rows;
-    double *x = malloc(K * n * sizeof *x);
-    if (!x)
+    report_chains pick;
+    report_chains_pick(&pick, K);
+    double *x = malloc(K * n * sizeof *x), *shown = malloc((pick.n ? pick.n : 1) * n * sizeof *shown);
+    if (!x || !shown) {
+        free(x);
+        free(shown);
         return -1;
+    }
     fputs("<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
           "<title>pmhmc report</title>\n<style>\n",
           f);
     fputs(REPORT_STYLE, f);
     fputs("</style>\n</head>\n<body>\n<h1>pmhmc report</h1>\n<p>", f);
     fprintf(f, "%zu chain%s, each with %zu draws; %zu draws in all. Files:", K, K == 1 ? "" : "s", n, K * n);
-    for (size_t c = 0; c < K; ++c) {
-        fputs(c ? ", " : " ", f);
-        fprintf(f, "<code style=\"color:%s\">", report_chain_colour(c));
-        esc(f, t->chains[c].path);
+    for (size_t i = 0; i < pick.n; ++i) {
+        fputs(i ? ", " : " ", f);
+        fprintf(f, "<code style=\"color:%s\">", report_chain_colour(i));
+        esc(f, t->chains[pick.index[i]].path);
         fputs("</code>", f);
     }
+    if (pick.n < K)
+        fprintf(f, " and %zu more", K - pick.n);
     fputs(".", f);
     if (truth) {
         fputs(" True values from <code>", f);
@@ -186,7 +233,8 @@ int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats,
     summary_table(f, t, stats, truth);
 
     fputs("<h2>Parameters</h2>\n<p class=\"note\">Left: trace of each chain; right: histogram of all chains pooled.</p>\n", f);
-    report_legend(f, K);
+    report_chains_note(f, &pick);
+    report_legend(f, &pick);
     size_t plotted = 0, params = 0;
     for (size_t j = 0; j < t->n_cols; ++j) {
         if (cli_is_sampler_column(t->names[j]) || params++ >= REPORT_MAX_PLOTTED)
@@ -194,8 +242,9 @@ int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats,
         ++plotted;
         double tv = truth ? truth[j] : NAN;
         column(t, j, x);
+        report_chains_gather(&pick, x, n, shown);
         fputs("<div class=\"param\">\n", f);
-        report_svg_trace(f, "trace", t->names[j], x, K, n, tv);
+        report_svg_trace(f, "trace", t->names[j], shown, pick.n, n, tv);
         report_series s = {x, K * n, "#4c72b0", NULL};
         report_svg_hist(f, "hist", t->names[j], &s, 1, tv);
         fputs("</div>\n", f);
@@ -205,10 +254,11 @@ int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats,
                 "<p class=\"note\">The plots show the first %zu of the %zu parameters, to keep the page small "
                 "(a few kB per plot).</p>\n",
                 plotted, params);
-    int rc = sampler_section(f, t, x);
+    int rc = sampler_section(f, t, &pick, x, shown);
     if (rc == 0)
-        rc = report_surrogate_section(f, t, x);
+        rc = report_surrogate_section(f, t, &pick, x, shown);
     fputs("</body>\n</html>\n", f);
     free(x);
+    free(shown);
     return rc;
 }

@@ -20,7 +20,24 @@ enum { REPORT_MAX_TABLE_ROWS = 2000, REPORT_MAX_PLOTTED = 100 };
 int report_html_write(FILE *f, const table *t, const pmhmc_summary_stats *stats, const double *truth,
                       const char *truth_path);
 
-/* The colour key of the chains, one swatch each. */
-void report_legend(FILE *f, size_t K);
+/* Chains that get a line, swatch or plot of their own: all of them up to
+ * REPORT_MAX_TRACED (one per palette colour), else that many spread evenly
+ * from the first to the last; every chain is in the table and the pooled
+ * histograms, and the page says which were drawn. */
+enum { REPORT_MAX_TRACED = 8 };
+typedef struct report_chains {
+    size_t total;
+    size_t n;
+    size_t index[REPORT_MAX_TRACED];
+} report_chains;
+
+void report_chains_pick(report_chains *pick, size_t K);
+/* out [pick->n x n] <- the picked chains of x [K x n]. */
+void report_chains_gather(const report_chains *pick, const double *x, size_t n, double *out);
+/* A note naming the traced chains when they are not all of them. */
+void report_chains_note(FILE *f, const report_chains *pick);
+
+/* The colour key of the picked chains, one swatch each. */
+void report_legend(FILE *f, const report_chains *pick);
 
 #endif

@@ -55,7 +55,7 @@ static int training_section(FILE *f, const chain_file *cf)
     return rc;
 }
 
-int report_surrogate_section(FILE *f, const table *t, double *x)
+int report_surrogate_section(FILE *f, const table *t, const report_chains *pick, double *x, double *shown)
 {
     const long j_monitor = cli_draws_find_column(t, "monitor_error__");
     const long j_error = j_monitor >= 0 ? j_monitor : cli_draws_find_column(t, "surrogate_error__");
@@ -74,7 +74,8 @@ int report_surrogate_section(FILE *f, const table *t, double *x)
     if (nuts)
         fputs("<th>with gradients</th><th>fallback events</th><th>cooldown draws</th>", f);
     fputs("</tr>\n", f);
-    for (size_t c = 0; c < K; ++c) {
+    for (size_t i = 0; i < pick->n; ++i) {
+        const size_t c = pick->index[i];
         fprintf(f, "<tr><td>%zu</td><td>%.3f</td><td>%.0f</td>", c + 1, n ? chain_sum(t, j_accepted, c, NULL) / n : NAN,
                 chain_sum(t, j_est, c, NULL));
         if (nuts) {
@@ -92,14 +93,16 @@ int report_surrogate_section(FILE *f, const table *t, double *x)
                : "<p class=\"note\">Saved draws only. In exact mode a proposal costs one estimator evaluation when it "
                  "passes the surrogate&#8217;s test; the acceptance rate is that of both tests.</p>\n",
           f);
-    report_legend(f, K);
+    report_chains_note(f, pick);
+    report_legend(f, pick);
     cli_draws_column(t, (size_t)j_error, x);
     for (size_t i = 0; i < K * n; ++i)
         if (!isfinite(x[i]))
             x[i] = NAN;
+    report_chains_gather(pick, x, n, shown);
     fputs("<div class=\"param\">\n", f);
-    report_svg_trace(f, "diag", nuts ? "monitor_error__ (trace, per chain)" : "surrogate_error__ (trace, per chain)", x,
-                     K, n, NAN);
+    report_svg_trace(f, "diag", nuts ? "monitor_error__ (trace, per chain)" : "surrogate_error__ (trace, per chain)",
+                     shown, pick->n, n, NAN);
     fputs("</div>\n", f);
     return 0;
 }
