@@ -32,7 +32,7 @@ std::vector<std::string> column_names(const pmhmc_algorithm_info *info)
 TEST(Algorithms, EveryEntryIsFoundByItsIdAndItsName)
 {
     const size_t n = pmhmc_algorithm_count();
-    ASSERT_EQ(n, 4u); // pmnuts, pmhmc, hnn_hmc, hnn_nuts
+    ASSERT_EQ(n, 5u); // pmnuts, pmhmc, hnn_hmc, hnn_nuts, chees
     std::set<std::string> names;
     std::set<int> ids;
     for (size_t i = 0; i < n; ++i) {
@@ -73,6 +73,9 @@ TEST(Algorithms, ColumnsAreCmdStansWhereItHasThem)
     hnn_nuts.insert(hnn_nuts.end(),
                     {"surrogate__", "fallback__", "monitor_error__", "n_estimator__", "n_gradient__", "accepted__"});
     EXPECT_EQ(column_names(pmhmc_algorithm_by_name("hnn_nuts")), hnn_nuts);
+    std::vector<std::string> chees = static_hmc;
+    chees.insert(chees.end(), {"n_leapfrog__", "divergent__"});
+    EXPECT_EQ(column_names(pmhmc_algorithm_by_name("chees")), chees);
 }
 
 // A row of each algorithm from one draw: reals with %.9g, counts exactly
@@ -106,6 +109,7 @@ TEST(Algorithms, RowsWriteCountsAsExactIntegers)
         {"pmnuts", "-1.5,0.875,0.1,30,1073741823,1,3.25,0.25\n"},
         {"hnn_hmc", "-1.5,0.875,0.1,2,3.25,0.5,7,1,0.25\n"},
         {"hnn_nuts", "-1.5,0.875,0.1,30,1073741823,1,3.25,1,0,0.5,7,6,1,0.25\n"},
+        {"chees", "-1.5,0.875,0.1,2,3.25,1073741823,1,0.25\n"},
     };
     for (const auto &[name, row] : expected) {
         char *buf = nullptr;

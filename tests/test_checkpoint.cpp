@@ -338,6 +338,25 @@ TEST_F(Resume, AutoNAcrossTheEndOfWarmUpGivesTheSameBytes)
     }
 }
 
+// ChEES-HMC moves its chains in lock step and adapts them together; its
+// checkpoints hold the shared adaptation in every chain's state, so runs
+// stopped in warm-up, at its end and in sampling resume to the reference.
+TEST_F(Resume, CheesInLockStepGivesTheSameBytes)
+{
+    const std::vector<std::string> chees = {"sampler.algorithm=chees"};
+    reference(chees);
+    for (int at : {4, 10, 17}) {
+        SCOPED_TRACE("stopped after transition " + std::to_string(at));
+        Result r = sample(chees, "PMHMC_TEST_STOP_AT_ITERATION=" + std::to_string(at));
+        ASSERT_EQ(r.rc, 143) << r.err;
+        std::vector<std::string> again = {"--resume", "ck/run.ckpt"};
+        again.insert(again.end(), chees.begin(), chees.end());
+        Result resumed = sample(again);
+        ASSERT_EQ(resumed.rc, 0) << resumed.err;
+        expect_same_as_reference(resumed);
+    }
+}
+
 TEST_F(Resume, SignalWithoutCheckpointLeavesNothing)
 {
     Result r = sample({"output.checkpoint="}, "PMHMC_TEST_STOP_AT_ITERATION=12 PMHMC_TEST_STOP_SIGNAL=INT");

@@ -223,7 +223,7 @@ TEST_F(Cli, PrintConfigShowsEveryKeyAndRunsNothing)
         keys += contains(l, " = ") && l[0] != '#';
     size_t documented = 0; // the keys `sample --help` lists
     for (const auto &l : lines_of(run({"sample", "--help"}).out))
-        for (const char *sec : {"  model.", "  sampler.", "  nuts.", "  adapt.", "  hnn.", "  output."})
+        for (const char *sec : {"  model.", "  sampler.", "  nuts.", "  chees.", "  adapt.", "  hnn.", "  output."})
             documented += l.rfind(sec, 0) == 0;
     EXPECT_EQ(keys, documented);
     EXPECT_GT(keys, 15u);

@@ -5,6 +5,7 @@
 // that cannot be evaluated, and configs it refuses.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -348,6 +349,153 @@ TEST_F(RunFixture, RefusesWhatCannotRun)
     c.auto_n = 1;
     c.noise_target = 0.0;
     EXPECT_EQ(pmhmc_run(model.get(), backend.get(), &c, results.data(), &err), PMHMC_ERR_CONFIG);
+}
+
+// ---- ChEES-HMC: chains in lock step ---------------------------------------------
+
+// Saved theta of every chain, and what the run told of each.
+struct ChainDraws {
+    std::vector<double> theta; // iterations x dim
+    std::vector<double> bytes; // lp, accept_stat, stepsize, n_leapfrog and theta of every saved draw
+};
+
+pmhmc_status keep_draws(void *ctx, const pmhmc_run_chain *chain, size_t, const pmhmc_draw *draw, pmhmc_error *)
+{
+    auto *all = static_cast<std::vector<ChainDraws> *>(ctx);
+    ChainDraws &c = (*all)[chain->index];
+    const size_t dim = pmhmc_model_dim(chain->model);
+    if (!draw->warmup) {
+        c.theta.insert(c.theta.end(), draw->theta, draw->theta + dim);
+        c.bytes.insert(c.bytes.end(), {draw->lp, draw->accept_stat, draw->stepsize, (double)draw->n_leapfrog});
+        c.bytes.insert(c.bytes.end(), draw->theta, draw->theta + dim);
+    }
+    return PMHMC_OK;
+}
+
+// K chains of ChEES-HMC from dispersed starts (mean + N(0, sd^2) per
+// parameter, from the test's own generator).
+std::vector<ChainDraws> run_chees(const pmhmc_model *model, pmhmc_backend *backend, size_t K, size_t warmup,
+                                  size_t iterations, uint64_t seed, size_t workers, const std::vector<double> &mean,
+                                  const std::vector<double> &sd, pmhmc_status *status = nullptr)
+{
+    const size_t dim = mean.size();
+    pmhmc_run_config c;
+    pmhmc_run_config_default(&c);
+    c.sampler.algorithm = PMHMC_ALGORITHM_CHEES;
+    c.sampler.adapt.engaged = 1;
+    c.sampler.warmup = warmup;
+    c.sampler.iterations = iterations;
+    c.sampler.step_size = 0.5;
+    c.sampler.mass = 1.0;
+    c.sampler.seed = seed;
+    c.chains = K;
+    c.workers = workers;
+    std::vector<double> theta0(K * dim);
+    TestRng rng(seed + 17);
+    for (size_t k = 0; k < K; ++k)
+        for (size_t i = 0; i < dim; ++i)
+            theta0[k * dim + i] = mean[i] + sd[i] * rng.normal();
+    c.theta0 = theta0.data();
+    std::vector<ChainDraws> all(K);
+    c.callbacks.ctx = &all;
+    c.callbacks.transition = keep_draws;
+    std::vector<pmhmc_run_chain_result> results(K);
+    pmhmc_error err{};
+    pmhmc_status st = pmhmc_run(model, backend, &c, results.data(), &err);
+    if (status)
+        *status = st;
+    else
+        EXPECT_EQ(st, PMHMC_OK) << err.message;
+    return all;
+}
+
+// Means and variances against the closed form, by batch means over chains:
+// the chains are independent given the shared tuning, so the mean over
+// chains of each chain's average of x (and of (x - mu)^2) has the standard
+// error of K independent values. family_z bounds every check of a run at a
+// family-wise 1e-4.
+void check_moments_over_chains(const std::vector<ChainDraws> &all, const std::vector<double> &mean,
+                               const std::vector<double> &var, const std::string &what)
+{
+    const size_t dim = mean.size(), K = all.size();
+    const double z = family_z(2 * dim);
+    for (size_t i = 0; i < dim; ++i) {
+        std::vector<double> m(K, 0.0), v(K, 0.0);
+        for (size_t k = 0; k < K; ++k) {
+            const size_t n = all[k].theta.size() / dim;
+            for (size_t t = 0; t < n; ++t) {
+                const double x = all[k].theta[t * dim + i];
+                m[k] += x / (double)n;
+                v[k] += (x - mean[i]) * (x - mean[i]) / (double)n;
+            }
+        }
+        const double se_m = std::sqrt(variance_of(m) / (double)K), se_v = std::sqrt(variance_of(v) / (double)K);
+        EXPECT_LT(std::fabs(mean_of(m) - mean[i]), z * se_m) << what << " mean " << i << ": " << mean_of(m);
+        EXPECT_LT(std::fabs(mean_of(v) - var[i]), z * se_v) << what << " var " << i << ": " << mean_of(v);
+    }
+}
+
+TEST(RunChees, GaussiansHaveTheirClosedFormMoments)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    Backend backend = cpu_backend();
+    {   // correlated, scales 1 and 2
+        const std::vector<double> mean = {1.0, -2.0}, cov = {1.0, 1.8, 1.8, 4.0};
+        Model model = gaussian_model(2, mean, cov, 2, 4, 0.5);
+        auto all = run_chees(model.get(), backend.get(), 64, 200, 40, stream_seed(5), 2, mean, {1.0, 2.0});
+        check_moments_over_chains(all, mean, {1.0, 4.0}, "correlated 2-d");
+    }
+    {   // 10 independent coordinates, scales 0.2 to 5
+        const size_t dim = 10;
+        std::vector<double> mean(dim), cov(dim * dim, 0.0), var(dim), sd(dim);
+        for (size_t i = 0; i < dim; ++i) {
+            mean[i] = (double)i - 4.0;
+            sd[i] = 0.2 * std::pow(25.0, (double)i / 9.0);
+            var[i] = cov[i * dim + i] = sd[i] * sd[i];
+        }
+        Model model = gaussian_model(dim, mean, cov, 2, 4, 0.5);
+        auto all = run_chees(model.get(), backend.get(), 64, 200, 40, stream_seed(9), 2, mean, sd);
+        check_moments_over_chains(all, mean, var, "scaled 10-d");
+    }
+}
+
+// The chains move together (one shared step size and trajectory length), so
+// a chain's draws depend on every chain, but not on how many threads run
+// them: 1 and 4 workers give the same bytes.
+TEST(RunChees, DrawsDoNotDependOnTheWorkers)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    Backend backend = cpu_backend();
+    const std::vector<double> mean = {0.5, 0.0, -1.0}, cov = {1, 0, 0, 0, 2, 0, 0, 0, 0.5};
+    Model model = gaussian_model(3, mean, cov, 2, 4, 0.5);
+    auto one = run_chees(model.get(), backend.get(), 12, 30, 10, stream_seed(3), 1, mean, {1, 1, 1});
+    auto four = run_chees(model.get(), backend.get(), 12, 30, 10, stream_seed(3), 4, mean, {1, 1, 1});
+    for (size_t k = 0; k < 12; ++k) {
+        ASSERT_EQ(one[k].bytes.size(), 10u * 7u);
+        EXPECT_EQ(std::memcmp(one[k].bytes.data(), four[k].bytes.data(), one[k].bytes.size() * sizeof(double)), 0)
+            << "chain " << k;
+    }
+    // one step size for every chain, and jittered trajectories (not all the same length)
+    std::vector<double> steps, lengths;
+    for (const auto &c : one)
+        for (size_t t = 0; t < 10; ++t) {
+            steps.push_back(c.bytes[t * 7 + 2]);
+            lengths.push_back(c.bytes[t * 7 + 3]);
+        }
+    EXPECT_EQ(*std::min_element(steps.begin(), steps.end()), *std::max_element(steps.begin(), steps.end()));
+    EXPECT_LT(*std::min_element(lengths.begin(), lengths.end()), *std::max_element(lengths.begin(), lengths.end()));
+}
+
+TEST(RunChees, OneChainIsRefused)
+{
+    Backend backend = cpu_backend();
+    const std::vector<double> mean = {0.0}, cov = {1.0};
+    Model model = gaussian_model(1, mean, cov, 2, 4, 0.5);
+    pmhmc_status st = PMHMC_OK;
+    run_chees(model.get(), backend.get(), 1, 10, 10, 1, 1, mean, {1.0}, &st);
+    EXPECT_EQ(st, PMHMC_ERR_CONFIG);
 }
 
 } // namespace

@@ -31,8 +31,12 @@ typedef enum pmhmc_algorithm {
     PMHMC_ALGORITHM_PMHMC = 0, /* pseudo-marginal HMC: L steps of size h */
     PMHMC_ALGORITHM_PMNUTS = 1, /* pseudo-marginal NUTS (Stan's multinomial NUTS on (theta, u)) */
     PMHMC_ALGORITHM_HNN_HMC = 2, /* HMC on an HNN surrogate: L steps of size h on H~ (DESIGN §5) */
-    PMHMC_ALGORITHM_HNN_NUTS = 3 /* NUTS on theta with the surrogate's dynamics, with online error
+    PMHMC_ALGORITHM_HNN_NUTS = 3, /* NUTS on theta with the surrogate's dynamics, with online error
                                     monitoring (DESIGN §5) */
+    PMHMC_ALGORITHM_CHEES = 4    /* ChEES-HMC (Hoffman, Radul, Sountsov 2021) on (theta, u): PM-HMC whose
+                                    step size and jittered trajectory length are shared by every chain and
+                                    adapted across them in warm-up (include/pmhmc/run.h runs them in lock
+                                    step) */
 } pmhmc_algorithm;
 
 /* What HNN-PM-NUTS watches along a surrogate tree (DESIGN §5). */
@@ -99,6 +103,9 @@ typedef struct pmhmc_sampler_config {
                           the rest of the tree and the next `cooldown` transitions; exact mode
                           ends the tree as a divergence */
     size_t cooldown;   /* PM-NUTS transitions after a fallback (surrogate mode) */
+    /* ChEES-HMC (uses the step size, the mass and adapt.engaged, gamma, kappa, t0 too) */
+    double chees_delta;         /* the acceptance the step size is tuned to (harmonic mean over chains) */
+    double chees_learning_rate; /* Adam's on log T, the trajectory length */
 } pmhmc_sampler_config;
 
 /* The source report's settings: PM-HMC, h = 0.025, L = 20, m = 10, 1000
@@ -107,7 +114,9 @@ typedef struct pmhmc_sampler_config {
  * the extended U-turn, and adaptation settings delta 0.8, gamma 0.05,
  * kappa 0.75, t0 10, windows 75 / 25 / 50 with the metric learned; for
  * HNN-HMC no network (set hnn), exact acceptance, cn_angle 0.1; for
- * HNN-PM-NUTS the surrogate monitor, max_error 10, cooldown 20. */
+ * HNN-PM-NUTS the surrogate monitor, max_error 10, cooldown 20; for
+ * ChEES-HMC delta 0.651 (Beskos et al.'s optimum for HMC, as the paper) and
+ * learning rate 0.025. */
 void pmhmc_sampler_config_default(pmhmc_sampler_config *config);
 
 typedef struct pmhmc_draw {
@@ -162,6 +171,8 @@ typedef struct pmhmc_algorithm_info {
     int needs_network;     /* runs on an HNN surrogate (config.hnn) */
     int adapts_by_default; /* nobody can guess its step size beforehand: adapt.engaged = auto adapts */
     int has_cooldown;      /* may run real PM-NUTS transitions (draw.surrogate_used = 0) */
+    int lockstep;          /* its chains move in lock step: the run adapts across them between
+                              transitions (include/pmhmc/run.h), and needs at least 2 */
     const pmhmc_draw_column *columns;
     size_t n_columns;
 } pmhmc_algorithm_info;

@@ -186,6 +186,12 @@ static int load_config(run_state *r, int argc, char **argv)
                                                   "cannot be combined with output.checkpoint or --resume"),
                            &err);
     const uint64_t S = cfg->sampler.superchains, K = cfg->sampler.chains;
+    if (sample_algorithm(cfg)->lockstep && K < 2)
+        return fail_config(pmhmc_config_key_error(cfg, "sampler.chains", &err,
+                                                  "%s adapts across chains: it needs at least 2 (16 or more serve it "
+                                                  "better)",
+                                                  sample_algorithm(cfg)->name),
+                           &err);
     if (S != 0 && (S < 2 || S > K || K % S != 0))
         return fail_config(pmhmc_config_key_error(cfg, "sampler.superchains", &err,
                                                   "%llu superchains cannot be made of sampler.chains = %llu chains: "
@@ -390,7 +396,9 @@ static int check_memory(const run_state *r)
     pmhmc_sampler_config sc;
     sampler_config_of(r, 0, &sc);
     const double per_chain = (double)pmhmc_sampler_workspace_bytes(r->model, r->backend, &sc);
-    const double need = per_chain * (double)r->workers + (r->draws ? r->draws_bytes : 0.0);
+    /* a lockstep algorithm's chains all hold their workspace at once */
+    const double live = sample_algorithm(&r->cfg)->lockstep ? (double)r->n_chains : (double)r->workers;
+    const double need = per_chain * live + (r->draws ? r->draws_bytes : 0.0);
     if (need <= 0.75 * machine)
         return CLI_EXIT_OK;
     pmhmc_error keyed = {{0}};
@@ -402,7 +410,7 @@ static int check_memory(const run_state *r)
                                               r->cfg.model.N == PMHMC_CONFIG_N_AUTO ? " at N = 1024, the most auto "
                                                                                       "may choose"
                                                                                     : "",
-                                              r->workers, r->workers > 1 ? "s" : "", machine / 1e9),
+                                              (size_t)live, live > 1.0 ? "s" : "", machine / 1e9),
                        &keyed);
 }
 
@@ -633,6 +641,8 @@ static void sampler_config_of(const run_state *r, uint32_t k, pmhmc_sampler_conf
     sc.monitor = strcmp(cfg->hnn.monitor, "true") == 0 ? PMHMC_HNN_MONITOR_TRUE : PMHMC_HNN_MONITOR_SURROGATE;
     sc.max_error = cfg->hnn.max_error;
     sc.cooldown = (size_t)cfg->hnn.cooldown;
+    sc.chees_delta = cfg->chees.delta;
+    sc.chees_learning_rate = cfg->chees.learning_rate;
     if (cfg->sampler.mass.n == 1)
         sc.mass = cfg->sampler.mass.values[0];
     else

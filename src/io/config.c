@@ -140,8 +140,15 @@ static const key_spec KEYS[] = {
                  "a step with H - H0 above this is a divergence and ends the trajectory"),
     CHOICE_KEY("nuts", "uturn", "auto", UTURNS, nuts.uturn,
                "what the U-turn criterion looks at: extended (theta and u) or theta (theta only); auto: extended on the cpu backend, theta on cuda, the faster of the two on each (bench/RESULTS.md)"),
+    POSITIVE_KEY("chees", "delta", KEY_FRACTION, "0.651", chees.delta,
+                 "chees: the harmonic mean over chains of the acceptance probabilities the shared step size is tuned "
+                 "to (0.651: the optimum for HMC, Beskos et al. 2013)"),
+    POSITIVE_KEY("chees", "learning_rate", KEY_POSITIVE, "0.025", chees.learning_rate,
+                 "chees: Adam's learning rate on the log of the shared trajectory length, which ascends the ChEES "
+                 "criterion in warm-up"),
     CHOICE_KEY("adapt", "engaged", "auto", ENGAGED, adapt.engaged,
-               "adapt the step size (and metric) during warm-up; auto: true for pmnuts, hnn_hmc and hnn_nuts, false for pmhmc"),
+               "adapt the step size (and metric) during warm-up; auto: true for pmnuts, hnn_hmc, hnn_nuts and chees "
+               "(its step size and trajectory length, across chains), false for pmhmc"),
     BOOL_KEY("adapt", "metric", "true", adapt.metric,
              "also learn the diagonal inverse metric of theta from windows of warm-up (u keeps unit mass)"),
     POSITIVE_KEY("adapt", "delta", KEY_FRACTION, "0.8", adapt.delta, "target average acceptance statistic"),
@@ -208,7 +215,7 @@ static const key_spec KEYS[] = {
 enum { N_KEYS = sizeof KEYS / sizeof KEYS[0] };
 _Static_assert(N_KEYS <= PMHMC_CONFIG_MAX_KEYS, "raise PMHMC_CONFIG_MAX_KEYS");
 
-static const char *const SECTIONS = "[model], [sampler], [nuts], [adapt], [hnn] or [output]";
+static const char *const SECTIONS = "[model], [sampler], [nuts], [chees], [adapt], [hnn] or [output]";
 
 /* ---- the table's expectations, for messages and --help ------------------ */
 

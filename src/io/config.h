@@ -70,6 +70,10 @@ typedef struct pmhmc_config {
         const char *uturn; /* auto | extended | theta */
     } nuts;
     struct {
+        double delta;
+        double learning_rate;
+    } chees;
+    struct {
         const char *engaged; /* auto | true | false */
         int metric;
         double delta, gamma, kappa, t0;

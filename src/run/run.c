@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "sampler/algorithm.h"
 
 typedef struct run run;
 
@@ -26,6 +27,10 @@ typedef struct run_chain {
     double *theta0;           /* [dim] its start */
     double *inv_metric;       /* [dim] at the end of warm-up */
     pmhmc_run_chain_result *result;
+    size_t first, warmup, total; /* the transitions: from first to total, warm-up before warmup */
+    double t0, sampling_start;
+    const double *theta;         /* the last draw's theta (the sampler's own array) */
+    int ended;                   /* lockstep: failed or cancelled, out of the rounds */
 } run_chain;
 
 struct run {
@@ -36,6 +41,7 @@ struct run {
     atomic_size_t next; /* the next chain a worker takes */
     atomic_size_t done; /* chains that have ended, one way or another */
     run_chain *chains;
+    pmhmc_run_chain_result *results;
 };
 
 void pmhmc_run_config_default(pmhmc_run_config *config)
@@ -192,18 +198,20 @@ static int point(run_chain *c, size_t done, int leaving)
     return cb->point ? callback_failed(c, cb->point(cb->ctx, &c->pub, done, leaving, &err), &err) : 0;
 }
 
-static void run_chain_body(run_chain *c)
+/* The chain's start: its N (model.N = auto), its sampler, the started
+ * callback. 0, or -1 when it ended there (failed, or cancelled). */
+static int chain_begin(run_chain *c)
 {
     const run *r = c->run;
     const pmhmc_run_config *cfg = r->cfg;
     const pmhmc_run_callbacks *cb = &cfg->callbacks;
     if (atomic_load(&c->run->failed)) {
         c->result->cancelled = 1;
-        return;
+        return -1;
     }
     pmhmc_run_start start = {0};
     if (start_n(c, &start) != 0)
-        return;
+        return -1;
     pmhmc_sampler_config sc = cfg->sampler;
     sc.chain = (uint32_t)c->pub.index;
     pmhmc_error err = {{0}};
@@ -213,47 +221,82 @@ static void run_chain_body(run_chain *c)
             chain_fail(c, st, "chain %zu: %s (%s)", c->pub.index + 1, why(st, &err), cfg->start_note);
         else
             chain_fail(c, st, "chain %zu: %s", c->pub.index + 1, why(st, &err));
-        return;
+        return -1;
     }
     if (cb->started && callback_failed(c, cb->started(cb->ctx, &c->pub, &start, &err), &err) != 0)
+        return -1;
+    c->warmup = sc.warmup;
+    c->total = sc.warmup + sc.iterations;
+    c->first = pmhmc_sampler_iteration(c->pub.sampler); /* > 0 when a state was loaded */
+    c->t0 = c->sampling_start = now();
+    return 0;
+}
+
+/* Before transition it: 1 when the chain leaves here, cancelled (another
+ * failed) or stopped (with its last point); else 0. */
+static int chain_leaves(run_chain *c, size_t it)
+{
+    const pmhmc_run_callbacks *cb = &c->run->cfg->callbacks;
+    if (atomic_load_explicit(&c->run->failed, memory_order_relaxed)) {
+        c->result->cancelled = 1;
+        return 1;
+    }
+    if (cb->stop_requested && cb->stop_requested(cb->ctx)) {
+        c->result->stopped = 1;
+        point(c, it, 1);
+        return 1;
+    }
+    return 0;
+}
+
+/* Transition it and its callback. 0, or -1 when the chain failed. */
+static int chain_transition(run_chain *c, size_t it)
+{
+    const pmhmc_run_callbacks *cb = &c->run->cfg->callbacks;
+    if (it == c->warmup && it > 0)
+        c->sampling_start = now();
+    pmhmc_draw draw;
+    pmhmc_status st = pmhmc_sampler_step(c->pub.sampler, &draw);
+    if (st != PMHMC_OK) {
+        chain_fail(c, st, "chain %zu: sampling failed at iteration %zu: %s", c->pub.index + 1, it + 1,
+                   pmhmc_status_str(st));
+        return -1;
+    }
+    c->theta = draw.theta;
+    pmhmc_error err = {{0}};
+    if (cb->transition && callback_failed(c, cb->transition(cb->ctx, &c->pub, it, &draw, &err), &err) != 0)
+        return -1;
+    return 0;
+}
+
+/* The chain ran to its end: its last point, its times. */
+static void chain_finish(run_chain *c)
+{
+    const pmhmc_run_callbacks *cb = &c->run->cfg->callbacks;
+    if (point(c, c->total, 1) != 0)
         return;
-    const size_t warmup = sc.warmup, total = warmup + sc.iterations;
-    const size_t first = pmhmc_sampler_iteration(c->pub.sampler); /* > 0 when a state was loaded */
-    const double t0 = now();
-    double sampling_start = t0;
-    for (size_t it = first; it < total; ++it) {
-        if (atomic_load_explicit(&c->run->failed, memory_order_relaxed)) {
-            c->result->cancelled = 1;
+    const double end = now();
+    if (c->warmup == c->total)
+        c->sampling_start = end;
+    pmhmc_error err = {{0}};
+    if (cb->finished)
+        callback_failed(c, cb->finished(cb->ctx, &c->pub, c->sampling_start - c->t0, end - c->sampling_start, &err),
+                        &err);
+}
+
+static void run_chain_body(run_chain *c)
+{
+    if (chain_begin(c) != 0)
+        return;
+    for (size_t it = c->first; it < c->total; ++it) {
+        if (chain_leaves(c, it) || chain_transition(c, it) != 0)
             return;
-        }
-        if (cb->stop_requested && cb->stop_requested(cb->ctx)) {
-            c->result->stopped = 1;
-            point(c, it, 1);
-            return;
-        }
-        if (it == warmup && it > 0)
-            sampling_start = now();
-        pmhmc_draw draw;
-        if ((st = pmhmc_sampler_step(c->pub.sampler, &draw)) != PMHMC_OK) {
-            chain_fail(c, st, "chain %zu: sampling failed at iteration %zu: %s", c->pub.index + 1, it + 1,
-                       pmhmc_status_str(st));
-            return;
-        }
-        pmhmc_error cb_err = {{0}};
-        if (cb->transition && callback_failed(c, cb->transition(cb->ctx, &c->pub, it, &draw, &cb_err), &cb_err) != 0)
-            return;
-        if (it + 1 == warmup && end_warmup(c, draw.theta) != 0)
+        if (it + 1 == c->warmup && end_warmup(c, c->theta) != 0)
             return;
         if (point(c, it + 1, 0) != 0)
             return;
     }
-    if (point(c, total, 1) != 0)
-        return;
-    const double end = now();
-    if (warmup == total)
-        sampling_start = end;
-    if (cb->finished)
-        callback_failed(c, cb->finished(cb->ctx, &c->pub, sampling_start - t0, end - sampling_start, &err), &err);
+    chain_finish(c);
 }
 
 /* A worker: chains in order of index, each start to end; its sampler and
@@ -277,6 +320,141 @@ static void *worker(void *arg)
     }
 }
 
+/* ---- lock step (algorithms whose chains are adapted together) ----
+ * Rounds: every chain makes transition it (on the workers), then the
+ * algorithm adapts across all of them (pmhmc_sampler_after_round, in chain
+ * order on this thread), then, at the end of warm-up, each chain's noise
+ * and warmup_done (on the workers), then every chain's point (here), so a
+ * checkpoint holds the state after the round's adaptation. */
+
+typedef void (*phase_fn)(run_chain *c, size_t it);
+
+typedef struct phase {
+    run *run;
+    phase_fn fn;
+    size_t it;
+    atomic_size_t next;
+} phase;
+
+static void *phase_worker(void *arg)
+{
+    phase *p = arg;
+    for (size_t k; (k = atomic_fetch_add(&p->next, 1)) < p->run->cfg->chains;)
+        p->fn(&p->run->chains[k], p->it);
+    return NULL;
+}
+
+/* fn on every chain, on up to W threads (this one too). */
+static void parallel(run *r, size_t W, phase_fn fn, size_t it)
+{
+    phase p = {.run = r, .fn = fn, .it = it};
+    atomic_init(&p.next, 0);
+    pthread_t threads[PMHMC_RUN_MAX_WORKERS];
+    size_t started = 0;
+    for (; started + 1 < W; ++started)
+        if (pthread_create(&threads[started], NULL, phase_worker, &p) != 0)
+            break; /* fewer threads: the work is the same */
+    phase_worker(&p);
+    for (size_t w = 0; w < started; ++w)
+        pthread_join(threads[w], NULL);
+}
+
+static void phase_begin(run_chain *c, size_t it)
+{
+    (void)it;
+    if (c->run->cfg->threads_per_chain > 0)
+        omp_set_num_threads(c->run->cfg->threads_per_chain);
+    c->ended = chain_begin(c) != 0;
+}
+
+static void phase_transition(run_chain *c, size_t it)
+{
+    if (!c->ended && chain_transition(c, it) != 0)
+        c->ended = 1;
+}
+
+static void phase_end_warmup(run_chain *c, size_t it)
+{
+    (void)it;
+    if (!c->ended && end_warmup(c, c->theta) != 0)
+        c->ended = 1;
+}
+
+static void phase_finish(run_chain *c, size_t it)
+{
+    (void)it;
+    chain_finish(c);
+}
+
+static void run_lockstep(run *r, size_t W)
+{
+    const pmhmc_run_config *cfg = r->cfg;
+    const pmhmc_run_callbacks *cb = &cfg->callbacks;
+    const size_t K = cfg->chains;
+    if (cfg->threads_per_chain > 0)
+        omp_set_num_threads(cfg->threads_per_chain);
+    pmhmc_sampler **samplers = calloc(K, sizeof *samplers);
+    if (!samplers) {
+        chain_fail(&r->chains[0], PMHMC_ERR_NOMEM, "chain 1: no memory for the run's rounds");
+        return;
+    }
+    parallel(r, W, phase_begin, 0);
+    int ok = !atomic_load(&r->failed);
+    for (size_t k = 0; ok && k < K; ++k) {
+        samplers[k] = r->chains[k].pub.sampler;
+        if (r->chains[k].first != r->chains[0].first) {
+            chain_fail(&r->chains[k], PMHMC_ERR_CONFIG,
+                       "chain %zu: resumed at iteration %zu, chain 1 at %zu: %s moves its chains in lock step",
+                       k + 1, r->chains[k].first, r->chains[0].first, pmhmc_algorithm_by_id(cfg->sampler.algorithm)->title);
+            ok = 0;
+        }
+    }
+    pmhmc_status st = ok ? pmhmc_sampler_after_round(samplers, K) : PMHMC_OK;
+    if (st != PMHMC_OK) {
+        chain_fail(&r->chains[0], st, "chain 1: adapting across chains: %s", pmhmc_status_str(st));
+        ok = 0;
+    }
+    const size_t first = r->chains[0].first, total = r->chains[0].total, warmup = r->chains[0].warmup;
+    double last_tick = now();
+    size_t it = first;
+    for (; ok && it < total; ++it) {
+        if (cb->tick && now() - last_tick >= 0.2) {
+            cb->tick(cb->ctx);
+            last_tick = now();
+        }
+        if (cb->stop_requested && cb->stop_requested(cb->ctx)) {
+            for (size_t k = 0; k < K; ++k) {
+                r->chains[k].result->stopped = 1;
+                point(&r->chains[k], it, 1);
+            }
+            break;
+        }
+        parallel(r, W, phase_transition, it);
+        if (atomic_load(&r->failed))
+            break;
+        if ((st = pmhmc_sampler_after_round(samplers, K)) != PMHMC_OK) {
+            chain_fail(&r->chains[0], st, "chain 1: adapting across chains after iteration %zu: %s", it + 1,
+                       pmhmc_status_str(st));
+            break;
+        }
+        if (it + 1 == warmup) {
+            parallel(r, W, phase_end_warmup, it);
+            if (atomic_load(&r->failed))
+                break;
+        }
+        for (size_t k = 0; k < K && !atomic_load(&r->failed); ++k)
+            point(&r->chains[k], it + 1, 0);
+    }
+    if (atomic_load(&r->failed)) {
+        for (size_t k = 0; k < K; ++k)
+            if (r->results[k].status == PMHMC_OK)
+                r->results[k].cancelled = 1;
+    } else if (it == total && !r->chains[0].result->stopped) {
+        parallel(r, W, phase_finish, total);
+    }
+    free(samplers);
+}
+
 size_t pmhmc_run_workers(const pmhmc_run_config *cfg)
 {
     const size_t w = cfg->workers ? cfg->workers : PMHMC_RUN_MAX_WORKERS;
@@ -291,6 +469,9 @@ static pmhmc_status check_config(const pmhmc_model *model, pmhmc_backend *backen
     if (cfg->chains < 1 || cfg->chains > PMHMC_RUN_MAX_CHAINS)
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "run: %zu chains; from 1 to %d can run", cfg->chains,
                           PMHMC_RUN_MAX_CHAINS);
+    if (pmhmc_algorithm_is_lockstep(cfg->sampler.algorithm) && cfg->chains < 2)
+        return pmhmc_fail(err, PMHMC_ERR_CONFIG, "run: %s adapts across chains: it needs at least 2 (16 or more "
+                          "serve it better)", pmhmc_algorithm_by_id(cfg->sampler.algorithm)->title);
     if (cfg->workers > PMHMC_RUN_MAX_WORKERS)
         return pmhmc_fail(err, PMHMC_ERR_CONFIG, "run: %zu workers; at most %d", cfg->workers,
                           PMHMC_RUN_MAX_WORKERS);
@@ -306,7 +487,7 @@ pmhmc_status pmhmc_run(const pmhmc_model *model, pmhmc_backend *backend, const p
     if (st != PMHMC_OK)
         return st;
     const size_t K = cfg->chains, W = pmhmc_run_workers(cfg), dim = pmhmc_model_dim(model);
-    run r = {.model = model, .backend = backend, .cfg = cfg};
+    run r = {.model = model, .backend = backend, .cfg = cfg, .results = results};
     atomic_init(&r.failed, 0);
     atomic_init(&r.next, 0);
     atomic_init(&r.done, 0);
@@ -335,25 +516,33 @@ pmhmc_status pmhmc_run(const pmhmc_model *model, pmhmc_backend *backend, const p
             pmhmc_model_initial(model, cfg->sampler.seed, (uint32_t)k, c->theta0);
     }
     st = PMHMC_OK;
-    size_t started = 0;
-    for (; started < W; ++started) {
-        int e = pthread_create(&threads[started], NULL, worker, &r);
-        if (e != 0) {
-            atomic_store(&r.failed, 1);
-            st = pmhmc_fail(err, PMHMC_ERR_NOMEM, "run: cannot start worker thread %zu: %s", started + 1,
-                            strerror(e));
-            break;
+    if (pmhmc_algorithm_is_lockstep(cfg->sampler.algorithm)) {
+        run_lockstep(&r, W);
+        for (size_t k = 0; k < K; ++k) {
+            pmhmc_sampler_free(r.chains[k].pub.sampler);
+            pmhmc_model_free(r.chains[k].own_model);
         }
-    }
-    if (cfg->callbacks.tick && st == PMHMC_OK) {
-        const struct timespec pause = {0, 200000000};
-        while (atomic_load(&r.done) < K) {
-            cfg->callbacks.tick(cfg->callbacks.ctx);
-            nanosleep(&pause, NULL);
+    } else {
+        size_t started = 0;
+        for (; started < W; ++started) {
+            int e = pthread_create(&threads[started], NULL, worker, &r);
+            if (e != 0) {
+                atomic_store(&r.failed, 1);
+                st = pmhmc_fail(err, PMHMC_ERR_NOMEM, "run: cannot start worker thread %zu: %s", started + 1,
+                                strerror(e));
+                break;
+            }
         }
+        if (cfg->callbacks.tick && st == PMHMC_OK) {
+            const struct timespec pause = {0, 200000000};
+            while (atomic_load(&r.done) < K) {
+                cfg->callbacks.tick(cfg->callbacks.ctx);
+                nanosleep(&pause, NULL);
+            }
+        }
+        for (size_t w = 0; w < started; ++w)
+            pthread_join(threads[w], NULL);
     }
-    for (size_t w = 0; w < started; ++w)
-        pthread_join(threads[w], NULL);
     for (size_t k = 0; k < K && st == PMHMC_OK; ++k)
         if (results[k].status != PMHMC_OK) {
             st = results[k].status;

@@ -44,7 +44,7 @@ void pmhmc_adapt_init(pmhmc_adapt *a, const pmhmc_adapt_config *settings, size_t
     pmhmc_adapt_restart_step_size(a, h0);
 }
 
-static double learn_step_size(pmhmc_dual_averaging *da, const pmhmc_adapt_config *s, double accept_stat)
+double pmhmc_dual_averaging_learn(pmhmc_dual_averaging *da, const pmhmc_adapt_config *s, double accept_stat)
 {
     da->counter += 1.0;
     if (accept_stat > 1.0)
@@ -82,7 +82,7 @@ static void compute_next_window(pmhmc_adapt *a)
 
 int pmhmc_adapt_learn(pmhmc_adapt *a, double accept_stat, const double *theta, double *h, double *inv_metric)
 {
-    *h = learn_step_size(&a->da, &a->settings, accept_stat);
+    *h = pmhmc_dual_averaging_learn(&a->da, &a->settings, accept_stat);
     if (!a->settings.metric)
         return 0;
     if (in_window(a)) {

@@ -57,6 +57,11 @@ void pmhmc_adapt_restart_step_size(pmhmc_adapt *a, double h);
  * step size and calls pmhmc_adapt_restart_step_size); else returns 0. */
 int pmhmc_adapt_learn(pmhmc_adapt *a, double accept_stat, const double *theta, double *h, double *inv_metric);
 
+/* One dual-averaging update towards s->delta from accept_stat (at most 1
+ * counts): returns the next step size, exp(x); da->x_bar keeps the
+ * average of x. */
+double pmhmc_dual_averaging_learn(pmhmc_dual_averaging *da, const pmhmc_adapt_config *s, double accept_stat);
+
 /* The step size for sampling: exp(x_bar). */
 double pmhmc_adapt_final_step_size(const pmhmc_adapt *a);
 

@@ -42,7 +42,15 @@ typedef struct pmhmc_algorithm_ops {
                                double *delta_H);
     /* Appends the parts of its state a checkpoint must hold. */
     void (*state_parts)(pmhmc_sampler *sampler, struct pmhmc_sampler_state_parts *parts);
+    /* Lockstep algorithms (info->lockstep): after every chain has made the
+     * same transition, the run calls this with all of them, in chain
+     * order, to adapt across chains. NULL for the others. */
+    pmhmc_status (*after_round)(pmhmc_sampler *const *samplers, size_t n);
 } pmhmc_algorithm_ops;
+
+/* The lockstep hook of a sampler's algorithm (NULL: none), for the run. */
+pmhmc_status pmhmc_sampler_after_round(pmhmc_sampler *const *samplers, size_t n);
+int pmhmc_algorithm_is_lockstep(pmhmc_algorithm id);
 
 /* The registry's entry for id; NULL when there is none. */
 const pmhmc_algorithm_ops *pmhmc_algorithm_ops_of(pmhmc_algorithm id);
@@ -51,6 +59,7 @@ extern const pmhmc_algorithm_ops pmhmc_pmhmc_ops;    /* hmc.c */
 extern const pmhmc_algorithm_ops pmhmc_pmnuts_ops;   /* pmnuts.c */
 extern const pmhmc_algorithm_ops pmhmc_hnn_hmc_ops;  /* hnn_hmc.c */
 extern const pmhmc_algorithm_ops pmhmc_hnn_nuts_ops; /* hnn_nuts.c */
+extern const pmhmc_algorithm_ops pmhmc_chees_ops;    /* chees.c */
 
 /* The draw columns the algorithms share, as initializers of their column
  * tables (the readers are in algorithms.c). */

@@ -10,6 +10,7 @@ static const pmhmc_algorithm_ops *const REGISTRY[] = {
     &pmhmc_pmhmc_ops,
     &pmhmc_hnn_hmc_ops,
     &pmhmc_hnn_nuts_ops,
+    &pmhmc_chees_ops,
 };
 enum { N_ALGORITHMS = sizeof REGISTRY / sizeof REGISTRY[0] };
 
@@ -19,6 +20,12 @@ const pmhmc_algorithm_ops *pmhmc_algorithm_ops_of(pmhmc_algorithm id)
         if (REGISTRY[i]->info->id == id)
             return REGISTRY[i];
     return NULL;
+}
+
+int pmhmc_algorithm_is_lockstep(pmhmc_algorithm id)
+{
+    const pmhmc_algorithm_ops *ops = pmhmc_algorithm_ops_of(id);
+    return ops && ops->after_round;
 }
 
 size_t pmhmc_algorithm_count(void) { return N_ALGORITHMS; }

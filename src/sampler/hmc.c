@@ -45,17 +45,21 @@ static pmhmc_status trajectory(pmhmc_sampler *s, double h, size_t steps, uint64_
     return PMHMC_OK;
 }
 
-static pmhmc_status transition(pmhmc_sampler *s, pmhmc_draw *draw)
+pmhmc_status pmhmc_hmc_move(pmhmc_sampler *s, size_t steps, pmhmc_draw *draw, double *proposal, double *velocity)
 {
     const pmhmc_sampler_config *c = &s->config;
     const uint64_t it = s->iteration;
     const double h = s->step_size;
     pmhmc_phase_point z;
     double H0, H1;
-    pmhmc_status st = trajectory(s, h, c->steps, pmhmc_stream_step(it, PMHMC_DRAW_RHO),
+    pmhmc_status st = trajectory(s, h, steps, pmhmc_stream_step(it, PMHMC_DRAW_RHO),
                                  pmhmc_stream_step(it, PMHMC_DRAW_P), &z, &H0, &H1);
     if (st != PMHMC_OK)
         return st;
+    if (proposal)
+        memcpy(proposal, z.theta, s->dim * sizeof *proposal);
+    for (size_t i = 0; velocity && i < s->dim; ++i)
+        velocity[i] = s->inv_mass[i] * z.rho[i];
 
     double accept_stat = isfinite(H1) ? fmin(1.0, pmhmc_exp(H0 - H1)) : 0.0;
     double uniform = pmhmc_stream_uniform(c->seed, c->chain, pmhmc_stream_step(it, PMHMC_DRAW_ACCEPT), 0);
@@ -69,12 +73,12 @@ static pmhmc_status transition(pmhmc_sampler *s, pmhmc_draw *draw)
 
     draw->lp = s->log_prior + s->log_phat;
     draw->accept_stat = accept_stat;
-    draw->int_time = h * (double)c->steps;
+    draw->int_time = h * (double)steps;
     draw->energy = accepted ? H1 : H0;
     draw->treedepth = 0;
-    draw->n_leapfrog = c->steps;
-    draw->n_estimates = c->steps + 1; /* and the value-only pass at the end point */
-    draw->n_gradients = c->steps;
+    draw->n_leapfrog = steps;
+    draw->n_estimates = steps + 1; /* and the value-only pass at the end point */
+    draw->n_gradients = steps;
     draw->accepted = accepted;
     draw->divergent = !isfinite(H1);
     return PMHMC_OK;
@@ -89,6 +93,11 @@ static pmhmc_status trial_step(pmhmc_sampler *s, double h, uint64_t rho_step, ui
         return st;
     *delta_H = isfinite(H1) ? H0 - H1 : -INFINITY;
     return restore_start(s, PMHMC_OK);
+}
+
+static pmhmc_status transition(pmhmc_sampler *s, pmhmc_draw *draw)
+{
+    return pmhmc_hmc_move(s, s->config.steps, draw, NULL, NULL);
 }
 
 /* PM-HMC keeps nothing beyond the chain's own state. */

@@ -74,6 +74,8 @@ void pmhmc_sampler_config_default(pmhmc_sampler_config *config)
     config->monitor = PMHMC_HNN_MONITOR_SURROGATE;
     config->max_error = 10.0;
     config->cooldown = 20;
+    config->chees_delta = 0.651;
+    config->chees_learning_rate = 0.025;
 }
 
 /* The settings every algorithm reads, then its own. */
@@ -333,6 +335,13 @@ void pmhmc_sampler_free(pmhmc_sampler *s)
 
 size_t pmhmc_sampler_iteration(const pmhmc_sampler *s) { return s->iteration; }
 
+pmhmc_status pmhmc_sampler_after_round(pmhmc_sampler *const *samplers, size_t n)
+{
+    if (n == 0 || !samplers[0]->ops->after_round)
+        return PMHMC_OK;
+    return samplers[0]->ops->after_round(samplers, n);
+}
+
 double pmhmc_sampler_step_size(const pmhmc_sampler *s) { return s->step_size; }
 
 void pmhmc_sampler_set_observer(pmhmc_sampler *s, pmhmc_step_observer fn, void *ctx)
@@ -375,7 +384,8 @@ pmhmc_status pmhmc_sampler_step(pmhmc_sampler *s, pmhmc_draw *draw)
     if (st != PMHMC_OK)
         return st;
     const int warmup = s->iteration < s->config.warmup;
-    if (warmup && s->config.adapt.engaged && (st = adapt(s, draw->accept_stat)) != PMHMC_OK)
+    /* a lockstep algorithm's chains are adapted together, by the run */
+    if (warmup && s->config.adapt.engaged && !s->ops->after_round && (st = adapt(s, draw->accept_stat)) != PMHMC_OK)
         return st;
     draw->stepsize = h;
     draw->warmup = warmup;

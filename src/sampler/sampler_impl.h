@@ -53,6 +53,12 @@ pmhmc_status pmhmc_sampler_evaluate_value(pmhmc_sampler *sampler, const char *wh
 /* PMHMC_ERR_NUMERIC, saying `where`, unless log_prior + log_phat is finite. */
 pmhmc_status pmhmc_sampler_require_finite(pmhmc_sampler *sampler, const char *where, pmhmc_error *err);
 
+/* PM-HMC's transition (hmc.c) with `steps` steps of the current step size;
+ * with proposal and velocity [dim] not NULL, the trajectory's end point
+ * theta' and M^-1 rho' there (before the accept step): ChEES-HMC's. */
+pmhmc_status pmhmc_hmc_move(pmhmc_sampler *sampler, size_t steps, pmhmc_draw *draw, double *proposal,
+                            double *velocity);
+
 /* ---- PM-NUTS's tree on (theta, u) (pmnuts.c): PM-NUTS's state, and
  * HNN-PM-NUTS's for its cooldown ---- */
 typedef struct pmhmc_pmnuts {
