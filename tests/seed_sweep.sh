@@ -17,7 +17,7 @@ bin=$build/tests/pmhmc_tests
 
 # The statistical tests; each seeds its streams with stream_seed()
 # (tests/test_support.h).
-filter=${SWEEP_FILTER:-'Proposals.PhatIsUnbiased*:Sampler.PmnutsWithLaplace*:CliNoise.Prior*:CliNoise.Auto*:Sampler.*Quadrature*:Sampler.*Recovers*:*NutsSampling.*:Adaptation.*:HnnHmc.ExactMode*:HnnHmc.SurrogateMode*:HnnHmcCli.Pipeline*:HnnNuts.ExactMode*:HnnNuts.SurrogateMode*:HnnNuts.APoor*:HnnNuts.AWell*:GaussianModel.Pmhmc*:CudaSampler.Float*:*Estimator.Converges*:NormalTransform.Moments*'}
+filter=${SWEEP_FILTER:-'Proposals.PhatIsUnbiased*:Sampler.PmnutsWithLaplace*:CliNoise.Prior*:CliNoise.Auto*:Sampler.*Quadrature*:Sampler.*Recovers*:*NutsSampling.*:Adaptation.*:HnnHmc.ExactMode*:HnnHmc.SurrogateMode*:HnnHmcCli.Pipeline*:HnnNuts.ExactMode*:HnnNuts.SurrogateMode*:HnnNuts.APoor*:HnnNuts.AWell*:GaussianModel.Pmhmc*:CudaSampler.Float*:*Estimator.Converges*:NormalTransform.Moments*:RunChees.Gaussians*:RunChees.NormalRe*:RhatNested.ManyShortChains*'}
 mapfile -t tests < <("$bin" --gtest_filter="$filter" --gtest_list_tests |
   awk '/^[^ ]/ { suite = $1 } /^  / { print suite $1 }')
 [ ${#tests[@]} -gt 0 ] || { echo "seed_sweep: no test matches $filter" >&2; exit 2; }

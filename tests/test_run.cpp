@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "pmhmc/run.h"
+#include "sampler_support.h"
 #include "test_support.h"
 
 using namespace pmhmc_test;
@@ -486,6 +487,26 @@ TEST(RunChees, DrawsDoNotDependOnTheWorkers)
         }
     EXPECT_EQ(*std::min_element(steps.begin(), steps.end()), *std::max_element(steps.begin(), steps.end()));
     EXPECT_LT(*std::min_element(lengths.begin(), lengths.end()), *std::max_element(lengths.begin(), lengths.end()));
+}
+
+// normal_re (30 groups of 5) with the laplace estimator at N = 16: the
+// pseudo-marginal chains in lock step have the posterior moments of
+// (mu, log_tau) that quadrature of the exact likelihood gives.
+TEST(RunChees, NormalReMatchesQuadrature)
+{
+    ThreadCountGuard guard;
+    set_threads(1);
+    Backend backend = cpu_backend();
+    pmhmc_dataset *raw = nullptr;
+    ASSERT_PMHMC_OK(pmhmc_simulate_normal_re(30, 5, 1.0, 0.8, 3, &raw));
+    Dataset data(raw);
+    const Moments2 exact = normal_re_exact_moments(group_stats(grouped_from(data.get())), 100.0);
+    Model model = make_model("normal_re", data.get(), 16, 3.0, 100.0, PMHMC_PROPOSAL_LAPLACE);
+    ASSERT_TRUE(model);
+    const std::vector<double> mean = {exact.mean[0], exact.mean[1]};
+    const std::vector<double> sd = {std::sqrt(exact.var[0]), std::sqrt(exact.var[1])};
+    auto all = run_chees(model.get(), backend.get(), 64, 200, 40, stream_seed(13), 2, mean, sd);
+    check_moments_over_chains(all, mean, {exact.var[0], exact.var[1]}, "normal_re");
 }
 
 TEST(RunChees, OneChainIsRefused)
