@@ -51,11 +51,12 @@ for name in pmnuts4 "pmnuts$K" "chees$K"; do
   [ "$n" -ge 16 ] && super=(--superchains 8)
   "$bin" summary --csv "${super[@]}" "${files[@]}" 2>/dev/null | tr -d '"' |
     awk -F, -v name="$name" -v secs="${wall[$name]}" -v n="$n" '
-      NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+      NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; nested = c["nR_hat"] + 0; next }
       $1 == "n_leapfrog__" { leap = $c["Mean"] }
       $1 ~ /__$/ || $1 ~ /^(lambda|w)[0-9]/ || $1 ~ /^log_lambda/ { next }
-      { e = $c["ESS_bulk"] + 0; r = $c["R_hat"] + 0; q = ("nR_hat" in c) ? $c["nR_hat"] + 0 : 0
+      { e = $c["ESS_bulk"] + 0; r = $c["R_hat"] + 0; q = nested ? $nested + 0 : 0
         if (w == "" || e < w) w = e; if (r > rh) rh = r; if (q > nr) nr = q }
-      END { printf "%-10s %7d %8.1f %9.0f %8.2f %8.3f %10s   (mean n_leapfrog %s)\n", name, n, secs, w, w / secs, rh,
-                   nr > 0 ? sprintf("%.3f", nr) : "-", leap }'
+      END { nrs = "-"; if (nr > 0) nrs = sprintf("%.3f", nr)
+            printf "%-10s %7d %8.1f %9.0f %8.2f %8.3f %10s   (mean n_leapfrog %s)\n", name, n, secs, w, w / secs, rh,
+                   nrs, leap }'
 done
