@@ -336,9 +336,13 @@ typedef struct phase {
     atomic_size_t next;
 } phase;
 
+/* Every phase runs on threads of its own (and this one), each with the
+ * run's OpenMP threads per chain: a new thread would start with all cores. */
 static void *phase_worker(void *arg)
 {
     phase *p = arg;
+    if (p->run->cfg->threads_per_chain > 0)
+        omp_set_num_threads(p->run->cfg->threads_per_chain);
     for (size_t k; (k = atomic_fetch_add(&p->next, 1)) < p->run->cfg->chains;)
         p->fn(&p->run->chains[k], p->it);
     return NULL;
@@ -362,8 +366,6 @@ static void parallel(run *r, size_t W, phase_fn fn, size_t it)
 static void phase_begin(run_chain *c, size_t it)
 {
     (void)it;
-    if (c->run->cfg->threads_per_chain > 0)
-        omp_set_num_threads(c->run->cfg->threads_per_chain);
     c->ended = chain_begin(c) != 0;
 }
 
@@ -391,8 +393,6 @@ static void run_lockstep(run *r, size_t W)
     const pmhmc_run_config *cfg = r->cfg;
     const pmhmc_run_callbacks *cb = &cfg->callbacks;
     const size_t K = cfg->chains;
-    if (cfg->threads_per_chain > 0)
-        omp_set_num_threads(cfg->threads_per_chain);
     pmhmc_sampler **samplers = calloc(K, sizeof *samplers);
     if (!samplers) {
         chain_fail(&r->chains[0], PMHMC_ERR_NOMEM, "chain 1: no memory for the run's rounds");
